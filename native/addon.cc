@@ -1,0 +1,16 @@
+// The Node-API addon: host-side primitives only (src/native.ts is the typed contract).
+#include "addon.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::String::New(env, "0.1.0"));
+  hull::RegisterErrors(env, exports);
+  hull::RegisterFs(env, exports);
+  hull::RegisterProc(env, exports);
+  hull::RegisterSock(env, exports);
+  hull::RegisterMount(env, exports);
+  hull::RegisterOverlay(env, exports);
+  hull::RegisterLayer(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(hull_native, Init)

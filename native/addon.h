@@ -1,0 +1,13 @@
+// Registration hooks: each native/<concept>.cc adds its own exports to the addon.
+#pragma once
+#include <napi.h>
+
+namespace hull {
+void RegisterErrors(Napi::Env env, Napi::Object exports);
+void RegisterFs(Napi::Env env, Napi::Object exports);       // fs.cc: openat2, mkdir-in-root, xattrs, mknod, flock
+void RegisterProc(Napi::Env env, Napi::Object exports);     // proc.cc: pidfd, kill, subreaper, cloexec
+void RegisterSock(Napi::Env env, Napi::Object exports);     // sock.cc: socketpair, SCM_RIGHTS
+void RegisterMount(Napi::Env env, Napi::Object exports);    // mount.cc: mount, umount
+void RegisterOverlay(Napi::Env env, Napi::Object exports);  // overlay.cc: overlay mounts for image layers
+void RegisterLayer(Napi::Env env, Napi::Object exports);    // layer.cc: tar layer application
+}  // namespace hull

@@ -1,0 +1,1 @@
+// caps: see docs/internals/plan.md

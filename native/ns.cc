@@ -1,0 +1,1 @@
+// ns: see docs/internals/plan.md

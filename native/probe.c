@@ -1,0 +1,2 @@
+/* hull-probe: reports what a container sees. */
+int main(void) { return 0; }

@@ -1,0 +1,1 @@
+// seccomp: see docs/internals/plan.md

@@ -1,0 +1,1 @@
+// tty: see docs/internals/plan.md

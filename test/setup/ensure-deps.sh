@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the system packages the test suite needs when they are missing (fresh Debian 12 as root).
+# Peers (runc, podman, docker, skopeo, umoci, a registry) are for interop tests only; hull never
+# depends on them at run time.
+set -e
+need=""
+command -v busybox >/dev/null 2>&1 || need="$need busybox-static"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v docker-registry >/dev/null 2>&1 || need="$need docker-registry"
+command -v skopeo >/dev/null 2>&1 || need="$need skopeo"
+command -v umoci >/dev/null 2>&1 || need="$need umoci"
+command -v runc >/dev/null 2>&1 || need="$need runc"
+command -v newuidmap >/dev/null 2>&1 || need="$need uidmap"
+if [ -n "$need" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ensure-deps: missing$need and not root: install them or run as root" >&2
+    exit 1
+  fi
+  echo "ensure-deps: installing$need" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq $need >/dev/null
+fi
