@@ -1,0 +1,39 @@
+// seccomp: the filter described by a plan's `seccomp`/`seccomp-rule` ops, compiled to classic BPF.
+// Built in hull's own code (no libseccomp at build time): arch check, syscall table, 64-bit
+// argument comparisons, actions. Contract between plan.cc/helper.cc and seccomp.cc.
+#pragma once
+#include <linux/filter.h>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hull {
+
+struct SeccompArg {
+  unsigned index;    // 0..5
+  std::string op;    // ne lt le eq ge gt masked-eq
+  uint64_t value;
+  uint64_t valueTwo;
+};
+
+struct SeccompRule {
+  std::string action;  // kill-process kill-thread trap errno trace allow log
+  int errnoRet;        // for errno/trace
+  std::vector<std::string> names;  // syscall names; unknown names are skipped
+  std::vector<SeccompArg> args;    // all must match (AND); rules with the same syscall are ORed in order
+};
+
+struct SeccompFilter {
+  std::string defaultAction;
+  int defaultErrno = 1;
+  std::vector<std::string> flags;   // log, spec-allow
+  std::vector<std::string> arches;  // OCI names: SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64...
+  std::vector<SeccompRule> rules;
+};
+
+// Compile to BPF. Returns 0, or -EINVAL with a readable reason in `error`.
+int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, std::string& error);
+// Install with seccomp(SECCOMP_SET_MODE_FILTER) (flags mapped to SECCOMP_FILTER_FLAG_*). Returns 0 or -errno.
+int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags);
+
+}  // namespace hull
