@@ -1,0 +1,367 @@
+// Compiles a validated OCI spec into the helper plan (docs/internals/plan.md). Pure: no system calls,
+// so every decision about a container is unit-testable. Reading `compilePlan` top to bottom is reading
+// the creation sequence of REFERENCE §2:
+//
+//   header → namespaces → id maps → cgroup → rlimits → oom score → [create-runtime hooks]
+//   → propagation → rootfs → mounts → /dev → [create-container hooks] → pivot → readonly root
+//   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args → exec
+import * as path from 'node:path';
+import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
+import type { Hooks, Mount, Namespace, NamespaceType, Process, Seccomp, Spec } from './spec';
+
+/** One plan line: the op name followed by its fields. */
+export type PlanOp = readonly [op: string, ...fields: string[]];
+
+export type PlanMode = 'create' | 'run' | 'exec';
+
+/** A cgroup v1 controller hierarchy, for mounting `/sys/fs/cgroup` inside the container. */
+export interface CgroupMountSource {
+  /** Directory name under /sys/fs/cgroup, e.g. "cpu,cpuacct" or "memory". */
+  name: string;
+  /** The container's own cgroup directory in that hierarchy (host path). */
+  hostDir: string;
+  /** Extra names that point at it ("cpu" and "cpuacct" → "cpu,cpuacct"). */
+  aliases: string[];
+}
+
+export interface PlanOptions {
+  mode: PlanMode;
+  id: string;
+  /** Bundle directory: relative root.path and relative bind sources resolve against it. */
+  bundle: string;
+  /** Container state directory; the monitor writes exit.json there. */
+  stateDir: string;
+  /** create mode: the exec fifo `start` opens. */
+  execFifo?: string;
+  consoleSocket?: string;
+  /** The monitor keeps running after `ready` when the caller goes away. */
+  detach: boolean;
+  trace: boolean;
+  /** Host cgroup directories to put the container process into (one per v1 hierarchy, one for v2). */
+  cgroupDirs: string[];
+  /** How `/sys/fs/cgroup` mounts become real mounts: v2 mounts cgroup2, v1 binds these directories. */
+  cgroupVersion?: 1 | 2;
+  cgroupMountSources?: CgroupMountSource[];
+  noPivot?: boolean;
+  preserveFds?: number;
+  /** exec mode: the pid of the container's init, whose namespaces are joined. */
+  initPid?: number;
+  /** exec mode: the process to run (replaces spec.process). */
+  process?: Process;
+}
+
+/** A spec that can't be turned into a plan (the message names the field). */
+export class PlanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PlanError';
+  }
+}
+
+/** Namespace names as the plan's `clone` op spells them. */
+const CLONE_NAME: Record<NamespaceType, string> = {
+  user: 'user', pid: 'pid', mount: 'mount', uts: 'uts', ipc: 'ipc', network: 'net', cgroup: 'cgroup', time: 'time',
+};
+/** Namespace names as `setns` and /proc/<pid>/ns spell them. */
+const SETNS_NAME: Record<NamespaceType, string> = {
+  user: 'user', pid: 'pid', mount: 'mnt', uts: 'uts', ipc: 'ipc', network: 'net', cgroup: 'cgroup', time: 'time',
+};
+/** Joining order: the user namespace first (it grants the rights for the others), mount last. */
+const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
+
+const ROOTFS_PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+/** The nodes every container gets in /dev unless the config binds its own /dev (runc's list). */
+const DEFAULT_DEVICES = [
+  { path: '/dev/null', major: 1, minor: 3 },
+  { path: '/dev/zero', major: 1, minor: 5 },
+  { path: '/dev/full', major: 1, minor: 7 },
+  { path: '/dev/random', major: 1, minor: 8 },
+  { path: '/dev/urandom', major: 1, minor: 9 },
+  { path: '/dev/tty', major: 5, minor: 0 },
+];
+
+const DEV_SYMLINKS: [target: string, link: string][] = [
+  ['/proc/self/fd', '/dev/fd'],
+  ['/proc/self/fd/0', '/dev/stdin'],
+  ['/proc/self/fd/1', '/dev/stdout'],
+  ['/proc/self/fd/2', '/dev/stderr'],
+  ['/proc/kcore', '/dev/core'],
+];
+
+const SECCOMP_ACTIONS: Record<string, string> = {
+  SCMP_ACT_KILL: 'kill-thread',
+  SCMP_ACT_KILL_THREAD: 'kill-thread',
+  SCMP_ACT_KILL_PROCESS: 'kill-process',
+  SCMP_ACT_TRAP: 'trap',
+  SCMP_ACT_ERRNO: 'errno',
+  SCMP_ACT_TRACE: 'trace',
+  SCMP_ACT_ALLOW: 'allow',
+  SCMP_ACT_LOG: 'log',
+};
+const SECCOMP_FLAGS: Record<string, string | null> = {
+  SECCOMP_FILTER_FLAG_LOG: 'log',
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 'spec-allow',
+  SECCOMP_FILTER_FLAG_TSYNC: null, // the helper is single-threaded: nothing to synchronise
+};
+const SECCOMP_OPS: Record<string, string> = {
+  SCMP_CMP_NE: 'ne', SCMP_CMP_LT: 'lt', SCMP_CMP_LE: 'le', SCMP_CMP_EQ: 'eq', SCMP_CMP_GE: 'ge',
+  SCMP_CMP_GT: 'gt', SCMP_CMP_MASKED_EQ: 'masked-eq',
+};
+
+/** The sync point names TypeScript answers; hooks run there. */
+export const SYNC_CREATE_RUNTIME = 'create-runtime';
+export const SYNC_CREATE_CONTAINER = 'create-container';
+
+export function hasHooks(hooks: Hooks | undefined, ...kinds: (keyof Hooks)[]): boolean {
+  return kinds.some((k) => (hooks?.[k]?.length ?? 0) > 0);
+}
+
+/** Turns spec + options into the op list the helper executes. Throws PlanError for impossible specs. */
+export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
+  const ops: PlanOp[] = [];
+  const emit = (op: string, ...fields: (string | number)[]) => ops.push([op, ...fields.map(String)]);
+  const process = opts.mode === 'exec' ? opts.process : spec.process;
+  if (!process) throw new PlanError('process: is required');
+  const namespaces = spec.linux?.namespaces ?? [];
+  const newNamespace = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path);
+
+  // --- header: how the helper runs and where it reports ---
+  emit('mode', opts.mode);
+  emit('detach', opts.detach ? 1 : 0);
+  emit('trace', opts.trace ? 1 : 0);
+  emit('id', opts.id);
+  emit('state-dir', opts.stateDir);
+  if (opts.mode === 'create') {
+    if (!opts.execFifo) throw new PlanError('create mode needs an exec fifo');
+    emit('exec-fifo', opts.execFifo);
+  }
+  if (opts.consoleSocket) emit('console-socket', opts.consoleSocket);
+  if (process.terminal && !opts.consoleSocket) emit('terminal', 1);
+
+  // --- namespaces: join existing ones, create the rest ---
+  if (opts.mode === 'exec') {
+    if (!opts.initPid) throw new PlanError('exec mode needs the container init pid');
+    for (const type of JOIN_ORDER) {
+      if (namespaces.some((n) => n.type === type)) emit('setns', SETNS_NAME[type], `/proc/${opts.initPid}/ns/${SETNS_NAME[type]}`);
+    }
+  } else {
+    for (const type of JOIN_ORDER) {
+      const ns = namespaces.find((n: Namespace) => n.type === type && n.path);
+      if (ns) emit('setns', SETNS_NAME[type], ns.path!);
+    }
+    const created = Object.keys(CLONE_NAME).filter((t) => newNamespace(t as NamespaceType));
+    if (created.length) emit('clone', created.map((t) => CLONE_NAME[t as NamespaceType]).join(','));
+    if (newNamespace('user')) {
+      if (!spec.linux?.uidMappings?.length || !spec.linux?.gidMappings?.length) {
+        throw new PlanError('linux.uidMappings: a new user namespace needs uidMappings and gidMappings');
+      }
+      emit('setgroups', 'allow');
+      for (const m of spec.linux.uidMappings) emit('uid-map', m.containerID, m.hostID, m.size);
+      for (const m of spec.linux.gidMappings) emit('gid-map', m.containerID, m.hostID, m.size);
+    }
+    if (spec.linux?.timeOffsets && Object.keys(spec.linux.timeOffsets).length) {
+      throw new PlanError('linux.timeOffsets: time namespace offsets are not supported');
+    }
+  }
+
+  // --- privileged setup from the outside, before any container code runs ---
+  for (const dir of opts.cgroupDirs) emit('cgroup-join', dir);
+  for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
+  if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
+
+  if (opts.mode !== 'exec') {
+    if (hasHooks(spec.hooks, 'prestart', 'createRuntime')) emit('sync', SYNC_CREATE_RUNTIME);
+    compileFilesystem(spec, opts, emit);
+    compileKernelSettings(spec, newNamespace);
+  }
+  if (opts.mode !== 'exec') {
+    if (spec.hostname) emit('hostname', spec.hostname);
+    if (spec.domainname) emit('domainname', spec.domainname);
+    for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) emit('sysctl', key, value);
+  }
+
+  // --- the process: credentials, security, then exec ---
+  emit('umask', (process.user.umask ?? 0o022).toString(8).padStart(4, '0'));
+  if (process.noNewPrivileges) emit('nnp');
+  const seccomp = spec.linux?.seccomp;
+  const seccompOps = seccomp ? compileSeccomp(seccomp) : [];
+  if (!process.noNewPrivileges) ops.push(...seccompOps); // loading needs CAP_SYS_ADMIN: before dropping it
+  if (process.capabilities) {
+    const c = process.capabilities;
+    emit('caps', capabilityMask(c.bounding), capabilityMask(c.effective), capabilityMask(c.permitted),
+      capabilityMask(c.inheritable), capabilityMask(c.ambient));
+  }
+  emit('user', process.user.uid, process.user.gid, (process.user.additionalGids ?? []).join(','));
+  if (opts.preserveFds) emit('preserve-fds', opts.preserveFds);
+  emit('cwd', process.cwd);
+  for (const e of process.env ?? []) emit('env', e);
+  for (const a of process.args ?? []) emit('arg', a);
+  if (process.noNewPrivileges) ops.push(...seccompOps); // as close to execve as possible
+  emit('exec');
+  return ops;
+}
+
+type Emit = (op: string, ...fields: (string | number)[]) => void;
+
+/** Mount namespace work: propagation, rootfs, config mounts, /dev, pivot, masks. */
+function compileFilesystem(spec: Spec, opts: PlanOptions, emit: Emit): void {
+  const rootfsPropagation = spec.linux?.rootfsPropagation;
+  const propagation = rootfsPropagation ? ROOTFS_PROPAGATION[rootfsPropagation] : MS.SLAVE | MS.REC;
+  emit('propagation', propagation);
+  emit('rootfs', path.resolve(opts.bundle, spec.root!.path));
+
+  const mounts = spec.mounts ?? [];
+  for (const mount of mounts) compileMount(mount, opts, emit);
+
+  const devIsBound = mounts.some((m) => cleanDest(m.destination) === '/dev' && isBind(m));
+  if (!devIsBound) {
+    for (const d of DEFAULT_DEVICES) emit('mkdev', d.path, 'c', d.major, d.minor, '0666', 0, 0);
+    for (const d of spec.linux?.devices ?? []) {
+      const type = d.type === 'u' ? 'c' : d.type;
+      const mode = ((d.fileMode ?? 0o666) & 0o7777).toString(8).padStart(4, '0');
+      emit('mkdev', d.path, type, d.major ?? 0, d.minor ?? 0, mode, d.uid ?? 0, d.gid ?? 0);
+    }
+    emit('symlink', 'pts/ptmx', '/dev/ptmx');
+    for (const [target, link] of DEV_SYMLINKS) emit('symlink', target, link);
+  }
+  if (hasHooks(spec.hooks, 'createContainer')) emit('sync', SYNC_CREATE_CONTAINER);
+
+  emit('pivot', opts.noPivot ? 'chroot' : 'pivot');
+  if (rootfsPropagation) emit('rootfs-propagation', ROOTFS_PROPAGATION[rootfsPropagation]);
+  if (spec.root!.readonly) emit('readonly-root');
+  for (const p of spec.linux?.maskedPaths ?? []) emit('mask', p);
+  for (const p of spec.linux?.readonlyPaths ?? []) emit('readonly', p);
+}
+
+function isBind(m: Mount): boolean {
+  return m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+}
+
+function cleanDest(dest: string): string {
+  return path.posix.normalize('/' + dest).replace(/\/+$/, '') || '/';
+}
+
+function compileMount(m: Mount, opts: PlanOptions, emit: Emit): void {
+  const dest = cleanDest(m.destination);
+  if (dest === '/' || m.destination.split('/').includes('..')) {
+    throw new PlanError(`mounts: destination "${m.destination}" is not allowed`);
+  }
+  const { flags: parsedFlags, propagation, data } = parseMountOptions(m.options);
+  let flags = parsedFlags;
+  const type = m.type ?? (isBind(m) ? 'bind' : '');
+  if (isBind(m)) {
+    flags |= MS.BIND;
+    const source = path.resolve(opts.bundle, m.source ?? '');
+    emit('mount', source, dest, 'bind', flags, data, propagation);
+    return;
+  }
+  if (type === 'cgroup' || type === 'cgroup2') {
+    compileCgroupMount(dest, flags, propagation, opts, emit);
+    return;
+  }
+  emit('mount', m.source ?? type, dest, type, flags, data, propagation);
+}
+
+/**
+ * `/sys/fs/cgroup` inside the container. On v2 it is a cgroup2 mount (the cgroup namespace, or the
+ * host's view). On v1 it is a tmpfs holding a read-only bind of the container's own directory in
+ * each hierarchy (as runc does without a cgroup namespace), plus "cpu" → "cpu,cpuacct" links.
+ */
+function compileCgroupMount(dest: string, flags: number, propagation: number, opts: PlanOptions, emit: Emit): void {
+  if (opts.cgroupVersion !== 1) {
+    emit('mount', 'cgroup', dest, 'cgroup2', flags, '', propagation);
+    return;
+  }
+  const bindFlags = MS.BIND | (flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RELATIME));
+  emit('mount', 'tmpfs', dest, 'tmpfs', flags & ~MS.RDONLY, 'mode=755', 0);
+  for (const source of opts.cgroupMountSources ?? []) {
+    emit('mount', source.hostDir, `${dest}/${source.name}`, 'bind', bindFlags, '', 0);
+    for (const alias of source.aliases) emit('symlink', source.name, `${dest}/${alias}`);
+  }
+  if (flags & MS.RDONLY) {
+    emit('mount', 'tmpfs', dest, 'tmpfs', (flags | MS.REMOUNT) & ~PROPAGATION_MASK, 'mode=755', propagation);
+  }
+}
+
+/** Refuse settings the kernel would reject late or apply to the host (as runc validates them). */
+function compileKernelSettings(spec: Spec, newNamespace: (t: NamespaceType) => boolean): void {
+  if (spec.hostname && !newNamespace('uts')) {
+    throw new PlanError('hostname: setting the hostname needs a new uts namespace in linux.namespaces');
+  }
+  if (spec.domainname && !newNamespace('uts')) {
+    throw new PlanError('domainname: setting the domainname needs a new uts namespace in linux.namespaces');
+  }
+  for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
+    const ipc = /^(kernel\.(msg|sem|shm)|fs\.mqueue\.)/.test(key);
+    const net = key.startsWith('net.');
+    if (ipc && !newNamespace('ipc')) throw new PlanError(`linux.sysctl.${key}: needs a new ipc namespace`);
+    if (net && !newNamespace('network')) throw new PlanError(`linux.sysctl.${key}: needs a new network namespace`);
+    if (!ipc && !net && key !== 'kernel.hostname' && key !== 'kernel.domainname') {
+      throw new PlanError(`linux.sysctl.${key}: not namespaced, would change the host`);
+    }
+  }
+}
+
+/** config.json seccomp → `seccomp`, `seccomp-rule`…, `seccomp-load`. */
+export function compileSeccomp(s: Seccomp): PlanOp[] {
+  const action = (name: string, field: string) => {
+    const a = SECCOMP_ACTIONS[name];
+    if (!a) throw new PlanError(`${field}: seccomp action ${name} is not supported`);
+    return a;
+  };
+  const flags = (s.flags ?? []).map((f) => {
+    if (!(f in SECCOMP_FLAGS)) throw new PlanError(`linux.seccomp.flags: unknown flag ${f}`);
+    return SECCOMP_FLAGS[f];
+  });
+  if (s.listenerPath) throw new PlanError('linux.seccomp.listenerPath: seccomp notify is not supported');
+  const ops: PlanOp[] = [[
+    'seccomp',
+    action(s.defaultAction, 'linux.seccomp.defaultAction'),
+    String(s.defaultErrnoRet ?? 1),
+    flags.filter((f): f is string => f !== null).join(','),
+    (s.architectures ?? []).join(','),
+  ]];
+  (s.syscalls ?? []).forEach((rule, i) => {
+    const field = `linux.seccomp.syscalls[${i}]`;
+    if (!rule.names?.length) return;
+    const act = action(rule.action, `${field}.action`);
+    const args = (rule.args ?? []).map((a, j) => {
+      const op = SECCOMP_OPS[a.op];
+      if (!op) throw new PlanError(`${field}.args[${j}].op: unknown comparison ${a.op}`);
+      return `${a.index}:${op}:${BigInt(a.value)}:${BigInt(a.valueTwo ?? 0)}`;
+    });
+    const errno = rule.errnoRet ?? (act === 'errno' ? 1 : 0);
+    ops.push(['seccomp-rule', act, String(errno), rule.names.join(','), args.join(',')]);
+  });
+  ops.push(['seccomp-load']);
+  return ops;
+}
+
+/** Field escapes of the wire format: backslash, TAB and newline. */
+export function escapeField(field: string): string {
+  return field.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
+}
+
+export function unescapeField(field: string): string {
+  return field.replace(/\\(\\|t|n)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : '\\'));
+}
+
+/** The plan as the helper reads it: one TAB-separated line per op, then `end`. */
+export function serializePlan(ops: readonly PlanOp[]): string {
+  return ops.map((op) => op.map(escapeField).join('\t')).join('\n') + '\nend\n';
+}
+
+/** Parse one message line from the helper into its fields. */
+export function parseLine(line: string): string[] {
+  return line.split('\t').map(unescapeField);
+}

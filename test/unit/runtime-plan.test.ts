@@ -1,0 +1,229 @@
+import { describe, it, expect } from 'vitest';
+import { compilePlan, serializePlan, parseLine, escapeField, unescapeField, PlanError, type PlanOptions } from '../../src/runtime/plan';
+import { defaultSpec, type Spec } from '../../src/runtime/spec';
+import { MS } from '../../src/runtime/flags';
+
+const baseOptions: PlanOptions = {
+  mode: 'create',
+  id: 'c1',
+  bundle: '/b',
+  stateDir: '/run/hull-oci/c1',
+  execFifo: '/run/hull-oci/c1/exec.fifo',
+  detach: true,
+  trace: false,
+  cgroupDirs: ['/sys/fs/cgroup/memory/hull-oci/c1', '/sys/fs/cgroup/pids/hull-oci/c1'],
+  cgroupVersion: 1,
+  cgroupMountSources: [
+    { name: 'memory', hostDir: '/sys/fs/cgroup/memory/hull-oci/c1', aliases: [] },
+    { name: 'cpu,cpuacct', hostDir: '/sys/fs/cgroup/cpu,cpuacct/hull-oci/c1', aliases: ['cpu', 'cpuacct'] },
+  ],
+};
+
+function testSpec(): Spec {
+  const spec = defaultSpec();
+  spec.process!.terminal = false;
+  spec.process!.args = ['/bin/echo', 'hi'];
+  return spec;
+}
+
+const opNames = (ops: readonly (readonly string[])[]) => ops.map((o) => o[0]);
+
+describe('compilePlan', () => {
+  it('compiles the runc default spec (create mode) in the creation order', () => {
+    const ops = compilePlan(testSpec(), baseOptions);
+    expect(ops.map((o) => o.join(' | '))).toMatchSnapshot();
+  });
+
+  it('follows REFERENCE §2 ordering', () => {
+    const ops = opNames(compilePlan(testSpec(), baseOptions));
+    const order = ['mode', 'clone', 'cgroup-join', 'rlimit', 'propagation', 'rootfs', 'mount', 'mkdev', 'symlink', 'pivot',
+      'readonly-root', 'mask', 'readonly', 'hostname', 'umask', 'nnp', 'caps', 'user', 'cwd', 'env', 'arg', 'seccomp', 'exec'];
+    const spec = testSpec();
+    spec.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
+    const withSeccomp = opNames(compilePlan(spec, { ...baseOptions, cgroupMountSources: [] }));
+    let last = -1;
+    for (const name of order) {
+      const i = withSeccomp.indexOf(name);
+      expect(i, name).toBeGreaterThan(last);
+      last = i;
+    }
+    expect(ops.at(-1)).toBe('exec');
+  });
+
+  it('puts seccomp before user without noNewPrivileges', () => {
+    const spec = testSpec();
+    spec.process!.noNewPrivileges = false;
+    spec.linux!.seccomp = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 38,
+      architectures: ['SCMP_ARCH_X86_64'],
+      flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_TSYNC'],
+      syscalls: [
+        { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, op: 'SCMP_CMP_MASKED_EQ' }] },
+        { names: ['personality'], action: 'SCMP_ACT_ERRNO', errnoRet: 22 },
+      ],
+    };
+    const ops = compilePlan(spec, baseOptions);
+    const names = opNames(ops);
+    expect(names.indexOf('seccomp-load')).toBeLessThan(names.indexOf('user'));
+    expect(names.indexOf('seccomp')).toBeGreaterThan(names.indexOf('umask'));
+    expect(ops.filter((o) => o[0].startsWith('seccomp'))).toEqual([
+      ['seccomp', 'errno', '38', 'log', 'SCMP_ARCH_X86_64'],
+      ['seccomp-rule', 'allow', '0', 'read,write', ''],
+      ['seccomp-rule', 'allow', '0', 'clone', '0:masked-eq:2114060288:0'],
+      ['seccomp-rule', 'errno', '22', 'personality', ''],
+      ['seccomp-load'],
+    ]);
+  });
+
+  it('puts seccomp right before exec with noNewPrivileges', () => {
+    const spec = testSpec();
+    spec.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+    const names = opNames(compilePlan(spec, baseOptions));
+    expect(names.slice(-3)).toEqual(['seccomp', 'seccomp-load', 'exec']);
+  });
+
+  it('rejects unsupported seccomp actions with the field', () => {
+    const spec = testSpec();
+    spec.linux!.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' };
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/linux.seccomp.defaultAction: seccomp action SCMP_ACT_NOTIFY/);
+  });
+
+  it('joins namespaces by path and creates the rest, with user maps', () => {
+    const spec = testSpec();
+    spec.linux!.namespaces = [
+      { type: 'user' }, { type: 'pid' }, { type: 'network', path: '/var/run/netns/x' }, { type: 'mount' }, { type: 'uts' },
+    ];
+    spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const ops = compilePlan(spec, baseOptions);
+    expect(ops.filter((o) => ['setns', 'clone', 'setgroups', 'uid-map', 'gid-map'].includes(o[0]))).toEqual([
+      ['setns', 'net', '/var/run/netns/x'],
+      ['clone', 'user,pid,mount,uts'],
+      ['setgroups', 'allow'],
+      ['uid-map', '0', '100000', '65536'],
+      ['gid-map', '0', '100000', '65536'],
+    ]);
+  });
+
+  it('needs maps for a new user namespace', () => {
+    const spec = testSpec();
+    spec.linux!.namespaces!.push({ type: 'user' });
+    expect(() => compilePlan(spec, baseOptions)).toThrow(PlanError);
+  });
+
+  it('refuses a hostname without a uts namespace and host-wide sysctls', () => {
+    const spec = testSpec();
+    spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== 'uts');
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/hostname: .*uts/);
+    const s2 = testSpec();
+    s2.linux!.sysctl = { 'vm.swappiness': '10' };
+    expect(() => compilePlan(s2, baseOptions)).toThrow(/linux.sysctl.vm.swappiness/);
+    const s3 = testSpec();
+    s3.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1000' };
+    expect(compilePlan(s3, baseOptions).filter((o) => o[0] === 'sysctl')).toEqual([
+      ['sysctl', 'net.ipv4.ip_forward', '1'],
+      ['sysctl', 'kernel.shmmax', '1000'],
+    ]);
+  });
+
+  it('compiles bind mounts with bundle-relative sources, flags and propagation', () => {
+    const spec = testSpec();
+    spec.mounts = [
+      { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'nosuid', 'rprivate'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nodev', 'size=1m', 'mode=1777'] },
+    ];
+    const mounts = compilePlan(spec, baseOptions).filter((o) => o[0] === 'mount');
+    expect(mounts).toEqual([
+      ['mount', '/b/data', '/data', 'bind', String(MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID), '', String(MS.PRIVATE | MS.REC)],
+      ['mount', 'tmpfs', '/tmp', 'tmpfs', String(MS.NODEV), 'size=1m,mode=1777', '0'],
+    ]);
+  });
+
+  it('skips default /dev nodes when /dev is bound', () => {
+    const spec = testSpec();
+    spec.mounts = [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }];
+    const names = opNames(compilePlan(spec, baseOptions));
+    expect(names).not.toContain('mkdev');
+    expect(names).not.toContain('symlink');
+  });
+
+  it('adds linux.devices after the defaults', () => {
+    const spec = testSpec();
+    spec.linux!.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o600, uid: 0, gid: 0 }];
+    const devs = compilePlan(spec, baseOptions).filter((o) => o[0] === 'mkdev');
+    expect(devs.at(-1)).toEqual(['mkdev', '/dev/fuse', 'c', '10', '229', '0600', '0', '0']);
+    expect(devs[0]).toEqual(['mkdev', '/dev/null', 'c', '1', '3', '0666', '0', '0']);
+  });
+
+  it('mounts cgroup2 on v2 hosts', () => {
+    const ops = compilePlan(testSpec(), { ...baseOptions, cgroupVersion: 2, cgroupDirs: ['/sys/fs/cgroup/hull-oci/c1'] });
+    expect(ops.filter((o) => o[0] === 'mount' && o[2] === '/sys/fs/cgroup')).toEqual([
+      ['mount', 'cgroup', '/sys/fs/cgroup', 'cgroup2', String(MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RELATIME | MS.RDONLY), '', '0'],
+    ]);
+  });
+
+  it('adds hook sync points only when hooks exist', () => {
+    expect(opNames(compilePlan(testSpec(), baseOptions))).not.toContain('sync');
+    const spec = testSpec();
+    spec.hooks = { createRuntime: [{ path: '/bin/true' }], createContainer: [{ path: '/bin/true' }] };
+    const ops = compilePlan(spec, baseOptions);
+    const names = opNames(ops);
+    const syncs = ops.filter((o) => o[0] === 'sync');
+    expect(syncs).toEqual([['sync', 'create-runtime'], ['sync', 'create-container']]);
+    expect(names.indexOf('sync')).toBeLessThan(names.indexOf('propagation'));
+    expect(names.lastIndexOf('sync')).toBeLessThan(names.indexOf('pivot'));
+  });
+
+  it('run mode has no fifo; no-pivot uses chroot; rootfsPropagation applied after pivot', () => {
+    const spec = testSpec();
+    spec.linux!.rootfsPropagation = 'shared';
+    const ops = compilePlan(spec, { ...baseOptions, mode: 'run', execFifo: undefined, noPivot: true, preserveFds: 2 });
+    expect(opNames(ops)).not.toContain('exec-fifo');
+    expect(ops).toContainEqual(['pivot', 'chroot']);
+    expect(ops).toContainEqual(['propagation', String(MS.SHARED)]);
+    expect(ops).toContainEqual(['rootfs-propagation', String(MS.SHARED)]);
+    expect(ops).toContainEqual(['preserve-fds', '2']);
+  });
+
+  it('terminal without console socket lets the monitor keep the pty', () => {
+    const spec = testSpec();
+    spec.process!.terminal = true;
+    expect(compilePlan(spec, baseOptions)).toContainEqual(['terminal', '1']);
+    const withSocket = compilePlan(spec, { ...baseOptions, consoleSocket: '/tmp/s.sock' });
+    expect(withSocket).toContainEqual(['console-socket', '/tmp/s.sock']);
+    expect(opNames(withSocket)).not.toContain('terminal');
+  });
+
+  it('exec mode joins the init namespaces and does no mounts', () => {
+    const spec = testSpec();
+    const ops = compilePlan(spec, {
+      ...baseOptions, mode: 'exec', execFifo: undefined, initPid: 4242,
+      process: { user: { uid: 1000, gid: 1000, additionalGids: [5, 6] }, cwd: '/tmp', args: ['id'], env: ['A=1'] },
+    });
+    expect(ops.map((o) => o.join(' | '))).toMatchSnapshot();
+    expect(opNames(ops)).not.toContain('mount');
+    expect(ops).toContainEqual(['setns', 'mnt', '/proc/4242/ns/mnt']);
+    expect(ops).toContainEqual(['user', '1000', '1000', '5,6']);
+  });
+
+  it('rejects mount destinations outside the root', () => {
+    const spec = testSpec();
+    spec.mounts = [{ destination: '/../etc', type: 'tmpfs', source: 'tmpfs' }];
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/destination/);
+  });
+});
+
+describe('wire format', () => {
+  it('escapes backslash, tab and newline and round-trips', () => {
+    const raw = 'a\tb\nc\\d\\t';
+    expect(escapeField(raw)).toBe('a\\tb\\nc\\\\d\\\\t');
+    expect(unescapeField(escapeField(raw))).toBe(raw);
+    expect(parseLine(['x', escapeField(raw), ''].join('\t'))).toEqual(['x', raw, '']);
+  });
+
+  it('serializes lines and ends with end', () => {
+    expect(serializePlan([['mode', 'run'], ['env', 'A=\t'], ['exec']])).toBe('mode\trun\nenv\tA=\\t\nexec\nend\n');
+  });
+});
