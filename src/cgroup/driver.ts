@@ -1,0 +1,142 @@
+// The cgroup driver contract and the file helpers both drivers share. A driver owns one container's
+// cgroup: it creates the directories, writes `linux.resources` into controller files, tells the plan
+// which directories the container process joins, and freezes, kills and removes the group.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Resources } from '../runtime/spec';
+
+export type CgroupVersion = 1 | 2;
+
+/** What state.json keeps so any later command can reopen the same cgroup. */
+export interface CgroupRecord {
+  version: CgroupVersion;
+  /** The container's path inside each hierarchy ("/hull-oci/<id>"). */
+  path: string;
+  /** v1: controller-list name ("memory", "cpu,cpuacct", "name=systemd") → directory. v2: {"": dir}. */
+  dirs: Record<string, string>;
+  /** hybrid hosts: the container's directory in the (controller-less) unified hierarchy, for cgroup.kill. */
+  unifiedDir?: string;
+}
+
+export interface CgroupStats {
+  memory?: { usage: number; limit?: number; maxUsage?: number };
+  pids?: { current: number; limit?: number };
+  cpu?: { usageNanoseconds: number };
+}
+
+export interface CgroupDriver {
+  readonly record: CgroupRecord;
+  /** mkdir every directory and apply the resources (warnings are returned, not thrown). */
+  create(resources: Resources | undefined): string[];
+  /** Directories whose cgroup.procs gets the container's pid (the plan's `cgroup-join` ops). */
+  joinDirs(): string[];
+  /** Write resources into the controller files (create and `update`). Returns warnings. */
+  apply(resources: Resources | undefined): string[];
+  stats(): CgroupStats;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  isFrozen(): boolean;
+  /** SIGKILL (or `signal`) every process in the group, including ones forked after we looked. */
+  killAll(signal?: number): Promise<void>;
+  /** Pids in the group and its sub-groups. */
+  procs(): number[];
+  /** rmdir every directory (children first), retrying EBUSY while the last processes exit. */
+  destroy(): Promise<void>;
+}
+
+/** A cgroup file write that failed, with the file named (as the kernel's error alone says little). */
+export class CgroupError extends Error {
+  readonly code?: string;
+  constructor(
+    readonly file: string,
+    readonly value: string,
+    cause: NodeJS.ErrnoException,
+  ) {
+    super(`cgroup: write ${JSON.stringify(value)} to ${file}: ${cause.code ?? cause.message}`);
+    this.name = 'CgroupError';
+    this.code = cause.code;
+  }
+}
+
+export function writeCgroupFile(dir: string, file: string, value: string): void {
+  const full = path.join(dir, file);
+  try {
+    fs.writeFileSync(full, value);
+  } catch (err) {
+    throw new CgroupError(full, value, err as NodeJS.ErrnoException);
+  }
+}
+
+export function readCgroupFile(dir: string, file: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(dir, file), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids listed in `<dir>/cgroup.procs` and every sub-directory's. */
+export function procsRecursive(dir: string): number[] {
+  const pids: number[] = [];
+  const walk = (d: string) => {
+    const text = readCgroupFile(d, 'cgroup.procs');
+    if (text === undefined) return;
+    for (const line of text.split('\n')) if (line) pids.push(Number(line));
+    for (const entry of safeReaddir(d)) if (entry.isDirectory()) walk(path.join(d, entry.name));
+  };
+  walk(dir);
+  return [...new Set(pids)];
+}
+
+function safeReaddir(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Remove a cgroup directory and its sub-groups. rmdir fails with EBUSY while an exiting process is
+ * still charged to the group: retry with backoff (10 tries from 1 ms, as runc).
+ */
+export async function removeCgroupDir(dir: string): Promise<void> {
+  for (const entry of safeReaddir(dir)) {
+    if (entry.isDirectory()) await removeCgroupDir(path.join(dir, entry.name));
+  }
+  let delay = 1;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 9) throw new Error(`cgroup: remove ${dir}: ${code}`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}
+
+/** `-1` and anything negative mean "no limit" in the spec. */
+export function limitValue(n: number, unlimited = 'max'): string {
+  return n < 0 ? unlimited : String(n);
+}
+
+/**
+ * The cgroup path of a container inside each hierarchy: `linux.cgroupsPath` if set, else
+ * `/hull-oci/<id>`. Relative paths are taken from the hierarchy root as well. systemd's
+ * "slice:prefix:name" form needs the systemd driver, which hull doesn't have.
+ */
+export function containerCgroupPath(cgroupsPath: string | undefined, id: string): string {
+  if (!cgroupsPath) return `/hull-oci/${id}`;
+  if (/^[^/]*:[^/]*:[^/]*$/.test(cgroupsPath)) {
+    throw new Error(`cgroupsPath "${cgroupsPath}" is in systemd form (slice:prefix:name): the systemd cgroup driver is not supported`);
+  }
+  const clean = path.posix.normalize('/' + cgroupsPath);
+  if (clean === '/') throw new Error('cgroupsPath: must not be the root cgroup');
+  return clean;
+}

@@ -1,0 +1,35 @@
+// Picks the cgroup driver for this host and reopens one from a saved record.
+import type { DeviceCgroupRule } from '../runtime/spec';
+import type { CgroupDriver, CgroupRecord } from './driver';
+import { containerCgroupPath } from './driver';
+import { detectCgroupLayout, type CgroupLayout } from './detect';
+import { V1Cgroup } from './v1';
+import { V2Cgroup } from './v2';
+
+export type { CgroupDriver, CgroupRecord, CgroupStats, CgroupVersion } from './driver';
+export { CgroupError, containerCgroupPath } from './driver';
+export { detectCgroupLayout, parseCgroupLayout, type CgroupLayout, type CgroupMode } from './detect';
+export { V1Cgroup, v1ResourceWrites, deviceRuleText } from './v1';
+export { V2Cgroup, v2ResourceWrites, sharesToWeight, V2_DEVICES_WARNING } from './v2';
+
+/** A driver for a new container: v2 on unified hosts, v1 (plus the unified dir for cgroup.kill) otherwise. */
+export function cgroupForContainer(
+  cgroupsPath: string | undefined,
+  id: string,
+  devices: DeviceCgroupRule[] = [],
+  layout: CgroupLayout = detectCgroupLayout(),
+): CgroupDriver {
+  const cgPath = containerCgroupPath(cgroupsPath, id);
+  if (layout.mode === 'unified') return V2Cgroup.forPath(layout.unifiedRoot ?? '/sys/fs/cgroup', cgPath);
+  return V1Cgroup.forPath(layout, cgPath, devices);
+}
+
+/** Reopen the driver of an existing container from state.json. */
+export function cgroupFromRecord(record: CgroupRecord): CgroupDriver {
+  if (record.version === 2) {
+    const dir = record.dirs[''];
+    const root = dir.slice(0, dir.length - record.path.length) || '/';
+    return new V2Cgroup(record, root);
+  }
+  return new V1Cgroup(record);
+}

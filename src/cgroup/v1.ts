@@ -1,0 +1,243 @@
+// cgroup v1: one directory per controller hierarchy (/sys/fs/cgroup/memory/hull-oci/<id>, …).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DeviceCgroupRule, Resources } from '../runtime/spec';
+import {
+  type CgroupDriver, type CgroupRecord, type CgroupStats, CgroupError, limitValue, procsRecursive,
+  readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
+} from './driver';
+import type { CgroupLayout } from './detect';
+
+/** One controller file write: `controller` picks the hierarchy. */
+export interface V1Write {
+  controller: string;
+  file: string;
+  value: string;
+}
+
+/**
+ * Devices every container may use whatever the config says (runc's allow-list): the /dev nodes the
+ * runtime creates, ptys, and mknod (not I/O) of anything.
+ */
+export const DEFAULT_ALLOWED_DEVICES: DeviceCgroupRule[] = [
+  { allow: true, type: 'c', major: -1, minor: -1, access: 'm' },
+  { allow: true, type: 'b', major: -1, minor: -1, access: 'm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: true, type: 'c', major: 136, minor: -1, access: 'rwm' },
+];
+
+/** "c 1:3 rwm"; a missing or negative number is "*", type "a" is the whole-list rule "a". */
+export function deviceRuleText(rule: DeviceCgroupRule): string {
+  const type = rule.type ?? 'a';
+  const num = (n: number | undefined) => (n === undefined || n < 0 ? '*' : String(n));
+  if (type === 'a' && num(rule.major) === '*' && num(rule.minor) === '*') return 'a';
+  return `${type} ${num(rule.major)}:${num(rule.minor)} ${rule.access || 'rwm'}`;
+}
+
+/** linux.resources → v1 controller file writes, in the order they must be written. Pure. */
+export function v1ResourceWrites(r: Resources | undefined, extraDevices: DeviceCgroupRule[] = []): V1Write[] {
+  const w: V1Write[] = [];
+  const add = (controller: string, file: string, value: string) => w.push({ controller, file, value });
+  if (!r) return w;
+  const m = r.memory;
+  if (m) {
+    if (m.limit !== undefined) add('memory', 'memory.limit_in_bytes', limitValue(m.limit, '-1'));
+    if (m.swap !== undefined) add('memory', 'memory.memsw.limit_in_bytes', limitValue(m.swap, '-1'));
+    if (m.reservation !== undefined) add('memory', 'memory.soft_limit_in_bytes', limitValue(m.reservation, '-1'));
+    if (m.swappiness !== undefined && m.swappiness >= 0) add('memory', 'memory.swappiness', String(m.swappiness));
+    if (m.disableOOMKiller) add('memory', 'memory.oom_control', '1');
+  }
+  const c = r.cpu;
+  if (c) {
+    if (c.shares) add('cpu', 'cpu.shares', String(c.shares));
+    if (c.period) add('cpu', 'cpu.cfs_period_us', String(c.period));
+    if (c.quota !== undefined && c.quota !== 0) add('cpu', 'cpu.cfs_quota_us', limitValue(c.quota, '-1'));
+    if (c.realtimePeriod) add('cpu', 'cpu.rt_period_us', String(c.realtimePeriod));
+    if (c.realtimeRuntime) add('cpu', 'cpu.rt_runtime_us', String(c.realtimeRuntime));
+    if (c.cpus) add('cpuset', 'cpuset.cpus', c.cpus);
+    if (c.mems) add('cpuset', 'cpuset.mems', c.mems);
+  }
+  if (r.pids && r.pids.limit !== 0) add('pids', 'pids.max', limitValue(r.pids.limit));
+  if (r.blockIO?.weight) add('blkio', 'blkio.weight', String(r.blockIO.weight));
+  for (const h of r.hugepageLimits ?? []) add('hugetlb', `hugetlb.${h.pageSize}.limit_in_bytes`, String(h.limit));
+  if (r.network?.classID !== undefined) add('net_cls', 'net_cls.classid', String(r.network.classID));
+  for (const p of r.network?.priorities ?? []) add('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`);
+  if (r.devices) {
+    for (const rule of [...r.devices, ...DEFAULT_ALLOWED_DEVICES, ...extraDevices]) {
+      add('devices', rule.allow ? 'devices.allow' : 'devices.deny', deviceRuleText(rule));
+    }
+  }
+  return w;
+}
+
+/** Controllers hull makes a directory in; other v1 hierarchies are joined at their root (untouched). */
+export class V1Cgroup implements CgroupDriver {
+  constructor(
+    readonly record: CgroupRecord,
+    private readonly extraDevices: DeviceCgroupRule[] = [],
+  ) {}
+
+  static forPath(layout: CgroupLayout, cgroupPath: string, extraDevices: DeviceCgroupRule[] = []): V1Cgroup {
+    const dirs: Record<string, string> = {};
+    for (const h of layout.v1) dirs[h.name] = path.join(h.mountPoint, cgroupPath);
+    const unifiedDir = layout.unifiedRoot ? path.join(layout.unifiedRoot, cgroupPath) : undefined;
+    return new V1Cgroup({ version: 1, path: cgroupPath, dirs, unifiedDir }, extraDevices);
+  }
+
+  /** The directory of the hierarchy holding `controller` ("cpu" may live in "cpu,cpuacct"). */
+  dirFor(controller: string): string | undefined {
+    for (const [name, dir] of Object.entries(this.record.dirs)) {
+      if (name.split(',').includes(controller)) return dir;
+    }
+    return undefined;
+  }
+
+  create(resources: Resources | undefined): string[] {
+    for (const [name, dir] of Object.entries(this.record.dirs)) {
+      if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
+      else fs.mkdirSync(dir, { recursive: true });
+    }
+    if (this.record.unifiedDir) fs.mkdirSync(this.record.unifiedDir, { recursive: true });
+    return this.apply(resources);
+  }
+
+  /** A new cpuset group starts with empty cpus/mems and refuses tasks: copy them down from the parent. */
+  private makeCpusetDir(dir: string): void {
+    const missing: string[] = [];
+    for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      fs.mkdirSync(d);
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        if (!readCgroupFile(d, file)) writeCgroupFile(d, file, readCgroupFile(path.dirname(d), file) ?? '');
+      }
+    }
+  }
+
+  joinDirs(): string[] {
+    const dirs = Object.values(this.record.dirs);
+    if (this.record.unifiedDir) dirs.push(this.record.unifiedDir);
+    return dirs;
+  }
+
+  apply(resources: Resources | undefined): string[] {
+    const warnings: string[] = [];
+    if (resources?.unified && Object.keys(resources.unified).length) {
+      throw new Error('linux.resources.unified: needs cgroup v2, the host runs cgroup v1');
+    }
+    for (const write of v1ResourceWrites(resources, this.extraDevices)) {
+      const dir = this.dirFor(write.controller);
+      if (!dir) {
+        warnings.push(`cgroup v1 controller ${write.controller} is not mounted: ${write.file} not set`);
+        continue;
+      }
+      if (write.file === 'memory.limit_in_bytes' || write.file === 'memory.memsw.limit_in_bytes') {
+        this.writeMemory(dir, write.file, write.value);
+      } else {
+        writeCgroupFile(dir, write.file, write.value);
+      }
+    }
+    return warnings;
+  }
+
+  /**
+   * memory.limit_in_bytes must stay ≤ memory.memsw.limit_in_bytes: when a write is refused because of
+   * the other one, raise/lower the other first (as runc orders them).
+   */
+  private writeMemory(dir: string, file: string, value: string): void {
+    try {
+      writeCgroupFile(dir, file, value);
+    } catch (err) {
+      if (file === 'memory.limit_in_bytes' && (err as CgroupError).code === 'EINVAL') {
+        writeCgroupFile(dir, 'memory.memsw.limit_in_bytes', value);
+        writeCgroupFile(dir, file, value);
+      } else if (file === 'memory.memsw.limit_in_bytes' && (err as CgroupError).code === 'ENOENT') {
+        throw new Error('memory swap limit is not supported by this kernel (memory.memsw.limit_in_bytes missing: swapaccount=0)');
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  stats(): CgroupStats {
+    const num = (controller: string, file: string) => {
+      const dir = this.dirFor(controller);
+      const text = dir ? readCgroupFile(dir, file) : undefined;
+      return text === undefined || text === 'max' ? undefined : Number(text);
+    };
+    const stats: CgroupStats = {};
+    const usage = num('memory', 'memory.usage_in_bytes');
+    if (usage !== undefined) {
+      stats.memory = { usage, limit: num('memory', 'memory.limit_in_bytes'), maxUsage: num('memory', 'memory.max_usage_in_bytes') };
+    }
+    const current = num('pids', 'pids.current');
+    if (current !== undefined) stats.pids = { current, limit: num('pids', 'pids.max') };
+    const cpu = num('cpuacct', 'cpuacct.usage');
+    if (cpu !== undefined) stats.cpu = { usageNanoseconds: cpu };
+    return stats;
+  }
+
+  isFrozen(): boolean {
+    const dir = this.dirFor('freezer');
+    return dir ? readCgroupFile(dir, 'freezer.state') === 'FROZEN' : false;
+  }
+
+  async freeze(): Promise<void> {
+    await this.setFreezer('FROZEN');
+  }
+
+  async thaw(): Promise<void> {
+    await this.setFreezer('THAWED');
+  }
+
+  /** Writing FROZEN starts freezing; the state reads FREEZING until every task stopped. */
+  private async setFreezer(state: 'FROZEN' | 'THAWED'): Promise<void> {
+    const dir = this.dirFor('freezer');
+    if (!dir) throw new Error('cgroup v1 freezer controller is not mounted: pause/resume unavailable');
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      writeCgroupFile(dir, 'freezer.state', state);
+      if (readCgroupFile(dir, 'freezer.state') === state) return;
+      await sleep(Math.min(1 + attempt, 10));
+    }
+    throw new Error(`cgroup: ${dir} did not become ${state}`);
+  }
+
+  async killAll(signal = 9): Promise<void> {
+    const unified = this.record.unifiedDir;
+    if (signal === 9 && unified && fs.existsSync(path.join(unified, 'cgroup.kill'))) {
+      writeCgroupFile(unified, 'cgroup.kill', '1');
+      return;
+    }
+    // Frozen tasks can't fork, so one pass over cgroup.procs sees them all.
+    const canFreeze = this.dirFor('freezer') !== undefined;
+    if (canFreeze) await this.freeze();
+    try {
+      for (const pid of this.procs()) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          /* already gone */
+        }
+      }
+    } finally {
+      if (canFreeze) await this.thaw();
+    }
+  }
+
+  procs(): number[] {
+    const dir = this.dirFor('pids') ?? this.dirFor('freezer') ?? this.dirFor('memory') ?? Object.values(this.record.dirs)[0];
+    return dir ? procsRecursive(dir) : [];
+  }
+
+  async destroy(): Promise<void> {
+    const dirs = Object.values(this.record.dirs);
+    if (this.record.unifiedDir) dirs.push(this.record.unifiedDir);
+    for (const dir of dirs) await removeCgroupDir(dir);
+  }
+}

@@ -1,0 +1,52 @@
+import { describe, it, expect } from 'vitest';
+import { v1ResourceWrites, deviceRuleText } from '../../src/cgroup';
+
+describe('cgroup v1 resource mapping', () => {
+  it('maps memory, cpu, cpuset, pids to v1 files', () => {
+    const writes = v1ResourceWrites({
+      memory: { limit: 8 << 20, reservation: 4 << 20, swap: 16 << 20, swappiness: 0 },
+      cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0-1', mems: '0' },
+      pids: { limit: 32 },
+      blockIO: { weight: 500 },
+    });
+    expect(writes.map((w) => `${w.controller}/${w.file}=${w.value}`)).toEqual([
+      `memory/memory.limit_in_bytes=${8 << 20}`,
+      `memory/memory.memsw.limit_in_bytes=${16 << 20}`,
+      `memory/memory.soft_limit_in_bytes=${4 << 20}`,
+      'memory/memory.swappiness=0',
+      'cpu/cpu.shares=512',
+      'cpu/cpu.cfs_period_us=100000',
+      'cpu/cpu.cfs_quota_us=50000',
+      'cpuset/cpuset.cpus=0-1',
+      'cpuset/cpuset.mems=0',
+      'pids/pids.max=32',
+      'blkio/blkio.weight=500',
+    ]);
+  });
+
+  it('maps unlimited values', () => {
+    expect(v1ResourceWrites({ memory: { limit: -1 }, pids: { limit: -1 }, cpu: { quota: -1 } })).toEqual([
+      { controller: 'memory', file: 'memory.limit_in_bytes', value: '-1' },
+      { controller: 'cpu', file: 'cpu.cfs_quota_us', value: '-1' },
+      { controller: 'pids', file: 'pids.max', value: 'max' },
+    ]);
+  });
+
+  it('writes device rules in order, then the default allow-list and config devices', () => {
+    const writes = v1ResourceWrites(
+      { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }] },
+      [{ allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' }],
+    );
+    expect(writes[0]).toEqual({ controller: 'devices', file: 'devices.deny', value: 'a' });
+    expect(writes[1]).toEqual({ controller: 'devices', file: 'devices.allow', value: 'c 10:200 rwm' });
+    expect(writes.map((w) => w.value)).toContain('c 1:3 rwm');
+    expect(writes.map((w) => w.value)).toContain('c 136:* rwm');
+    expect(writes.at(-1)).toEqual({ controller: 'devices', file: 'devices.allow', value: 'c 10:229 rwm' });
+  });
+
+  it('formats device rules', () => {
+    expect(deviceRuleText({ allow: true, type: 'b', major: 8, access: 'r' })).toBe('b 8:* r');
+    expect(deviceRuleText({ allow: true })).toBe('a');
+    expect(deviceRuleText({ allow: false, type: 'c', major: -1, minor: -1, access: 'm' })).toBe('c *:* m');
+  });
+});
