@@ -4,6 +4,7 @@
 // `testImages()`.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar';
@@ -159,6 +160,16 @@ export async function buildTestImages(dir: string): Promise<TestImages> {
   return images;
 }
 
+/**
+ * A new directory for the images. Its name is lower-case because podman names an image pulled from
+ * an OCI layout after the layout's path, and image names must be lower-case.
+ */
+export function imagesTempDir(): string {
+  const dir = path.join(os.tmpdir(), `hull-images-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  fs.mkdirSync(dir, { mode: 0o755 });
+  return dir;
+}
+
 let ownImages: Promise<TestImages> | undefined;
 
 /**
@@ -170,7 +181,7 @@ export async function testImages(): Promise<TestImages> {
   const provided = inject('hullImages');
   if (provided && fs.existsSync(provided.dockerArchive)) return provided;
   ownImages ??= (async () => {
-    const dir = tempDir('hull-images-');
+    const dir = imagesTempDir();
     process.once('exit', () => removeTree(dir));
     return buildTestImages(dir);
   })();
