@@ -7,10 +7,11 @@
 //   flags <comma list>                            log, spec-allow
 //   arches <comma list>                           SCMP_ARCH_X86_64,SCMP_ARCH_X32,SCMP_ARCH_X86
 //   rule <action> <errno> <names,comma> [index:op:value:valueTwo,...]
-//   call <name> [args]      an x86_64 syscall
+//   call <name> [args]      an x86_64 syscall; the name may be #N for syscall number N
 //   callx32 <name> [args]   the x32 ABI: the x86_64 number with the 0x40000000 bit
 //   call32 <name> [args]    the i386 ABI through `int $0x80` (at most 5 arguments)
 //   nofilter                run the calls without loading a filter (to probe the kernel)
+//   dump                    print the compiled program, one instruction per line, like bpf_asm -c
 // A call argument is a number or str:TEXT (a pointer to TEXT in the low 4 GiB, usable by i386 calls).
 //
 // Prints `compiled <instructions>` (or `compile-error <message>` and exits 2), then one line per call,
@@ -128,6 +129,7 @@ int main() {
   filter.defaultAction = "errno";
   std::vector<Call> calls;
   bool loadFilter = true;
+  bool dump = false;
 
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -158,7 +160,9 @@ int main() {
       filter.rules.push_back(rule);
     } else if ((op == "call" || op == "callx32" || op == "call32") && f.size() >= 2) {
       Call call{op == "call" ? Abi::kX86_64 : op == "callx32" ? Abi::kX32 : Abi::kI386, f[1], 0, {}};
-      bool found = call.abi == Abi::kI386
+      // `#N` calls syscall number N, e.g. one newer than every table.
+      bool found = f[1][0] == '#' ? (call.number = static_cast<long>(Number(f[1].substr(1))), true)
+                 : call.abi == Abi::kI386
                        ? FindNumber(hull::kI386Syscalls, sizeof(hull::kI386Syscalls) / sizeof(hull::SyscallEntry), f[1], call.number)
                        : FindNumber(hull::kX86_64Syscalls, sizeof(hull::kX86_64Syscalls) / sizeof(hull::SyscallEntry), f[1], call.number);
       if (!found) {
@@ -171,6 +175,8 @@ int main() {
       calls.push_back(call);
     } else if (op == "nofilter") {
       loadFilter = false;
+    } else if (op == "dump") {
+      dump = true;
     } else {
       std::cerr << "cannot parse: " << line << "\n";
       return 2;
@@ -184,6 +190,11 @@ int main() {
     return 2;
   }
   std::cout << "compiled " << program.size() << std::endl;
+  for (size_t i = 0; dump && i < program.size(); i++) {
+    const sock_filter& f = program[i];
+    std::printf("%4zu: { 0x%02x, %3u, %3u, 0x%08x },\n", i, f.code, f.jt, f.jf, f.k);
+  }
+  std::fflush(stdout);
 
   auto* results = static_cast<Result*>(mmap(nullptr, sizeof(Result) * (calls.size() + 1), PROT_READ | PROT_WRITE,
                                             MAP_SHARED | MAP_ANONYMOUS, -1, 0));
