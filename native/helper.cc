@@ -1,2 +1,860 @@
 // hull-helper: executes a plan (docs/internals/plan.md) and stays as the container's monitor.
-int main() { return 125; }
+//
+// Two processes run this code:
+//   the monitor    = the helper itself. Reads the plan from fd 3, does what needs the host's view
+//                    (cgroups, id maps, rlimits), clones the container process, relays its
+//                    messages, and when it exits writes exit.json and exits with its status.
+//   the container  = the clone3 child, born in the new namespaces. Runs the mount phase and the
+//     process        process attributes step by step, then execve()s the container's program.
+// They talk over a SOCK_SEQPACKET socketpair ("the channel"), one message per packet. The child's
+// end is CLOEXEC: EOF after `ready` means execve succeeded.
+// docs/internals/helper.md walks through this file top to bottom.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernel.h"
+#include "plan.h"
+#include "seccomp.h"
+
+namespace hull {
+
+// ===== Failures and trace =====
+
+[[noreturn]] void Fail(int err, const std::string& syscall, const std::string& path, const std::string& message) {
+  StepFailure failure;
+  failure.err = err;
+  failure.syscall = syscall;
+  failure.path = path;
+  failure.message = message;
+  throw failure;
+}
+
+[[noreturn]] void FailErrno(const std::string& syscall, const std::string& path) { Fail(errno, syscall, path); }
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name ? name : "E" + std::to_string(err);
+}
+
+namespace {
+bool gTracing = false;
+std::vector<std::string> gTraceLines;  // syscalls of the step being run
+}  // namespace
+
+void Trace(const std::string& text) {
+  if (gTracing) gTraceLines.push_back(text);
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string Hex(uint64_t value) {
+  char text[24];
+  snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+std::string FormatFlags(uint64_t flags, const FlagName* names, size_t count) {
+  std::string out;
+  for (size_t i = 0; i < count; i++) {
+    if ((flags & names[i].bit) == names[i].bit && names[i].bit) {
+      out += (out.empty() ? "" : "|") + std::string(names[i].name);
+      flags &= ~names[i].bit;
+    }
+  }
+  if (flags) out += (out.empty() ? "" : "|") + Hex(flags);
+  return out.empty() ? "0" : out;
+}
+
+namespace {
+
+// ===== Messages =====
+
+constexpr int kControlFd = 3;  // to TypeScript (docs/internals/plan.md "Messages")
+bool gControlOpen = true;
+
+// Where the current process reports: the monitor writes to fd 3, the container process to the channel.
+int gChannel = -1;
+bool gInContainerProcess = false;
+
+void SendAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (fd == kControlFd) gControlOpen = false;  // the caller went away; keep monitoring
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+void SendControl(const std::vector<std::string>& fields) {
+  if (gControlOpen) SendAll(kControlFd, FormatLine(fields));
+}
+
+// A message for TypeScript from whichever process we are in.
+void Report(const std::vector<std::string>& fields) {
+  if (gInContainerProcess) {
+    std::string line = FormatLine(fields);
+    send(gChannel, line.data(), line.size(), MSG_NOSIGNAL);
+  } else {
+    SendControl(fields);
+  }
+}
+
+// One channel packet as fields; false at EOF.
+bool ReceivePacket(int fd, std::vector<std::string>& fields) {
+  static char buffer[1 << 16];
+  ssize_t n;
+  do {
+    n = recv(fd, buffer, sizeof buffer, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return false;
+  std::string line(buffer, static_cast<size_t>(n));
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  std::string error;
+  return ParseLine(line, fields, error);
+}
+
+std::string PlainStep(const Step& step) {
+  std::string text = step.op;
+  for (const std::string& field : step.fields) text += " " + field;
+  return text;
+}
+
+void FlushTrace(const Step& step) {
+  if (!gTracing) return;
+  std::string text;
+  for (const std::string& line : gTraceLines) text += (text.empty() ? "" : "; ") + line;
+  gTraceLines.clear();
+  Report({"trace", std::to_string(step.index), step.op, text.empty() ? PlainStep(step) : text});
+}
+
+std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failure) {
+  std::string message = failure.message;
+  if (message.empty()) {
+    message = failure.syscall + (failure.path.empty() ? "" : " " + failure.path) + ": " + strerror(failure.err);
+  }
+  return {"error", std::to_string(step.index), step.op, ErrnoName(failure.err), failure.syscall, failure.path, message};
+}
+
+// Thrown after an `error` message went out: unwinds to the process' exit path.
+struct StepAborted {};
+
+// Run one step: its syscalls become one `trace` message, a failure one `error` message.
+void RunStep(const Step& step, const std::function<void()>& body) {
+  gTraceLines.clear();
+  try {
+    body();
+  } catch (const StepFailure& failure) {
+    FlushTrace(step);
+    Report(ErrorMessage(step, failure));
+    throw StepAborted();
+  }
+  FlushTrace(step);
+}
+
+// ===== Parsing fields =====
+
+uint64_t Number(const std::string& text, int base = 10) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long value = strtoull(text.c_str(), &end, base);
+  if (text.empty() || *end || errno) Fail(EINVAL, "plan", "", "not a number: \"" + text + "\"");
+  return value;
+}
+
+int64_t SignedNumber(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  long long value = strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno) Fail(EINVAL, "plan", "", "not a number: \"" + text + "\"");
+  return value;
+}
+
+std::vector<std::string> SplitList(const std::string& list, char separator = ',') {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t end = list.find(separator, start);
+    if (end == std::string::npos) end = list.size();
+    if (end > start) items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+// ===== Settings: ops that only configure the helper =====
+
+struct Settings {
+  std::string mode = "run";  // create | run | exec
+  bool detach = false;
+  bool terminal = false;
+  std::string id, stateDir, execFifo, consoleSocket;
+  uint64_t cloneFlags = 0;      // without CLONE_NEWCGROUP, which the child unshares itself
+  bool newCgroupNs = false;
+  int stateDirFd = -1;
+  int consoleSocketFd = -1;
+};
+
+bool IsSetting(const std::string& op) {
+  return op == "mode" || op == "detach" || op == "trace" || op == "id" || op == "state-dir" ||
+         op == "exec-fifo" || op == "console-socket" || op == "terminal";
+}
+// setns into a pid or time namespace changes only where our *children* go: the monitor does it.
+bool IsMonitorSetns(const Step& step) {
+  return step.op == "setns" && (step.fields[0] == "pid" || step.fields[0] == "time");
+}
+bool IsAfterCloneMonitorOp(const std::string& op) {
+  return op == "setgroups" || op == "uid-map" || op == "gid-map" || op == "cgroup-join" || op == "rlimit" ||
+         op == "oom-score-adj";
+}
+bool IsMonitorOp(const Step& step) {
+  return IsSetting(step.op) || IsMonitorSetns(step) || step.op == "clone" || IsAfterCloneMonitorOp(step.op);
+}
+// The "process attributes" table of plan.md: the console is set up right before the first of them.
+bool IsProcessAttribute(const std::string& op) {
+  return op == "hostname" || op == "domainname" || op == "sysctl" || op == "umask" || op == "nnp" ||
+         op == "seccomp" || op == "seccomp-rule" || op == "seccomp-load" || op == "user" || op == "caps" ||
+         op == "preserve-fds" || op == "cwd" || op == "env" || op == "arg" || op == "exec";
+}
+
+void ApplySetting(const Step& step, Settings& settings) {
+  const std::string& value = step.fields[0];
+  if (step.op == "mode") {
+    if (value != "create" && value != "run" && value != "exec") Fail(EINVAL, "plan", "", "unknown mode " + value);
+    settings.mode = value;
+  } else if (step.op == "detach") {
+    settings.detach = value == "1";
+  } else if (step.op == "trace") {
+    gTracing = value == "1";
+  } else if (step.op == "id") {
+    settings.id = value;
+  } else if (step.op == "state-dir") {
+    Trace("open(" + Quote(value) + ", O_RDONLY|O_DIRECTORY)");
+    settings.stateDir = value;
+    settings.stateDirFd = open(value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (settings.stateDirFd < 0) FailErrno("open", value);
+  } else if (step.op == "exec-fifo") {
+    settings.execFifo = value;
+  } else if (step.op == "console-socket") {
+    settings.consoleSocket = value;
+    settings.consoleSocketFd = ConnectConsoleSocket(value);
+  } else if (step.op == "terminal") {
+    settings.terminal = value == "1";
+    if (settings.terminal) Fail(ENOSYS, "terminal", "", "terminal mode (monitor-held pty) is not implemented; use a console socket");
+  }
+}
+
+// ===== The monitor, after clone =====
+
+struct RlimitName {
+  const char* name;
+  int resource;
+};
+const RlimitName kRlimits[] = {
+    {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_STACK", RLIMIT_STACK},   {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_LOCKS", RLIMIT_LOCKS},   {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE}, {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+};
+
+rlim_t RlimitValue(const std::string& text) {
+  int64_t value = SignedNumber(text);
+  return value < 0 ? RLIM_INFINITY : static_cast<rlim_t>(value);
+}
+
+// prlimit from outside: raising a hard limit needs CAP_SYS_RESOURCE in the initial user namespace,
+// which the container process no longer has.
+void ApplyRlimit(pid_t pid, const Step& step) {
+  const std::string& name = step.fields[0];
+  for (const RlimitName& limit : kRlimits) {
+    if (name != limit.name) continue;
+    struct rlimit value = {RlimitValue(step.fields[1]), RlimitValue(step.fields[2])};
+    Trace("prlimit(" + std::to_string(pid) + ", " + name + ", {" + step.fields[1] + ", " + step.fields[2] + "})");
+    if (prlimit(pid, static_cast<__rlimit_resource>(limit.resource), &value, nullptr) < 0) FailErrno("prlimit", name);
+    return;
+  }
+  Fail(EINVAL, "prlimit", "", "unknown rlimit " + name);
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", path);
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (n < 0) Fail(err, "write", path);
+}
+
+// The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
+// gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
+// rlimits and the OOM score, in plan order.
+void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid) {
+  std::string uidLines, gidLines;
+  for (const Step& step : plan) {
+    std::string line = step.fields.size() >= 3 ? step.fields[0] + " " + step.fields[1] + " " + step.fields[2] + "\n" : "";
+    if (step.op == "uid-map") uidLines += line;
+    if (step.op == "gid-map") gidLines += line;
+  }
+  bool uidWritten = false, gidWritten = false;
+  for (const char* op : {"setgroups", "uid-map", "gid-map"}) {
+    for (const Step& step : plan) {
+      if (step.op != op) continue;
+      RunStep(step, [&] {
+        if (step.op == "setgroups") WriteSetgroups(pid, step.fields[0]);
+        // All ranges go in one write: the kernel accepts a single write per map.
+        if (step.op == "uid-map" && !uidWritten) WriteIdMap(pid, "uid_map", uidLines), uidWritten = true;
+        if (step.op == "gid-map" && !gidWritten) WriteIdMap(pid, "gid_map", gidLines), gidWritten = true;
+      });
+    }
+  }
+  for (const Step& step : plan) {
+    if (step.op == "cgroup-join") {
+      RunStep(step, [&] { WriteFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
+    } else if (step.op == "rlimit") {
+      RunStep(step, [&] { ApplyRlimit(pid, step); });
+    } else if (step.op == "oom-score-adj") {
+      RunStep(step, [&] { WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj", step.fields[0]); });
+    }
+  }
+}
+
+// ===== exit.json =====
+
+std::string Rfc3339Now() {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm utc;
+  gmtime_r(&now.tv_sec, &utc);
+  char text[64];
+  size_t len = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(text + len, sizeof text - len, ".%09ldZ", now.tv_nsec);
+  return text;
+}
+
+// temp + fsync + rename + fsync(dir): a reader sees the old state or the whole new file.
+void WriteExitJson(int dirFd, int exitCode, int signal) {
+  if (dirFd < 0) return;
+  std::string json = "{\"exitCode\":" + std::to_string(exitCode) + ",\"signal\":" + std::to_string(signal) +
+                     ",\"finishedAt\":\"" + Rfc3339Now() + "\",\"oomKilled\":false}\n";
+  int fd = openat(dirFd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  bool ok = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size()) && fsync(fd) == 0;
+  close(fd);
+  if (ok && renameat(dirFd, "exit.json.tmp", dirFd, "exit.json") == 0) fsync(dirFd);
+}
+
+// ===== The monitor's event loop =====
+
+struct Monitor {
+  Settings* settings;
+  pid_t container = -1;
+  int channel = -1;
+  int signals = -1;  // signalfd: SIGCHLD and the signals we forward
+  bool ready = false;
+  bool awaitingSync = false;
+  bool errorReported = false;
+};
+
+[[noreturn]] void KillAndExit(Monitor& m, int code) {
+  if (m.container > 0) {
+    kill(m.container, SIGKILL);
+    while (waitpid(m.container, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  _exit(code);
+}
+
+// The container process exited (or died during setup).
+[[noreturn]] void ContainerEnded(Monitor& m, int status) {
+  // Messages sent right before exiting are still queued: relay them first.
+  std::vector<std::string> fields;
+  while (m.channel >= 0 && !m.errorReported) {
+    struct pollfd p = {m.channel, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0 || !ReceivePacket(m.channel, fields)) break;
+    SendControl(fields);
+    if (fields[0] == "error") m.errorReported = true;
+    if (fields[0] == "ready") m.ready = true;
+  }
+  int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int code = WIFSIGNALED(status) ? 128 + signal : WEXITSTATUS(status);
+  if (m.errorReported) _exit(125);
+  if (!m.ready) {
+    SendControl({"error", "-1", "", "EIO", "", "",
+                 "container process died during setup (" + (signal ? "signal " + std::to_string(signal) : "exit " + std::to_string(code)) + ")"});
+    _exit(125);
+  }
+  WriteExitJson(m.settings->stateDirFd, code, signal);
+  SendControl({"exit", std::to_string(code), std::to_string(signal)});
+  _exit(code);
+}
+
+void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
+  const std::string& kind = fields[0];
+  SendControl(fields);
+  if (kind == "sync") {
+    m.awaitingSync = true;
+  } else if (kind == "ready") {
+    m.ready = true;
+    if (m.settings->detach) {
+      // From now on we outlive our caller: own session, and do not hold its stdio open.
+      setsid();
+      int devNull = open("/dev/null", O_RDWR | O_CLOEXEC);
+      for (int fd = 0; fd <= 2 && devNull >= 0; fd++) dup2(devNull, fd);
+      if (devNull > 2) close(devNull);
+    }
+  } else if (kind == "error") {
+    m.errorReported = true;
+    // After `ready` nobody may be listening on fd 3 any more: leave a trace in exit.json.
+    if (m.ready) WriteExitJson(m.settings->stateDirFd, fields.size() > 3 && fields[3] == "ENOENT" ? 127 : 126, 0);
+    KillAndExit(m, 125);
+  }
+}
+
+void OnControlLine(Monitor& m, const std::string& line) {
+  if (!m.awaitingSync) return;
+  if (line == "go") {
+    m.awaitingSync = false;
+    send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+  } else if (line == "abort") {
+    KillAndExit(m, 125);
+  }
+}
+
+[[noreturn]] void MonitorLoop(Monitor& m, LineReader& control) {
+  std::string line;
+  while (control.NextLine(line)) OnControlLine(m, line);  // sent together with the plan
+  for (;;) {
+    struct pollfd fds[3] = {{m.channel, POLLIN, 0}, {gControlOpen ? kControlFd : -1, POLLIN, 0}, {m.signals, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      KillAndExit(m, 125);
+    }
+    if (fds[0].revents) {
+      std::vector<std::string> fields;
+      if (ReceivePacket(m.channel, fields)) {
+        OnChannelMessage(m, fields);
+      } else {
+        close(m.channel);  // EOF: execve happened (CLOEXEC) or the process died; SIGCHLD tells which
+        m.channel = -1;
+      }
+    }
+    if (fds[1].revents) {
+      int got = control.Fill();
+      while (control.NextLine(line)) OnControlLine(m, line);
+      if (got <= 0) {
+        gControlOpen = false;
+        // Foreground: our caller died, so does the container. Detached: only after `ready`.
+        if (!m.settings->detach || !m.ready) kill(m.container, SIGKILL);
+      }
+    }
+    if (fds[2].revents) {
+      struct signalfd_siginfo info;
+      if (read(m.signals, &info, sizeof info) != sizeof info) continue;
+      if (info.ssi_signo != SIGCHLD) {
+        kill(m.container, static_cast<int>(info.ssi_signo));  // forward (hull run: Ctrl-C, docker stop)
+        continue;
+      }
+      // We are a subreaper: reap everything, including re-parented grandchildren.
+      int status;
+      pid_t pid;
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m.container) ContainerEnded(m, status);
+      }
+    }
+  }
+}
+
+// ===== The container process =====
+
+struct Container {
+  const Settings* settings;
+  int rootFd = -1;
+  int execFifoFd = -1;
+  bool consolePending = false;
+  std::vector<std::string> env, argv;
+  int preserveFds = 0;
+  SeccompFilter seccomp;
+  CapSets caps;
+  bool haveCaps = false, boundingDropped = false, capsDeferred = false, userDone = false;
+  bool haveUserOp = false;
+};
+
+// Wait for the monitor's "go" (after maps/cgroups, or after a sync hook). Anything else: stop.
+void WaitForGo() {
+  std::vector<std::string> fields;
+  if (!ReceivePacket(gChannel, fields) || fields[0] != "go") _exit(125);
+}
+
+int RootFd(const Container& c, const std::string& op) {
+  if (c.rootFd < 0) Fail(EINVAL, op, "", op + " needs a rootfs step before it");
+  return c.rootFd;
+}
+
+std::string FindExecutable(const Container& c) {
+  const std::string& name = c.argv[0];
+  if (name.find('/') != std::string::npos) return name;
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const std::string& var : c.env) {
+    if (var.compare(0, 5, "PATH=") == 0) path = var.substr(5);
+  }
+  for (const std::string& dir : SplitList(path, ':')) {
+    std::string candidate = dir + "/" + name;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  Fail(ENOENT, "execve", name, "exec: \"" + name + "\": executable file not found in $PATH");
+}
+
+void RunExec(Container& c, const Step& step) {
+  if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
+  std::string path = FindExecutable(c);
+
+  // fds: preserved ones move from 4.. down to 3..; everything else >= 3 closes at execve.
+  for (int i = 0; i < c.preserveFds; i++) {
+    if (dup2(4 + i, 3 + i) < 0) FailErrno("dup2", std::to_string(4 + i));
+  }
+  Trace("close_range(" + std::to_string(3 + c.preserveFds) + ", ~0, CLOSE_RANGE_CLOEXEC)");
+  if (close_range(3 + c.preserveFds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) FailErrno("close_range");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);  // the monitor's blocked signals are inherited
+
+  std::vector<char*> argv, envp;
+  for (std::string& arg : c.argv) argv.push_back(&arg[0]);
+  for (std::string& var : c.env) envp.push_back(&var[0]);
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+
+  if (c.settings->mode == "create") {
+    // Block until `start` opens the fifo for reading. The O_PATH fd was taken before pivot;
+    // reopening it through /proc/self/fd gives a real write fd to the same fifo.
+    Trace("open(exec fifo, O_WRONLY); write(\"0\")");
+    FlushTrace(step);
+    Report({"ready"});
+    int fifo = open(FdPath(c.execFifoFd).c_str(), O_WRONLY | O_CLOEXEC);
+    if (fifo < 0) FailErrno("open", c.settings->execFifo);
+    if (write(fifo, "0", 1) != 1) FailErrno("write", c.settings->execFifo);
+    close(fifo);
+  }
+  std::string args;
+  for (const std::string& arg : c.argv) args += (args.empty() ? "" : ", ") + Quote(arg);
+  Trace("execve(" + Quote(path) + ", [" + args + "], env)");
+  FlushTrace(step);
+  if (c.settings->mode != "create") Report({"ready"});
+  execve(path.c_str(), argv.data(), envp.data());
+  FailErrno("execve", path);
+}
+
+SeccompArg ParseSeccompArg(const std::string& text) {
+  std::vector<std::string> parts = SplitList(text, ':');
+  if (parts.size() < 3) Fail(EINVAL, "seccomp", "", "bad seccomp arg \"" + text + "\"");
+  SeccompArg arg;
+  arg.index = static_cast<unsigned>(Number(parts[0]));
+  arg.op = parts[1];
+  arg.value = Number(parts[2]);
+  arg.valueTwo = parts.size() > 3 ? Number(parts[3]) : 0;
+  return arg;
+}
+
+void RunContainerStep(Container& c, const Step& step) {
+  const std::string& op = step.op;
+  const std::vector<std::string>& f = step.fields;
+  if (op == "sync") {
+    Report({"sync", f[0]});
+    WaitForGo();
+  } else if (op == "setns") {
+    JoinNamespace(f[0], f[1]);
+  } else if (op == "propagation" || op == "rootfs-propagation") {
+    SetPropagation("/", Number(f[0]));
+  } else if (op == "rootfs") {
+    c.rootFd = PrepareRootfs(f[0]);
+  } else if (op == "mount") {
+    MountSpec spec;
+    spec.source = f[0];
+    spec.destination = f[1];
+    spec.fstype = f[2];
+    spec.flags = Number(f[3]);
+    spec.data = f[4];
+    spec.propagation = Number(f[5].empty() ? "0" : f[5]);
+    MountInRoot(RootFd(c, op), spec);
+  } else if (op == "mkdev") {
+    MakeDeviceInRoot(RootFd(c, op), f[0], f[1].empty() ? '?' : f[1][0], Number(f[2]), Number(f[3]),
+                     static_cast<mode_t>(Number(f[4], 8)), static_cast<uid_t>(Number(f[5])), static_cast<gid_t>(Number(f[6])));
+  } else if (op == "symlink") {
+    SymlinkInRoot(RootFd(c, op), f[0], f[1]);
+  } else if (op == "pivot") {
+    if (f[0] != "pivot" && f[0] != "chroot") Fail(EINVAL, "pivot_root", "", "pivot must be pivot or chroot");
+    PivotRoot(RootFd(c, op), f[0] == "chroot");
+  } else if (op == "readonly-root") {
+    RemountRootReadonly();
+  } else if (op == "mask") {
+    MaskPath(RootFd(c, op), f[0]);
+  } else if (op == "readonly") {
+    ReadonlyPath(RootFd(c, op), f[0]);
+  } else if (op == "hostname") {
+    SetHostname(f[0]);
+  } else if (op == "domainname") {
+    SetDomainname(f[0]);
+  } else if (op == "sysctl") {
+    WriteSysctl(f[0], f[1]);
+  } else if (op == "umask") {
+    SetUmask(static_cast<mode_t>(Number(f[0], 8)));
+  } else if (op == "nnp") {
+    SetNoNewPrivs();
+  } else if (op == "seccomp") {
+    c.seccomp = SeccompFilter();
+    c.seccomp.defaultAction = f[0];
+    c.seccomp.defaultErrno = static_cast<int>(Number(f[1].empty() ? "1" : f[1]));
+    c.seccomp.flags = SplitList(f[2]);
+    c.seccomp.arches = SplitList(f[3]);
+  } else if (op == "seccomp-rule") {
+    SeccompRule rule;
+    rule.action = f[0];
+    rule.errnoRet = static_cast<int>(Number(f[1].empty() ? "1" : f[1]));
+    rule.names = SplitList(f[2]);
+    for (const std::string& arg : SplitList(f[3])) rule.args.push_back(ParseSeccompArg(arg));
+    c.seccomp.rules.push_back(rule);
+  } else if (op == "seccomp-load") {
+    std::vector<sock_filter> program;
+    std::string error;
+    int rc = SeccompCompile(c.seccomp, program, error);
+    if (rc < 0) Fail(-rc, "seccomp", "", "seccomp: " + (error.empty() ? std::string(strerror(-rc)) : error));
+    Trace("seccomp(SECCOMP_SET_MODE_FILTER, " + std::to_string(c.seccomp.rules.size()) + " rules, " +
+          std::to_string(program.size()) + " instructions)");
+    rc = SeccompLoad(program, c.seccomp.flags);
+    if (rc < 0) Fail(-rc, "seccomp");
+  } else if (op == "user") {
+    // The bounding set must shrink while we still have CAP_SETPCAP, i.e. before the uid change.
+    if (c.haveCaps && !c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
+    std::vector<gid_t> groups;
+    for (const std::string& g : SplitList(f[2])) groups.push_back(static_cast<gid_t>(Number(g)));
+    SwitchUser(static_cast<uid_t>(Number(f[0])), static_cast<gid_t>(Number(f[1])), groups);
+    c.userDone = true;
+    if (c.capsDeferred) ApplyCaps(c.caps);
+  } else if (op == "caps") {
+    if (!c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
+    if (c.haveUserOp && !c.userDone) {
+      c.capsDeferred = true;  // capset after the uid change (see `user`)
+    } else {
+      ApplyCaps(c.caps);
+    }
+  } else if (op == "preserve-fds") {
+    c.preserveFds = static_cast<int>(Number(f[0]));
+  } else if (op == "cwd") {
+    Trace("chdir(" + Quote(f[0]) + ")");
+    if (chdir(f[0].c_str()) < 0) FailErrno("chdir", f[0]);
+    VerifyCwd();
+  } else if (op == "env") {
+    c.env.push_back(f[0]);
+  } else if (op == "arg") {
+    c.argv.push_back(f[0]);
+  } else if (op == "exec") {
+    RunExec(c, step);
+  } else {
+    Fail(EINVAL, "plan", "", "op " + op + " cannot run in the container process");
+  }
+}
+
+// Everything the clone3 child does; never returns.
+[[noreturn]] void ContainerProcess(const std::vector<Step>& plan, const Settings& settings, const Step* cloneStep) {
+  gInContainerProcess = true;
+  Container c;
+  c.settings = &settings;
+  c.consolePending = settings.consoleSocketFd >= 0;
+  bool userNs = settings.cloneFlags & CLONE_NEWUSER;
+  for (const Step& step : plan) {
+    if (step.op == "user") c.haveUserOp = true;
+    if (step.op == "setns" && step.fields[0] == "user") userNs = true;
+  }
+
+  WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
+  try {
+    // From here on we are inside the container's namespaces: no ptrace, no /proc/<pid>/mem, no
+    // core dumps of our memory (CVE-2016-9962). execve resets this for the container's program.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    for (const Step& step : plan) {
+      if (step.op != "caps") continue;
+      RunStep(step, [&] {
+        c.haveCaps = true;
+        c.caps.bounding = Number(step.fields[0], 16);
+        c.caps.effective = Number(step.fields[1], 16);
+        c.caps.permitted = Number(step.fields[2], 16);
+        c.caps.inheritable = Number(step.fields[3], 16);
+        c.caps.ambient = Number(step.fields[4], 16);
+        gTraceLines.clear();  // parsed only; the caps step itself reports its syscalls later
+      });
+    }
+
+    // Join existing namespaces, the user namespace first: it grants the capabilities the
+    // others need.
+    for (int pass = 0; pass < 2; pass++) {
+      for (const Step& step : plan) {
+        if (step.op == "setns" && !IsMonitorSetns(step) && (step.fields[0] == "user") == (pass == 0)) {
+          RunStep(step, [&] { RunContainerStep(c, step); });
+        }
+      }
+    }
+    if (userNs) {
+      // Become root of the user namespace (if 0 is mapped) so files we create belong to it.
+      if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
+    }
+    if (settings.newCgroupNs) {
+      // Only now: the monitor has put us into our cgroup, so it becomes the cgroup ns root.
+      const Step fallback{0, "clone", {}};
+      RunStep(cloneStep ? *cloneStep : fallback, [&] { UnshareNamespaces(CLONE_NEWCGROUP); });
+    }
+    setsid();  // own session: ready for a controlling terminal, no signals from the caller's group
+    if (settings.mode == "create") {
+      c.execFifoFd = open(settings.execFifo.c_str(), O_PATH | O_CLOEXEC);
+      if (c.execFifoFd < 0) {
+        const Step fallback{0, "exec-fifo", {}};
+        RunStep(fallback, [&] { FailErrno("open", settings.execFifo); });
+      }
+    }
+
+    for (const Step& step : plan) {
+      if (IsMonitorOp(step) || step.op == "setns") continue;
+      if (c.consolePending && IsProcessAttribute(step.op)) {
+        RunStep(step, [&] { SetupConsole(c.rootFd >= 0 ? c.rootFd : AT_FDCWD, settings.consoleSocketFd); });
+        c.consolePending = false;
+      }
+      RunStep(step, [&] { RunContainerStep(c, step); });
+    }
+    RunStep({plan.size(), "exec", {}}, [&] { Fail(EINVAL, "plan", "", "plan has no exec step"); });
+  } catch (const StepAborted&) {
+  } catch (const StepFailure& failure) {
+    Report(ErrorMessage({0, "", {}}, failure));
+  }
+  _exit(125);
+}
+
+}  // namespace
+
+// Until native/seccomp.cc provides the real compiler, loading a filter fails cleanly.
+__attribute__((weak)) int SeccompCompile(const SeccompFilter&, std::vector<sock_filter>&, std::string& error) {
+  error = "seccomp support is not built into this helper";
+  return -ENOSYS;
+}
+__attribute__((weak)) int SeccompLoad(const std::vector<sock_filter>&, const std::vector<std::string>&) {
+  return -ENOSYS;
+}
+
+// ===== main: the monitor =====
+
+int HelperMain() {
+  // Nothing of ours may leak into the container (CVE-2024-21626). fd 3 stays usable here.
+  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Orphans inside the container re-parent to us, not to the host's init: we reap them.
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&handled, sig);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
+
+  LineReader control(kControlFd);
+  std::vector<Step> plan;
+  std::string error;
+  if (!ReadPlan(control, plan, error)) {
+    SendControl({"error", std::to_string(plan.size()), "plan", "EINVAL", "", "", error});
+    return 125;
+  }
+
+  Settings settings;
+  Monitor m;
+  m.settings = &settings;
+  const Step* cloneStep = nullptr;
+  try {
+    // Before the container process exists: settings, console socket, pid/time namespaces to join.
+    for (const Step& step : plan) {
+      if (IsSetting(step.op)) RunStep(step, [&] { ApplySetting(step, settings); });
+    }
+    for (const Step& step : plan) {
+      if (IsMonitorSetns(step)) RunStep(step, [&] { JoinNamespace(step.fields[0], step.fields[1]); });
+      if (step.op == "clone") cloneStep = &step;
+    }
+    if (settings.mode == "create" && settings.execFifo.empty()) {
+      Fail(EINVAL, "plan", "", "create mode needs an exec-fifo step");
+    }
+
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) FailErrno("socketpair");
+    m.signals = signalfd(-1, &handled, SFD_CLOEXEC);
+    if (m.signals < 0) FailErrno("signalfd");
+
+    // The clone itself is not a RunStep: both processes return from it, and only the monitor
+    // may report the step.
+    const Step cloneFallback{0, "clone", {""}};
+    const Step& clone = cloneStep ? *cloneStep : cloneFallback;
+    pid_t pid = 0;
+    gTraceLines.clear();
+    try {
+      settings.cloneFlags = CloneFlagsFromList(clone.fields[0]);
+      settings.newCgroupNs = settings.cloneFlags & CLONE_NEWCGROUP;
+      settings.cloneFlags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
+      pid = CloneContainerProcess(settings.cloneFlags);
+    } catch (const StepFailure& failure) {
+      FlushTrace(clone);
+      SendControl(ErrorMessage(clone, failure));
+      throw StepAborted();
+    }
+    if (pid == 0) {
+      gTraceLines.clear();
+      close(pair[0]);
+      gChannel = pair[1];
+      ContainerProcess(plan, settings, cloneStep);
+    }
+    if (cloneStep) FlushTrace(clone);
+    close(pair[1]);
+    m.container = pid;
+    m.channel = pair[0];
+    SendControl({"pid", std::to_string(pid)});
+
+    RunAfterCloneOps(plan, pid);
+    send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+  } catch (const StepAborted&) {
+    KillAndExit(m, 125);
+  } catch (const StepFailure& failure) {
+    SendControl(ErrorMessage({0, "", {}}, failure));
+    KillAndExit(m, 125);
+  }
+  MonitorLoop(m, control);
+}
+
+}  // namespace hull
+
+int main() { return hull::HelperMain(); }

@@ -1,7 +1,413 @@
-// Mounts: used by the helper (container side) and, under HULL_ADDON, bound into the addon.
+// Mounts. In the helper (container side): everything between "new mount namespace" and "running in
+// the new root": propagation, the rootfs bind, config mounts resolved in-root, /dev nodes,
+// pivot_root, read-only and masked paths. Under HULL_ADDON (bottom of the file): the addon's plain
+// mount(2)/umount2(2) bindings used on the host for image layers and root filesystems.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#ifndef HULL_ADDON
+#include "kernel.h"
+
+namespace hull {
+
+namespace {
+
+const FlagName kMountFlags[] = {
+    {MS_RDONLY, "MS_RDONLY"},   {MS_NOSUID, "MS_NOSUID"},         {MS_NODEV, "MS_NODEV"},
+    {MS_NOEXEC, "MS_NOEXEC"},   {MS_SYNCHRONOUS, "MS_SYNCHRONOUS"}, {MS_REMOUNT, "MS_REMOUNT"},
+    {MS_MANDLOCK, "MS_MANDLOCK"}, {MS_DIRSYNC, "MS_DIRSYNC"},     {MS_NOSYMFOLLOW, "MS_NOSYMFOLLOW"},
+    {MS_NOATIME, "MS_NOATIME"}, {MS_NODIRATIME, "MS_NODIRATIME"}, {MS_BIND, "MS_BIND"},
+    {MS_MOVE, "MS_MOVE"},       {MS_REC, "MS_REC"},               {MS_SILENT, "MS_SILENT"},
+    {MS_POSIXACL, "MS_POSIXACL"}, {MS_UNBINDABLE, "MS_UNBINDABLE"}, {MS_PRIVATE, "MS_PRIVATE"},
+    {MS_SLAVE, "MS_SLAVE"},     {MS_SHARED, "MS_SHARED"},         {MS_RELATIME, "MS_RELATIME"},
+    {MS_STRICTATIME, "MS_STRICTATIME"}, {MS_LAZYTIME, "MS_LAZYTIME"},
+};
+
+constexpr unsigned long kPropagationFlags = MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE;
+// Flags a bind mount only takes on a second, MS_REMOUNT|MS_BIND call.
+constexpr unsigned long kRemountFlags =
+    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME;
+
+std::string QuoteOrNull(const char* s) { return s ? Quote(s) : "NULL"; }
+
+// mount(2), announced in the trace with the path the container will see (`shown`).
+void Mount(const char* source, const std::string& target, const std::string& shown, const char* fstype,
+           unsigned long flags, const char* data) {
+  Trace("mount(" + QuoteOrNull(source) + ", " + Quote(shown) + ", " + QuoteOrNull(fstype) + ", " +
+        FormatMountFlags(flags) + ", " + QuoteOrNull(data) + ")");
+  if (mount(source, target.c_str(), fstype, flags, data) < 0) FailErrno("mount", shown);
+}
+
+// A bind mount whose source is an fd path: traced with the names the container knows.
+void Bind(const std::string& source, const std::string& shownSource, const std::string& target,
+          const std::string& shownTarget, unsigned long flags) {
+  Trace("mount(" + Quote(shownSource) + ", " + Quote(shownTarget) + ", NULL, " + FormatMountFlags(MS_BIND | flags) +
+        ", NULL)");
+  if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | flags, nullptr) < 0) FailErrno("mount", shownTarget);
+}
+
+// The per-mount flags the kernel reports for `target` (statvfs ST_* values equal MS_* values).
+unsigned long CurrentMountFlags(const std::string& target, const std::string& shown) {
+  struct statvfs info;
+  if (statvfs(target.c_str(), &info) < 0) FailErrno("statvfs", shown);
+  return info.f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+}
+
+// MS_REMOUNT|MS_BIND with `flags`. In a user namespace, flags inherited from a more privileged
+// mount are locked (EPERM when dropped): retry keeping whatever the mount already has.
+void RemountBind(const std::string& target, const std::string& shown, unsigned long flags) {
+  unsigned long request = MS_REMOUNT | MS_BIND | flags;
+  Trace("mount(NULL, " + Quote(shown) + ", NULL, " + FormatMountFlags(request) + ", NULL)");
+  if (mount(nullptr, target.c_str(), nullptr, request, nullptr) == 0) return;
+  if (errno != EPERM) FailErrno("mount", shown);
+  request |= CurrentMountFlags(target, shown);
+  Trace("mount(NULL, " + Quote(shown) + ", NULL, " + FormatMountFlags(request) + ", NULL)");
+  if (mount(nullptr, target.c_str(), nullptr, request, nullptr) < 0) FailErrno("mount", shown);
+}
+
+std::vector<std::string> PathComponents(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    std::string part = path.substr(start, slash - start);
+    if (!part.empty() && part != ".") parts.push_back(part);
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// Re-resolve a path after mounting on it: the old fd still names the directory *under* the new
+// mount, the new one names the mount's root.
+int ReopenInRoot(int rootFd, const std::string& path) {
+  int fd = OpenInRoot(rootFd, path, O_PATH);
+  if (fd < 0) FailErrno("openat2", InRootPath(path));
+  return fd;
+}
+
+// mkdir -p confined to the rootfs. Each prefix is opened with RESOLVE_IN_ROOT, so a symlink in the
+// image (even "../../../etc") can only ever lead to a directory inside the rootfs.
+// Returns an O_PATH fd of the final directory.
+int MkdirAllInRoot(int rootFd, const std::string& path) {
+  int parent = OpenInRoot(rootFd, "/", O_PATH | O_DIRECTORY);
+  if (parent < 0) FailErrno("openat2", "/");
+  std::string prefix;
+  for (const std::string& part : PathComponents(path)) {
+    prefix += "/" + part;
+    int fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
+    if (fd < 0 && errno == ENOENT) {
+      Trace("mkdirat(" + Quote(prefix) + ", 0755)");
+      if (mkdirat(parent, part.c_str(), 0755) < 0 && errno != EEXIST) FailErrno("mkdirat", prefix);
+      fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
+    }
+    if (fd < 0) FailErrno("openat2", prefix);
+    close(parent);
+    parent = fd;
+  }
+  return parent;
+}
+
+// Split "/a/b/c" into the parent directory fd (created in-root) and "c".
+int ParentInRoot(int rootFd, const std::string& path, std::string& name) {
+  std::vector<std::string> parts = PathComponents(path);
+  if (parts.empty() || parts.back() == "..") Fail(EINVAL, "openat2", InRootPath(path), "invalid path " + Quote(path));
+  name = parts.back();
+  parts.pop_back();
+  std::string parentPath;
+  for (const std::string& part : parts) parentPath += "/" + part;
+  return MkdirAllInRoot(rootFd, parentPath);
+}
+
+// An existing file at `path`, or a new empty one (bind mount target for a file source).
+int FileInRoot(int rootFd, const std::string& path) {
+  int fd = OpenInRoot(rootFd, path, O_PATH);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT) FailErrno("openat2", InRootPath(path));
+  std::string name;
+  int parent = ParentInRoot(rootFd, path, name);
+  Trace("openat(" + Quote(InRootPath(path)) + ", O_CREAT|O_EXCL|O_NOFOLLOW, 0644)");
+  int created = openat(parent, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (created < 0) FailErrno("openat", InRootPath(path));
+  close(created);
+  close(parent);
+  return ReopenInRoot(rootFd, path);
+}
+
+void ApplyPropagation(int fd, const std::string& shown, unsigned long flags) {
+  Mount(nullptr, FdPath(fd), shown, nullptr, flags, nullptr);
+}
+
+}  // namespace
+
+std::string FormatMountFlags(unsigned long flags) { return FormatFlags(flags, kMountFlags); }
+
+std::string InRootPath(const std::string& path) {
+  std::string shown;
+  for (const std::string& part : PathComponents(path)) shown += "/" + part;
+  return shown.empty() ? "/" : shown;
+}
+
+int OpenInRoot(int rootFd, const std::string& path, int flags, uint64_t extraResolve) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extraResolve;
+  std::string relative = InRootPath(path).substr(1);
+  if (relative.empty()) relative = ".";
+  return static_cast<int>(syscall(SYS_openat2, rootFd, relative.c_str(), &how, sizeof how));
+}
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+void SetPropagation(const std::string& target, unsigned long flags) {
+  Mount(nullptr, target, target, nullptr, flags, nullptr);
+}
+
+int PrepareRootfs(const std::string& rootfs) {
+  char resolved[PATH_MAX];
+  if (!realpath(rootfs.c_str(), resolved)) FailErrno("realpath", rootfs);
+  std::string root = resolved;
+  // A shared parent mount would propagate our binds back to the host and make pivot_root fail
+  // (EINVAL). Make the nearest mountpoint above the rootfs private; mount() answers EINVAL for a
+  // path that is not a mountpoint, so walk up until it succeeds.
+  std::string parent = root;
+  for (;;) {
+    size_t slash = parent.find_last_of('/');
+    parent = slash == 0 ? "/" : parent.substr(0, slash);
+    if (mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) == 0) {
+      Trace("mount(NULL, " + Quote(parent) + ", NULL, MS_PRIVATE, NULL)");
+      break;
+    }
+    if (errno != EINVAL || parent == "/") FailErrno("mount", parent);
+  }
+  // pivot_root needs the new root to be a mountpoint: bind the rootfs onto itself.
+  Mount(root.c_str(), root, root, nullptr, MS_BIND | MS_REC, nullptr);
+  Trace("open(" + Quote(root) + ", O_PATH|O_DIRECTORY)");
+  int fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", root);
+  return fd;
+}
+
+void MountInRoot(int rootFd, const MountSpec& spec) {
+  const std::string shown = InRootPath(spec.destination);
+  const bool bind = spec.flags & MS_BIND;
+  const unsigned long flags = spec.flags & ~kPropagationFlags;
+
+  // Bind of a file: the destination must be a file too.
+  bool directory = true;
+  if (bind) {
+    struct stat st;
+    if (stat(spec.source.c_str(), &st) < 0) FailErrno("stat", spec.source);
+    directory = S_ISDIR(st.st_mode);
+  }
+  int destFd = directory ? MkdirAllInRoot(rootFd, spec.destination) : FileInRoot(rootFd, spec.destination);
+
+  // proc and sysfs only on real directories (CVE-2019-19921 and friends): no symlink anywhere.
+  if (spec.fstype == "proc" || spec.fstype == "sysfs") {
+    close(destFd);
+    destFd = OpenInRoot(rootFd, spec.destination, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+    if (destFd < 0) {
+      Fail(errno, "openat2", shown, spec.fstype + " must be mounted on a real directory: " + shown);
+    }
+  }
+
+  const char* data = spec.data.empty() ? nullptr : spec.data.c_str();
+  if (bind) {
+    Mount(spec.source.c_str(), FdPath(destFd), shown, nullptr, MS_BIND | (flags & MS_REC), nullptr);
+    if (flags & kRemountFlags) {
+      int mounted = ReopenInRoot(rootFd, spec.destination);
+      RemountBind(FdPath(mounted), shown, flags & (kRemountFlags | MS_REC));
+      close(mounted);
+    }
+  } else {
+    const char* fstype = spec.fstype.empty() ? nullptr : spec.fstype.c_str();
+    const char* source = spec.source.empty() ? fstype : spec.source.c_str();
+    Mount(source, FdPath(destFd), shown, fstype, flags, data);
+  }
+  close(destFd);
+
+  if (spec.propagation) {
+    int mounted = ReopenInRoot(rootFd, spec.destination);
+    ApplyPropagation(mounted, shown, spec.propagation);
+    close(mounted);
+  }
+}
+
+void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned major, unsigned minor,
+                      mode_t mode, uid_t uid, gid_t gid) {
+  const std::string shown = InRootPath(path);
+  mode_t kind = type == 'c' ? S_IFCHR : type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : 0;
+  if (!kind) Fail(EINVAL, "mknod", shown, "device type must be c, b or p");
+  std::string name;
+  int parent = ParentInRoot(rootFd, path, name);
+  Trace("mknodat(" + Quote(shown) + ", " + (type == 'c' ? "S_IFCHR" : type == 'b' ? "S_IFBLK" : "S_IFIFO") +
+        "|0" + std::to_string((mode >> 6) & 7) + std::to_string((mode >> 3) & 7) + std::to_string(mode & 7) +
+        ", makedev(" + std::to_string(major) + ", " + std::to_string(minor) + "))");
+  if (mknodat(parent, name.c_str(), kind | (mode & 07777), makedev(major, minor)) == 0) {
+    // mknod honours the umask; set the exact mode and owner.
+    if (fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) FailErrno("fchownat", shown);
+    if (fchmodat(parent, name.c_str(), mode & 07777, 0) < 0) FailErrno("fchmodat", shown);
+  } else if (errno == EEXIST) {
+    // Already there (from the image or an earlier mount): keep it.
+  } else if (errno == EPERM) {
+    // A user namespace may not create device nodes: bind the host's node over an empty file.
+    int target = FileInRoot(rootFd, path);
+    Mount(shown.c_str(), FdPath(target), shown, nullptr, MS_BIND, nullptr);
+    close(target);
+  } else {
+    FailErrno("mknodat", shown);
+  }
+  close(parent);
+}
+
+void SymlinkInRoot(int rootFd, const std::string& target, const std::string& path) {
+  const std::string shown = InRootPath(path);
+  std::string name;
+  int parent = ParentInRoot(rootFd, path, name);
+  Trace("symlinkat(" + Quote(target) + ", " + Quote(shown) + ")");
+  if (symlinkat(target.c_str(), parent, name.c_str()) < 0) {
+    int err = errno;
+    char existing[PATH_MAX];
+    ssize_t n = err == EEXIST ? readlinkat(parent, name.c_str(), existing, sizeof existing - 1) : -1;
+    if (n < 0 || std::string(existing, static_cast<size_t>(n)) != target) Fail(err, "symlinkat", shown);
+  }
+  close(parent);
+}
+
+void PivotRoot(int rootFd, bool chrootOnly) {
+  Trace("fchdir(rootfs)");
+  if (fchdir(rootFd) < 0) FailErrno("fchdir", "/");
+  if (chrootOnly) {
+    // --no-pivot: move the rootfs mount over / and chroot into it. Weaker than pivot_root (the old
+    // root stays reachable to a process that can escape a chroot), but works on ramfs roots.
+    Mount(".", "/", "/", nullptr, MS_MOVE, nullptr);
+    Trace("chroot(\".\")");
+    if (chroot(".") < 0) FailErrno("chroot", ".");
+  } else {
+    // pivot_root(".", ".") stacks the old root on top of the new one; then detach it from "."
+    // without ever needing a directory for it inside the rootfs.
+    int oldRoot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+    if (oldRoot < 0) FailErrno("open", "/");
+    Trace("pivot_root(\".\", \".\")");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) FailErrno("pivot_root", ".");
+    if (fchdir(oldRoot) < 0) FailErrno("fchdir", "old root");
+    // The old root may be shared with the host: make it a slave first so the unmount cannot
+    // propagate back.
+    Mount(nullptr, ".", "old root", nullptr, MS_SLAVE | MS_REC, nullptr);
+    Trace("umount2(\".\", MNT_DETACH)");
+    if (umount2(".", MNT_DETACH) < 0) FailErrno("umount2", "old root");
+    close(oldRoot);
+  }
+  Trace("chdir(\"/\")");
+  if (chdir("/") < 0) FailErrno("chdir", "/");
+}
+
+void RemountRootReadonly() { RemountBind("/", "/", MS_RDONLY); }
+
+void MaskPath(int rootFd, const std::string& path) {
+  const std::string shown = InRootPath(path);
+  int fd = OpenInRoot(rootFd, path, O_PATH);
+  if (fd < 0 && errno == ENOENT) {
+    Trace("skip " + Quote(shown) + " (missing)");
+    return;
+  }
+  if (fd < 0) FailErrno("openat2", shown);
+  struct stat st;
+  if (fstat(fd, &st) < 0) FailErrno("fstat", shown);
+  if (S_ISDIR(st.st_mode)) {
+    Mount("tmpfs", FdPath(fd), shown, "tmpfs", MS_RDONLY, "nr_blocks=1,nr_inodes=1");
+  } else {
+    // Never trust the rootfs' /dev/null by name (CVE-2025-31133): check it is the null device.
+    int devNull = OpenInRoot(rootFd, "/dev/null", O_PATH);
+    if (devNull < 0) FailErrno("openat2", "/dev/null");
+    struct stat nullStat;
+    if (fstat(devNull, &nullStat) < 0) FailErrno("fstat", "/dev/null");
+    if (!S_ISCHR(nullStat.st_mode) || nullStat.st_rdev != makedev(1, 3)) {
+      Fail(EINVAL, "fstat", "/dev/null", "/dev/null is not the null device (char 1:3)");
+    }
+    Bind(FdPath(devNull), "/dev/null", FdPath(fd), shown, 0);
+    close(devNull);
+  }
+  close(fd);
+}
+
+void ReadonlyPath(int rootFd, const std::string& path) {
+  const std::string shown = InRootPath(path);
+  int fd = OpenInRoot(rootFd, path, O_PATH);
+  if (fd < 0 && errno == ENOENT) {
+    Trace("skip " + Quote(shown) + " (missing)");
+    return;
+  }
+  if (fd < 0) FailErrno("openat2", shown);
+  Bind(FdPath(fd), shown, FdPath(fd), shown, MS_REC);
+  close(fd);
+  int mounted = ReopenInRoot(rootFd, path);
+  std::string target = FdPath(mounted);
+  RemountBind(target, shown, MS_RDONLY | MS_REC | (CurrentMountFlags(target, shown) & (MS_NOSUID | MS_NODEV | MS_NOEXEC)));
+  close(mounted);
+}
+
+}  // namespace hull
+
+#endif  // !HULL_ADDON
+
 #ifdef HULL_ADDON
 #include "addon.h"
+#include "errors.h"
+
 namespace hull {
-void RegisterMount(Napi::Env env, Napi::Object exports) {}
+
+namespace {
+
+// A JS `string | null` argument: nullptr for null/undefined.
+const char* OptionalString(const Napi::Value& value, std::string& storage) {
+  if (value.IsNull() || value.IsUndefined()) return nullptr;
+  storage = value.As<Napi::String>().Utf8Value();
+  return storage.c_str();
+}
+
+// mount(source|null, target, fstype|null, flags, data|null)
+Napi::Value MountBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string source, fstype, data;
+  const char* sourceArg = OptionalString(info[0], source);
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  const char* fstypeArg = OptionalString(info[2], fstype);
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  const char* dataArg = OptionalString(info[4], data);
+  if (mount(sourceArg, target.c_str(), fstypeArg, flags, dataArg) < 0) {
+    ThrowSystemError(env, errno, "mount", target);
+  }
+  return env.Undefined();
+}
+
+// umount(target, flags)
+Napi::Value UmountBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  int flags = info[1].IsUndefined() ? 0 : info[1].As<Napi::Number>().Int32Value();
+  if (umount2(target.c_str(), flags) < 0) ThrowSystemError(env, errno, "umount2", target);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterMount(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, MountBinding, "mount"));
+  exports.Set("umount", Napi::Function::New(env, UmountBinding, "umount"));
+}
+
 }  // namespace hull
-#endif
+#endif  // HULL_ADDON

@@ -1,1 +1,153 @@
-// ns: see docs/internals/plan.md
+// Namespaces: the clone3 that creates the container process, joining existing namespaces, the user
+// namespace id maps (written by the monitor from outside), hostname and sysctls.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "kernel.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace hull {
+
+namespace {
+
+struct NamespaceName {
+  const char* name;
+  uint64_t flag;
+};
+// Plan names (OCI namespace types, plus "mnt" as in /proc/<pid>/ns/mnt).
+const NamespaceName kNamespaces[] = {
+    {"user", CLONE_NEWUSER}, {"pid", CLONE_NEWPID},   {"mount", CLONE_NEWNS}, {"mnt", CLONE_NEWNS},
+    {"uts", CLONE_NEWUTS},   {"ipc", CLONE_NEWIPC},   {"net", CLONE_NEWNET},  {"network", CLONE_NEWNET},
+    {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME},
+};
+
+const FlagName kCloneFlags[] = {
+    {CLONE_NEWUSER, "CLONE_NEWUSER"}, {CLONE_NEWPID, "CLONE_NEWPID"}, {CLONE_NEWNS, "CLONE_NEWNS"},
+    {CLONE_NEWUTS, "CLONE_NEWUTS"},   {CLONE_NEWIPC, "CLONE_NEWIPC"}, {CLONE_NEWNET, "CLONE_NEWNET"},
+    {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {CLONE_NEWTIME, "CLONE_NEWTIME"},
+};
+
+void WriteProcFile(const std::string& path, const std::string& content) {
+  Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", path);
+  // One write: uid_map and gid_map accept exactly one.
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (n < 0) Fail(err, "write", path);
+  if (static_cast<size_t>(n) != content.size()) Fail(EIO, "write", path, "short write to " + path);
+}
+
+}  // namespace
+
+uint64_t CloneFlagsFromList(const std::string& list) {
+  uint64_t flags = 0;
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string name = list.substr(start, comma - start);
+    if (!name.empty()) flags |= CloneFlagForType(name);
+    start = comma + 1;
+  }
+  return flags;
+}
+
+uint64_t CloneFlagForType(const std::string& type) {
+  for (const NamespaceName& ns : kNamespaces) {
+    if (type == ns.name) return ns.flag;
+  }
+  Fail(EINVAL, "clone3", "", "unknown namespace type \"" + type + "\"");
+}
+
+std::string FormatCloneFlags(uint64_t flags) { return FormatFlags(flags, kCloneFlags); }
+
+pid_t CloneContainerProcess(uint64_t flags) {
+  // With CLONE_NEWUSER in the same call, the kernel creates the user namespace first and makes it
+  // the owner of every other new namespace, exactly as unshare(CLONE_NEWUSER) followed by
+  // unshare(rest) would. The child does nothing privileged until the monitor wrote its id maps.
+  struct clone_args args = {};
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  Trace("clone3({flags=" + FormatCloneFlags(flags) + ", exit_signal=SIGCHLD})");
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) FailErrno("clone3");
+  return static_cast<pid_t>(pid);
+}
+
+void JoinNamespace(const std::string& type, const std::string& path) {
+  uint64_t flag = CloneFlagForType(type);
+  Trace("setns(open(" + Quote(path) + "), " + FormatCloneFlags(flag) + ")");
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", path);
+  if (setns(fd, static_cast<int>(flag)) < 0) {
+    int err = errno;
+    close(fd);
+    Fail(err, "setns", path);
+  }
+  close(fd);
+}
+
+void UnshareNamespaces(uint64_t flags) {
+  Trace("unshare(" + FormatCloneFlags(flags) + ")");
+  if (unshare(static_cast<int>(flags)) < 0) FailErrno("unshare");
+}
+
+void WriteSetgroups(pid_t pid, const std::string& value) {
+  WriteProcFile("/proc/" + std::to_string(pid) + "/setgroups", value);
+}
+
+void WriteIdMap(pid_t pid, const char* file, const std::string& lines) {
+  WriteProcFile("/proc/" + std::to_string(pid) + "/" + file, lines);
+}
+
+void SetHostname(const std::string& name) {
+  Trace("sethostname(" + Quote(name) + ")");
+  if (sethostname(name.data(), name.size()) < 0) FailErrno("sethostname", name);
+}
+
+void SetDomainname(const std::string& name) {
+  Trace("setdomainname(" + Quote(name) + ")");
+  if (setdomainname(name.data(), name.size()) < 0) FailErrno("setdomainname", name);
+}
+
+void WriteSysctl(const std::string& key, const std::string& value) {
+  // "net.ipv4.ip_forward" -> "sys/net/ipv4/ip_forward", opened beneath a handle we checked really is
+  // procfs (a rootfs could have put anything at /proc before our mount, CVE-2019-16884).
+  std::string relative = "sys/";
+  for (char c : key) relative += c == '.' ? '/' : c;
+  const std::string shown = "/proc/" + relative;
+  int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) FailErrno("open", "/proc");
+  struct statfs fs;
+  if (fstatfs(proc, &fs) < 0) FailErrno("fstatfs", "/proc");
+  if (fs.f_type != PROC_SUPER_MAGIC) Fail(EINVAL, "fstatfs", "/proc", "/proc is not procfs");
+  struct open_how how = {};
+  how.flags = O_WRONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  Trace("write(" + Quote(shown) + ", " + Quote(value) + ")");
+  int fd = static_cast<int>(syscall(SYS_openat2, proc, relative.c_str(), &how, sizeof how));
+  close(proc);
+  if (fd < 0) FailErrno("openat2", shown);
+  if (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC) Fail(EINVAL, "fstatfs", shown, shown + " is not on procfs");
+  ssize_t n = write(fd, value.data(), value.size());
+  int err = errno;
+  close(fd);
+  if (n < 0) Fail(err, "write", shown);
+}
+
+}  // namespace hull

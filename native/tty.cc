@@ -1,1 +1,106 @@
-// tty: see docs/internals/plan.md
+// The console: a pty created from the container's own devpts instance (after pivot), whose master
+// goes to the caller over the OCI console socket (one message: data = pty name, SCM_RIGHTS = master
+// fd) and whose slave becomes the container process' stdio and controlling terminal.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "kernel.h"
+
+#ifndef DEVPTS_SUPER_MAGIC
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+#endif
+
+namespace hull {
+
+int ConnectConsoleSocket(const std::string& path) {
+  Trace("connect(" + Quote(path) + ")");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) FailErrno("socket", path);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  // sun_path holds 107 bytes: reach longer paths through their directory's fd.
+  std::string target = path;
+  int dirFd = -1;
+  if (target.size() >= sizeof addr.sun_path) {
+    size_t slash = path.find_last_of('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    dirFd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirFd < 0) FailErrno("open", dir);
+    target = FdPath(dirFd) + "/" + path.substr(slash + 1);
+    if (target.size() >= sizeof addr.sun_path) Fail(ENAMETOOLONG, "connect", path);
+  }
+  memcpy(addr.sun_path, target.c_str(), target.size() + 1);
+  int rc = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  if (dirFd >= 0) close(dirFd);
+  if (rc < 0) Fail(err, "connect", path);
+  return fd;
+}
+
+void SetupConsole(int rootFd, int consoleSocket) {
+  // The container's devpts (mounted with newinstance by the plan), never a host pty: open ptmx with
+  // no symlinks on the way and check the filesystem really is devpts (CVE-2025-52565).
+  Trace("open(\"/dev/pts/ptmx\", O_RDWR|O_NOCTTY)");
+  int master = OpenInRoot(rootFd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY, RESOLVE_NO_SYMLINKS);
+  if (master < 0) FailErrno("openat2", "/dev/pts/ptmx");
+  struct statfs fs;
+  if (fstatfs(master, &fs) < 0) FailErrno("fstatfs", "/dev/pts/ptmx");
+  if (fs.f_type != DEVPTS_SUPER_MAGIC) Fail(EINVAL, "fstatfs", "/dev/pts/ptmx", "/dev/pts/ptmx is not on devpts");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) FailErrno("ioctl(TIOCSPTLCK)", "/dev/pts/ptmx");
+  unsigned number = 0;
+  if (ioctl(master, TIOCGPTN, &number) < 0) FailErrno("ioctl(TIOCGPTN)", "/dev/pts/ptmx");
+  const std::string name = "/dev/pts/" + std::to_string(number);
+  // TIOCGPTPEER opens the slave through the master: no path lookup that could be redirected.
+  Trace("ioctl(master, TIOCGPTPEER, O_RDWR|O_NOCTTY) = " + Quote(name));
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) FailErrno("ioctl(TIOCGPTPEER)", name);
+
+  // Bind the slave over /dev/console when the plan created one (mkdev c 5 1).
+  int console = OpenInRoot(rootFd, "/dev/console", O_PATH | O_NOFOLLOW);
+  if (console >= 0) {
+    Trace("mount(" + Quote(name) + ", \"/dev/console\", NULL, MS_BIND, NULL)");
+    if (mount(FdPath(slave).c_str(), FdPath(console).c_str(), nullptr, MS_BIND, nullptr) < 0) {
+      FailErrno("mount", "/dev/console");
+    }
+    close(console);
+  }
+
+  Trace("sendmsg(console socket, " + Quote(name) + ", SCM_RIGHTS [master])");
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec data = {const_cast<char*>(name.data()), name.size()};
+  struct msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(header), &master, sizeof(int));
+  if (sendmsg(consoleSocket, &message, MSG_NOSIGNAL) < 0) FailErrno("sendmsg", "console socket");
+  close(master);
+  close(consoleSocket);
+
+  // The slave becomes stdio and, since we are a session leader, the controlling terminal.
+  Trace("dup2(slave, 0/1/2); ioctl(0, TIOCSCTTY, 0)");
+  for (int fd = 0; fd <= 2; fd++) {
+    if (dup2(slave, fd) < 0) FailErrno("dup2", name);
+  }
+  if (slave > 2) close(slave);
+  if (ioctl(0, TIOCSCTTY, 0) < 0) FailErrno("ioctl(TIOCSCTTY)", name);
+}
+
+}  // namespace hull

@@ -1,0 +1,99 @@
+// Shared declarations of the helper's kernel-facing files. Each .cc wraps one kernel concept:
+//   mount.cc  mount namespaces, in-root path resolution, pivot_root, masked/readonly paths
+//   ns.cc     clone3 flags, setns, id maps, hostname, sysctl
+//   caps.cc   capabilities, uid/gid switch, no_new_privs, umask, cwd check
+//   tty.cc    the console socket and the container's pty
+// Every function either succeeds or throws StepFailure; helper.cc turns that into an `error` message
+// naming the plan step. Every syscall with visible effect is announced with Trace() first.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hull {
+
+// A failed syscall: becomes `error <step> <op> <ERRNO> <syscall> <path> <message>`.
+struct StepFailure {
+  int err = 0;
+  std::string syscall;
+  std::string path;
+  std::string message;  // empty: "<syscall> <path>: <strerror>"
+};
+[[noreturn]] void Fail(int err, const std::string& syscall, const std::string& path = "",
+                       const std::string& message = "");
+// Fail with the current errno.
+[[noreturn]] void FailErrno(const std::string& syscall, const std::string& path = "");
+// "EPERM" for EPERM.
+std::string ErrnoName(int err);
+
+// --- trace (HULL_TRACE / `trace 1`): plain-text syscalls, collected per step ---
+void Trace(const std::string& text);
+std::string Quote(const std::string& s);                 // "\"/proc\""
+struct FlagName {
+  uint64_t bit;
+  const char* name;
+};
+// "MS_NOSUID|MS_NODEV" (unknown bits as hex, "0" for none).
+std::string FormatFlags(uint64_t flags, const FlagName* names, size_t count);
+template <size_t N>
+std::string FormatFlags(uint64_t flags, const FlagName (&names)[N]) {
+  return FormatFlags(flags, names, N);
+}
+std::string Hex(uint64_t value);  // "0x1f"
+
+// --- mount.cc ---
+std::string FormatMountFlags(unsigned long flags);
+// The rootfs' view of a path: "/proc" for "proc", "proc/" or "/proc".
+std::string InRootPath(const std::string& path);
+// openat2(rootFd, path, flags, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|extraResolve). -1 + errno on failure.
+int OpenInRoot(int rootFd, const std::string& path, int flags, uint64_t extraResolve = 0);
+// "/proc/self/fd/N": mount(2) follows this magic link to exactly the object the fd holds.
+std::string FdPath(int fd);
+void SetPropagation(const std::string& target, unsigned long flags);  // mount("", target, NULL, flags)
+int PrepareRootfs(const std::string& rootfs);                          // returns the rootfs dir fd
+struct MountSpec {
+  std::string source, destination, fstype, data;
+  unsigned long flags = 0, propagation = 0;
+};
+void MountInRoot(int rootFd, const MountSpec& spec);
+void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned major,
+                      unsigned minor, mode_t mode, uid_t uid, gid_t gid);
+void SymlinkInRoot(int rootFd, const std::string& target, const std::string& path);
+void PivotRoot(int rootFd, bool chrootOnly);
+void RemountRootReadonly();
+void MaskPath(int rootFd, const std::string& path);
+void ReadonlyPath(int rootFd, const std::string& path);
+
+// --- ns.cc ---
+// "user,pid,mount" -> CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS. Fails on an unknown name.
+uint64_t CloneFlagsFromList(const std::string& list);
+uint64_t CloneFlagForType(const std::string& type);  // setns types: "net" -> CLONE_NEWNET
+std::string FormatCloneFlags(uint64_t flags);
+pid_t CloneContainerProcess(uint64_t flags);  // clone3 without a new stack: returns 0 in the child
+void JoinNamespace(const std::string& type, const std::string& path);
+void UnshareNamespaces(uint64_t flags);
+void WriteSetgroups(pid_t pid, const std::string& value);
+void WriteIdMap(pid_t pid, const char* file, const std::string& lines);
+void SetHostname(const std::string& name);
+void SetDomainname(const std::string& name);
+void WriteSysctl(const std::string& key, const std::string& value);
+
+// --- caps.cc ---
+struct CapSets {
+  uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
+};
+void DropBounding(uint64_t keep);
+void SwitchUser(uid_t uid, gid_t gid, const std::vector<gid_t>& groups);  // KEEPCAPS around it
+void ApplyCaps(const CapSets& caps);  // capset + ambient
+void SetNoNewPrivs();
+void SetUmask(mode_t mask);
+void VerifyCwd();  // CVE-2024-21626: cwd outside the root = breakout
+
+// --- tty.cc ---
+int ConnectConsoleSocket(const std::string& path);
+// pty from the container's /dev/pts/ptmx, master sent on `consoleSocket`, slave on 0/1/2 + ctty.
+void SetupConsole(int rootFd, int consoleSocket);
+
+}  // namespace hull
