@@ -9,7 +9,7 @@
 //  x86:
 //   ld  nr
 //   nr >= 0x40000000 (x32 bit) and nr != -1 -> x32 section, or KILL_PROCESS when x32 isn't listed
-//   nr > newest syscall hull knows -> ERRNO(ENOSYS)  (so libc falls back from syscalls newer than us)
+//   nr > newest syscall hull knows -> ERRNO(ENOSYS)  (errno defaults only: libc then falls back)
 //   binary search on nr -> leaves of `jeq nr` -> shared `ret action`, or a body of argument checks
 //   ret default
 //
@@ -87,7 +87,7 @@ class Assembler {
     std::vector<int> labelPos;
     int length = Layout(labelPos);
     if (length > BPF_MAXINSNS) {
-      error = "seccomp filter needs " + std::to_string(length) + " BPF instructions, the kernel allows " +
+      error = "the filter needs " + std::to_string(length) + " BPF instructions, the kernel allows " +
               std::to_string(BPF_MAXINSNS);
       return -EINVAL;
     }
@@ -144,7 +144,7 @@ class Assembler {
   }
 
   static int Internal(std::string& error, const char* what) {
-    error = std::string("seccomp: internal error: ") + what;
+    error = std::string("internal error: ") + what;
     return -EINVAL;
   }
 
@@ -459,7 +459,7 @@ bool IsForeignArch(const std::string& arch) {
 int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, std::string& error) {
   uint32_t defaultAction;
   if (!ParseAction(filter.defaultAction, filter.defaultErrno, defaultAction)) {
-    error = "seccomp: unknown default action \"" + filter.defaultAction + "\"";
+    error = "unknown default action \"" + filter.defaultAction + "\"";
     return -EINVAL;
   }
 
@@ -467,7 +467,7 @@ int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, s
   std::vector<CompiledRule> compiled;
   for (size_t r = 0; r < filter.rules.size(); r++) {
     const SeccompRule& rule = filter.rules[r];
-    std::string where = "seccomp rule " + std::to_string(r + 1) + ": ";
+    std::string where = "rule " + std::to_string(r + 1) + ": ";
     CompiledRule c;
     if (!ParseAction(rule.action, rule.errnoRet, c.action)) {
       error = where + "unknown action \"" + rule.action + "\"";
@@ -494,7 +494,7 @@ int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, s
     else if (arch == "SCMP_ARCH_X32") withX32 = true;
     else if (arch == "SCMP_ARCH_X86_64") continue;  // the native ABI is always filtered
     else if (!IsForeignArch(arch)) {
-      error = "seccomp: unknown architecture \"" + arch + "\"";
+      error = "unknown architecture \"" + arch + "\"";
       return -EINVAL;
     }
   }

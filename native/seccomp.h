@@ -31,9 +31,13 @@ struct SeccompFilter {
   std::vector<SeccompRule> rules;
 };
 
-// Compile to BPF. Returns 0, or -EINVAL with a readable reason in `error`.
+// Compile to BPF. Returns 0, or -EINVAL with a readable reason in `error` (no "seccomp:" prefix:
+// the caller adds its own), e.g. `rule 3: unknown comparison "like"`. Layout: docs/internals/seccomp.md.
+// Names unknown on an ABI are skipped; arches: the native x86_64 ABI is always filtered, x32 and
+// i386 only when listed (otherwise their syscalls kill the process); other OCI arch names are ignored.
 int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, std::string& error);
 // Install with seccomp(SECCOMP_SET_MODE_FILTER) (flags mapped to SECCOMP_FILTER_FLAG_*). Returns 0 or -errno.
+// Needs no_new_privs or CAP_SYS_ADMIN. Without flags it uses prctl(PR_SET_SECCOMP); an unknown flag is -EINVAL.
 int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags);
 
 }  // namespace hull
