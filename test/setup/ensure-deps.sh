@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the system packages the test suite needs when they are missing (fresh Debian 12 as root).
-# Peers (runc, podman, docker, skopeo, umoci, a registry) are for interop tests only; hull never
+# Peers (runc, podman, docker, skopeo, umoci, a registry, htpasswd for its auth) are for interop
+# tests only; hull never
 # depends on them at run time.
 set -e
 need=""
@@ -11,6 +12,9 @@ command -v skopeo >/dev/null 2>&1 || need="$need skopeo"
 command -v umoci >/dev/null 2>&1 || need="$need umoci"
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v newuidmap >/dev/null 2>&1 || need="$need uidmap"
+command -v podman >/dev/null 2>&1 || need="$need podman"
+command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
+command -v htpasswd >/dev/null 2>&1 || need="$need apache2-utils"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing$need and not root: install them or run as root" >&2
