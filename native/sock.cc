@@ -66,7 +66,8 @@ int ReceiveMessage(int sockFd, size_t maxData, size_t maxFds, Message* out) {
       out->fds.push_back(fd);
     }
   }
-  if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
+  // CMSG_SPACE rounds up, so the kernel may deliver a few more fds than asked for.
+  if ((msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || out->fds.size() > maxFds) {
     CloseAll(out->fds);
     out->fds.clear();
     return EMSGSIZE;

@@ -1,0 +1,162 @@
+// native/sock.cc: socketpairs, SCM_RIGHTS send/receive and the console-socket receiver.
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { native, type NativeError } from '../../src/native';
+
+const O_CLOEXEC = 0o2000000;
+
+function caught(fn: () => unknown): NativeError {
+  try {
+    fn();
+  } catch (e) {
+    return e as NativeError;
+  }
+  throw new Error('expected a throw');
+}
+
+function fdFlags(fd: number): number {
+  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  return parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8);
+}
+
+function readFd(fd: number): string {
+  const buffer = Buffer.alloc(4096);
+  const n = fs.readSync(fd, buffer, 0, buffer.length, 0);
+  return buffer.subarray(0, n).toString();
+}
+
+/** Connects to a unix socket path and sends one SCM_RIGHTS message, like a runtime's console client. */
+async function sendOverPath(socketPath: string, data: Buffer, fds: number[]): Promise<void> {
+  const client = net.createConnection(socketPath);
+  await once(client, 'connect');
+  // The libuv handle's fd; the addon does the sendmsg.
+  const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+  native().sendFds(fd, data, fds);
+  client.end();
+  await once(client, 'close');
+}
+
+let work: string;
+const opened: number[] = [];
+
+beforeEach(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-native-sock-'));
+});
+
+afterEach(() => {
+  for (const fd of opened.splice(0)) fs.closeSync(fd);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('socketpair + sendFds/recvFds', () => {
+  for (const type of ['seqpacket', 'stream'] as const) {
+    it(`passes a file fd over a ${type} pair`, () => {
+      const [a, b] = native().socketpair(type);
+      opened.push(a, b);
+      expect(fdFlags(a) & O_CLOEXEC).toBe(O_CLOEXEC);
+      const file = path.join(work, 'payload');
+      fs.writeFileSync(file, 'passed along');
+      const fileFd = fs.openSync(file, 'r');
+      opened.push(fileFd);
+
+      native().sendFds(a, Buffer.from('hello'), [fileFd]);
+      const { data, fds } = native().recvFds(b, 100, 4);
+      opened.push(...fds);
+      expect(data.toString()).toBe('hello');
+      expect(fds).toHaveLength(1);
+      expect(fds[0]).not.toBe(fileFd);
+      expect(readFd(fds[0])).toBe('passed along');
+      expect(fdFlags(fds[0]) & O_CLOEXEC).toBe(O_CLOEXEC);
+    });
+  }
+
+  it('sends one NUL byte when data is empty (stream sockets drop fd-only messages)', () => {
+    const [a, b] = native().socketpair('stream');
+    opened.push(a, b);
+    native().sendFds(a, Buffer.alloc(0), [a]);
+    const { data, fds } = native().recvFds(b, 16, 4);
+    opened.push(...fds);
+    expect([...data]).toEqual([0]);
+    expect(fds).toHaveLength(1);
+  });
+
+  it('passes several fds and plain data', () => {
+    const [a, b] = native().socketpair('seqpacket');
+    opened.push(a, b);
+    native().sendFds(a, Buffer.from('three'), [a, b, a]);
+    const received = native().recvFds(b, 16, 8);
+    opened.push(...received.fds);
+    expect(received.fds).toHaveLength(3);
+    native().sendFds(a, Buffer.from('no fds'), []);
+    expect(native().recvFds(b, 16, 8)).toEqual({ data: Buffer.from('no fds'), fds: [] });
+  });
+
+  it('fails with EMSGSIZE (closing what arrived) when more fds come than fit', () => {
+    const [a, b] = native().socketpair('seqpacket');
+    opened.push(a, b);
+    native().sendFds(a, Buffer.from('x'), [a, b]);
+    expect(caught(() => native().recvFds(b, 16, 1))).toMatchObject({ code: 'EMSGSIZE', syscall: 'recvmsg' });
+  });
+
+  it('validates arguments', () => {
+    expect(() => native().socketpair('dgram' as 'stream')).toThrow(TypeError);
+    expect(() => native().sendFds(0, 'x' as unknown as Buffer, [])).toThrow(TypeError);
+    expect(caught(() => native().sendFds(999999, Buffer.from('x'), []))).toMatchObject({ code: 'EBADF' });
+  });
+});
+
+describe('receiveFdOnce', () => {
+  it('receives one message with an fd and removes the socket file', async () => {
+    const socketPath = path.join(work, 'console.sock');
+    const received = native().receiveFdOnce(socketPath, 20_000);
+    expect(fs.statSync(socketPath).isSocket()).toBe(true);
+
+    const file = path.join(work, 'pty-stand-in');
+    fs.writeFileSync(file, 'master side');
+    const fileFd = fs.openSync(file, 'r');
+    opened.push(fileFd);
+    await sendOverPath(socketPath, Buffer.from('/dev/pts/7'), [fileFd]);
+
+    const { data, fds } = await received;
+    opened.push(...fds);
+    expect(data.toString()).toBe('/dev/pts/7');
+    expect(fds).toHaveLength(1);
+    expect(readFd(fds[0])).toBe('master side');
+    expect(fdFlags(fds[0]) & O_CLOEXEC).toBe(O_CLOEXEC);
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  it('rejects with ETIMEDOUT when nobody connects, and cleans up', async () => {
+    const socketPath = path.join(work, 'idle.sock');
+    const err = (await native().receiveFdOnce(socketPath, 50).catch((e) => e)) as NativeError;
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', errno: 110, syscall: 'accept', path: socketPath });
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  it('rejects with ETIMEDOUT when a client connects but sends nothing', async () => {
+    const socketPath = path.join(work, 'silent.sock');
+    const received = native().receiveFdOnce(socketPath, 300);
+    const client = net.createConnection(socketPath);
+    await once(client, 'connect');
+    const err = (await received.catch((e) => e)) as NativeError;
+    client.destroy();
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', syscall: 'recvmsg' });
+  });
+
+  it('rejects bind failures without touching an existing file', async () => {
+    const missingDir = path.join(work, 'no-such-dir', 'x.sock');
+    expect(await native().receiveFdOnce(missingDir, 1000).catch((e) => e)).toMatchObject({
+      code: 'ENOENT',
+      syscall: 'bind',
+    });
+    const taken = path.join(work, 'taken');
+    fs.writeFileSync(taken, 'keep me');
+    expect(await native().receiveFdOnce(taken, 1000).catch((e) => e)).toMatchObject({ code: 'EADDRINUSE' });
+    expect(fs.readFileSync(taken, 'utf8')).toBe('keep me');
+  });
+});
