@@ -1,0 +1,466 @@
+// hull-helper driven directly with hand-written plans (docs/internals/plan.md): every step family,
+// the fd-3 messages, exit.json, and that nothing (mounts, processes) outlives a container.
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { spawn, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { helperPath } from '../../src/native';
+import { makeBusyboxRootfs, mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
+
+const MS = {
+  RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, BIND: 0x1000, REC: 0x4000,
+  PRIVATE: 0x40000, SLAVE: 0x80000, STRICTATIME: 0x1000000, RELATIME: 0x200000,
+};
+const ALL_CAPS = 'ffffffffff'; // 40 bits: more than the kernel has; the helper stops at the last one
+
+type Op = (string | number)[];
+
+interface HelperRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  messages: string[][];
+  pid: number;
+}
+
+interface RunOptions {
+  /** Answer each `sync` with this (default "go"). */
+  syncReply?: (name: string) => string;
+  /** Called for each message as it arrives (create mode: open the fifo on `ready`). */
+  onMessage?: (msg: string[], control: net.Socket, run: HelperRun) => void;
+  /** Close our end of fd 3 right after this message kind arrives. */
+  closeControlAfter?: string;
+  extraFds?: number[];
+}
+
+const escapeField = (f: string) => f.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
+const unescapeField = (f: string) =>
+  f.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c));
+
+/** Spawn the helper, write the plan on fd 3, collect messages until it exits. */
+function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(helperPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])] });
+    const control = child.stdio[3] as net.Socket;
+    const result: HelperRun = { code: null, stdout: '', stderr: '', messages: [], pid: 0 };
+    let buffered = '';
+    child.stdout!.on('data', (d) => (result.stdout += d));
+    child.stderr!.on('data', (d) => (result.stderr += d));
+    control.on('error', () => {});
+    control.on('data', (chunk) => {
+      buffered += chunk.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const msg = buffered.slice(0, nl).split('\t').map(unescapeField);
+        buffered = buffered.slice(nl + 1);
+        result.messages.push(msg);
+        if (msg[0] === 'pid') result.pid = Number(msg[1]);
+        if (msg[0] === 'sync') control.write((opts.syncReply?.(msg[1]) ?? 'go') + '\n');
+        opts.onMessage?.(msg, control, result);
+        if (msg[0] === opts.closeControlAfter) control.destroy();
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      result.code = code;
+      resolve(result);
+    });
+    control.write(ops.map((op) => op.map((f) => escapeField(String(f))).join('\t')).join('\n') + '\nend\n');
+  });
+}
+
+const of = (run: HelperRun, kind: string) => run.messages.filter((m) => m[0] === kind);
+
+let work: string;
+let rootfs: string;
+const tag = `hull-helper-test-${process.pid}`;
+
+beforeAll(() => {
+  work = tempDir(`${tag}-`);
+  rootfs = makeBusyboxRootfs(path.join(work, 'rootfs'));
+});
+
+afterAll(() => {
+  expect(mountsContaining(work)).toEqual([]);
+  removeTree(work);
+});
+
+afterEach(() => {
+  // Every container is gone and left no mount behind (its mount namespace died with it).
+  expect(mountsContaining(work)).toEqual([]);
+  expect(processesContaining(work)).toEqual([]);
+});
+
+/** A typical run-mode plan: new namespaces, proc/dev/devpts, pivot, then `sh -c script`. */
+function containerPlan(script: string, extra: { before?: Op[]; mounts?: Op[]; after?: Op[]; namespaces?: string } = {}): Op[] {
+  return [
+    ['mode', 'run'],
+    ['trace', 1],
+    ['id', 'test'],
+    ...(extra.before ?? []),
+    ['clone', extra.namespaces ?? 'pid,mount,uts,ipc,net'],
+    ['propagation', MS.SLAVE | MS.REC],
+    ['rootfs', rootfs],
+    ['mount', 'proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, '', 0],
+    ['mount', 'tmpfs', '/dev', 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k', 0],
+    ['mount', 'devpts', '/dev/pts', 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620', 0],
+    ...(extra.mounts ?? []),
+    ['mkdev', '/dev/null', 'c', 1, 3, '0666', 0, 0],
+    ['mkdev', '/dev/zero', 'c', 1, 5, '0666', 0, 0],
+    ['symlink', 'pts/ptmx', '/dev/ptmx'],
+    ['symlink', '/proc/self/fd', '/dev/fd'],
+    ['pivot', 'pivot'],
+    ...(extra.after ?? []),
+    ['hostname', 'hullbox'],
+    ['umask', '0022'],
+    ['user', 0, 0, ''],
+    ['cwd', '/'],
+    ['env', 'PATH=/bin:/usr/bin'],
+    ['arg', 'sh'],
+    ['arg', '-c'],
+    ['arg', script],
+    ['exec'],
+  ];
+}
+
+describe('hull-helper run mode', () => {
+  it('runs a command with its stdout and exit code, reporting pid, ready and exit', async () => {
+    const run = await runHelper(containerPlan('echo hello from $(hostname); exit 7'));
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('hello from hullbox\n');
+    expect(run.code).toBe(7);
+    expect(run.pid).toBeGreaterThan(1);
+    expect(of(run, 'ready')).toHaveLength(1);
+    expect(of(run, 'exit')).toEqual([['exit', '7', '0']]);
+    expect(of(run, 'error')).toEqual([]);
+  });
+
+  it('gives the container its own pid, mount and uts namespaces', async () => {
+    const run = await runHelper(
+      containerPlan('echo pid=$$; hostname; mount -t tmpfs none /tmp && echo mounted; cat /proc/self/mountinfo | wc -l'),
+    );
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toBe('pid=1');
+    expect(lines[1]).toBe('hullbox');
+    expect(lines[2]).toBe('mounted');
+    expect(execFileSync('hostname', { encoding: 'utf8' }).trim()).not.toBe('hullbox');
+    // The tmpfs mounted inside never showed up on the host.
+    expect(mountsContaining(path.join(rootfs, 'tmp'))).toEqual([]);
+    expect(run.code).toBe(0);
+  });
+
+  it('mounts proc, tmpfs, devpts and read-only binds with the requested flags', async () => {
+    const shared = path.join(work, 'shared');
+    fs.mkdirSync(shared, { recursive: true });
+    fs.writeFileSync(path.join(shared, 'file.txt'), 'from host\n');
+    const run = await runHelper(
+      containerPlan(
+        'cat /data/file.txt; touch /data/x 2>/dev/null && echo writable || echo readonly; ' +
+          'cat /etc/hosts.copy; grep -E " /(proc|dev|dev/pts|data|etc/hosts.copy) " /proc/self/mountinfo',
+        {
+          mounts: [
+            ['mount', shared, '/data', 'bind', MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID, '', 0],
+            ['mount', path.join(shared, 'file.txt'), '/etc/hosts.copy', 'bind', MS.BIND, '', MS.PRIVATE],
+          ],
+        },
+      ),
+    );
+    expect(run.code).toBe(0);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toBe('from host');
+    expect(lines[1]).toBe('readonly');
+    expect(lines[2]).toBe('from host');
+    const mountLine = (dest: string) => lines.find((l) => l.split(' ')[4] === dest) ?? '';
+    expect(mountLine('/proc')).toMatch(/ rw,nosuid,nodev,noexec.* - proc /);
+    expect(mountLine('/dev')).toMatch(/ - tmpfs /);
+    expect(mountLine('/dev/pts')).toMatch(/ - devpts .*ptmxmode=666/);
+    expect(mountLine('/data')).toMatch(/ ro,nosuid/);
+    expect(mountLine('/etc/hosts.copy')).not.toBe('');
+    // The file bind created its (missing) destination as a file inside the rootfs.
+    expect(fs.statSync(path.join(rootfs, 'etc/hosts.copy')).isFile()).toBe(true);
+  });
+
+  it('creates device nodes and symlinks in /dev', async () => {
+    const run = await runHelper(
+      containerPlan('stat -c "%n %F %t:%T %a" /dev/null /dev/zero; readlink /dev/ptmx; readlink /dev/fd; echo x > /dev/null && echo ok'),
+    );
+    expect(run.stdout).toBe(
+      '/dev/null character special file 1:3 666\n/dev/zero character special file 1:5 666\npts/ptmx\n/proc/self/fd\nok\n',
+    );
+  });
+
+  it('pivot leaves no trace of the host root; chroot mode works too', async () => {
+    const pivot = await runHelper(containerPlan('cat /proc/self/mountinfo'));
+    expect(pivot.code).toBe(0);
+    const roots = pivot.stdout.split('\n').filter((l) => l.split(' ')[4] === '/');
+    expect(roots).toHaveLength(1);
+    // The old root is gone: no mount point outside the container's tree mentions the host path.
+    const mountPoints = pivot.stdout.split('\n').map((l) => l.split(' ')[4] ?? '');
+    expect(mountPoints.filter((mp) => mp.includes(work))).toEqual([]);
+    expect(pivot.stdout.split('\n').length).toBeLessThan(10);
+
+    const plan = containerPlan('ls /bin/busybox && echo root-ok');
+    plan[plan.findIndex((op) => op[0] === 'pivot')] = ['pivot', 'chroot'];
+    const chroot = await runHelper(plan);
+    expect(chroot.stdout).toBe('/bin/busybox\nroot-ok\n');
+    expect(chroot.code).toBe(0);
+    expect(of(chroot, 'trace').some((t) => t[2] === 'pivot' && t[3].includes('chroot("."'))).toBe(true);
+  });
+
+  it('masks paths with /dev/null or an empty tmpfs, and makes paths and the root read-only', async () => {
+    const run = await runHelper(
+      containerPlan(
+        'cat /proc/kcore | wc -c; ls /proc/acpi 2>&1 | wc -l; echo 1 > /proc/sys/kernel/hostname 2>/dev/null || echo sys-ro; ' +
+          'touch /etc/x 2>/dev/null || echo root-ro; echo done',
+        { after: [['readonly-root'], ['mask', '/proc/kcore'], ['mask', '/proc/acpi'], ['mask', '/does/not/exist'], ['readonly', '/proc/sys']] },
+      ),
+    );
+    expect(run.stdout).toBe('0\n0\nsys-ro\nroot-ro\ndone\n');
+    expect(run.code).toBe(0);
+  });
+
+  it('applies user, groups, capabilities, no_new_privs and rlimits', async () => {
+    const plan = containerPlan(
+      'id; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status; ulimit -n; ulimit -Hn',
+      {
+        before: [['rlimit', 'RLIMIT_NOFILE', 123, 456]],
+      },
+    );
+    const user = plan.findIndex((op) => op[0] === 'user');
+    // CAP_CHOWN (0), CAP_KILL (5), CAP_NET_BIND_SERVICE (10)
+    plan.splice(user, 1, ['nnp'], ['caps', '421', '421', '421', '400', '400'], ['user', 1000, 1000, '5,65534']);
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^uid=1000\(probe\) gid=1000\(probe\) groups=5\(tty\),65534\(nogroup\)/);
+    expect(lines).toContain('CapEff:\t0000000000000400');
+    expect(lines).toContain('CapPrm:\t0000000000000400');
+    expect(lines).toContain('CapBnd:\t0000000000000421');
+    expect(lines).toContain('CapAmb:\t0000000000000400');
+    expect(lines).toContain('NoNewPrivs:\t1');
+    expect(lines.slice(-2)).toEqual(['123', '456']);
+  });
+
+  it('resolves argv[0] on the container PATH and reports a missing executable', async () => {
+    const plan = containerPlan('unused');
+    const firstArg = plan.findIndex((op) => op[0] === 'arg');
+    plan.splice(firstArg, 3, ['arg', 'no-such-program']);
+    const run = await runHelper(plan);
+    expect(run.code).toBe(125);
+    const [error] = of(run, 'error');
+    expect(error[2]).toBe('exec');
+    expect(error[3]).toBe('ENOENT');
+    expect(error[6]).toContain('executable file not found in $PATH');
+    expect(of(run, 'ready')).toEqual([]);
+  });
+
+  it('reports a failed mount with step, errno and path, and exits 125', async () => {
+    const missing = path.join(work, 'no-such-source');
+    const plan = containerPlan('echo never', { mounts: [['mount', missing, '/data', 'bind', MS.BIND, '', 0]] });
+    const run = await runHelper(plan);
+    expect(run.code).toBe(125);
+    expect(run.stdout).toBe('');
+    const errors = of(run, 'error');
+    expect(errors).toHaveLength(1);
+    const [, step, op, code, syscall, errPath, message] = errors[0];
+    expect(Number(step)).toBe(plan.findIndex((o) => o[1] === missing));
+    expect(op).toBe('mount');
+    expect(code).toBe('ENOENT');
+    expect(syscall).toBe('stat');
+    expect(errPath).toBe(missing);
+    expect(message).toContain(missing);
+  });
+
+  it('refuses unknown ops and bad escapes before doing anything', async () => {
+    const run = await runHelper([['mode', 'run'], ['frobnicate', 'x'], ['exec']]);
+    expect(run.code).toBe(125);
+    expect(of(run, 'error')[0][6]).toContain('frobnicate');
+    expect(run.pid).toBe(0);
+  });
+
+  it('traces every step with its syscalls', async () => {
+    const plan = containerPlan('true');
+    const run = await runHelper(plan);
+    const traces = of(run, 'trace');
+    const text = (op: string) => traces.filter((t) => t[2] === op).map((t) => t[3]).join('\n');
+    expect(text('clone')).toContain('clone3({flags=CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET');
+    expect(text('mount')).toContain('mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)');
+    expect(text('pivot')).toContain('pivot_root(".", ".")');
+    expect(text('hostname')).toContain('sethostname("hullbox")');
+    expect(text('exec')).toContain('execve("/bin/sh", ["sh", "-c", "true"], env)');
+    // One trace message per step, numbered as in the plan.
+    for (const t of traces) expect(plan[Number(t[1])][0]).toBe(t[2]);
+  });
+
+  it('passes preserved fds down to 3.. and closes everything else', async () => {
+    const file = path.join(work, 'preserved.txt');
+    fs.writeFileSync(file, 'preserved\n');
+    const fd = fs.openSync(file, 'r');
+    try {
+      const plan = containerPlan('cat <&3; ls /proc/$$/fd | sort -n | tr "\\n" " "');
+      plan.splice(plan.findIndex((op) => op[0] === 'cwd'), 0, ['preserve-fds', 1]);
+      const run = await runHelper(plan, { extraFds: [fd] });
+      expect(run.stdout).toBe('preserved\n0 1 2 3 ');
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('stops at sync points until told to go, and aborts on abort', async () => {
+    const plan = containerPlan('echo after-sync');
+    plan.splice(plan.findIndex((op) => op[0] === 'pivot'), 0, ['sync', 'create-container']);
+    const go = await runHelper(plan);
+    expect(of(go, 'sync')).toEqual([['sync', 'create-container']]);
+    expect(go.stdout).toBe('after-sync\n');
+
+    const abort = await runHelper(plan, { syncReply: () => 'abort' });
+    expect(abort.code).toBe(125);
+    expect(abort.stdout).toBe('');
+  });
+});
+
+describe('hull-helper state, create mode and monitoring', () => {
+  it('writes exit.json atomically with the exit status', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const run = await runHelper([['state-dir', state], ...containerPlan('exit 42')]);
+    expect(run.code).toBe(42);
+    const exit = JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8'));
+    expect(exit).toMatchObject({ exitCode: 42, signal: 0, oomKilled: false });
+    expect(exit.finishedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    expect(fs.readdirSync(state)).toEqual(['exit.json']);
+  });
+
+  it('foreground: closing fd 3 kills the container; exit.json records SIGKILL', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const run = await runHelper([['state-dir', state], ...containerPlan(`exec sleep 1000 # ${work}`)], {
+      closeControlAfter: 'ready',
+    });
+    expect(run.code).toBe(137);
+    const exit = JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8'));
+    expect(exit).toMatchObject({ exitCode: 137, signal: 9 });
+  });
+
+  it('create mode: ready before the fifo, exec after `start` opens it', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const fifo = path.join(state, 'exec.fifo');
+    execFileSync('mkfifo', ['-m', '0622', fifo]);
+    const plan = containerPlan('echo started');
+    plan[0] = ['mode', 'create'];
+    let stdoutBeforeStart: string | undefined;
+    const run = await runHelper([['state-dir', state], ['exec-fifo', fifo], ...plan], {
+      onMessage: (msg, _control, current) => {
+        if (msg[0] !== 'ready') return;
+        // `hull start`: open for reading, read the byte, remove the fifo.
+        setTimeout(() => {
+          stdoutBeforeStart = current.stdout;
+          const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+          const buf = Buffer.alloc(1);
+          let n = 0;
+          while (n === 0) {
+            try {
+              n = fs.readSync(fd, buf, 0, 1, null);
+            } catch (e) {
+              if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+              execFileSync('sleep', ['0.05']);
+            }
+          }
+          fs.closeSync(fd);
+          fs.unlinkSync(fifo);
+        }, 200);
+      },
+    });
+    expect(stdoutBeforeStart).toBe('');
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout).toBe('started\n');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8')).exitCode).toBe(0);
+  });
+
+  it('detach: the monitor outlives fd 3 and writes exit.json when the container ends', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const plan = containerPlan(`while [ ! -e /state/go ]; do sleep 0.1; done; exit 3 # ${work}`, {
+      mounts: [['mount', state, '/state', 'bind', MS.BIND, '', 0]],
+    });
+    const run = await runHelper([['detach', 1], ['state-dir', state], ...plan], {
+      onMessage: (msg, control) => {
+        if (msg[0] !== 'ready') return;
+        control.destroy();
+        // Only after fd 3 is gone may the container finish: exit.json proves the monitor stayed.
+        setTimeout(() => fs.writeFileSync(path.join(state, 'go'), ''), 300);
+      },
+    });
+    expect(run.code).toBe(3);
+    expect(of(run, 'exit')).toEqual([]);
+    expect(JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8'))).toMatchObject({ exitCode: 3, signal: 0 });
+  });
+});
+
+describe('hull-helper user namespaces and joining namespaces', () => {
+  it('clone user with uid/gid maps: root inside is an unprivileged uid outside', async () => {
+    const base = 200000 + (process.pid % 1000) * 65536;
+    // The rootfs must belong to the mapped root for the container to use it comfortably.
+    const userRoot = path.join(work, 'userns-rootfs');
+    fs.chmodSync(work, 0o755); // the mapped root is "others" for host-root-owned directories
+    makeBusyboxRootfs(userRoot);
+    execFileSync('chown', ['-R', `${base}:${base}`, userRoot]);
+    const plan = containerPlan('id -u; cat /proc/self/uid_map; touch /tmp/made && stat -c %u /tmp/made; mount -t tmpfs x /mnt 2>/dev/null; echo ok', {
+      namespaces: 'user,pid,mount,uts,ipc,net,cgroup',
+    });
+    const clone = plan.findIndex((op) => op[0] === 'clone');
+    plan.splice(clone + 1, 0, ['setgroups', 'deny'], ['uid-map', 0, base, 65536], ['gid-map', 0, base, 65536]);
+    plan[plan.findIndex((op) => op[0] === 'rootfs')] = ['rootfs', userRoot];
+    // Device nodes cannot be created in a user namespace: the helper binds the host's instead.
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toBe('0');
+    expect(lines[1].trim().split(/\s+/)).toEqual(['0', String(base), '65536']);
+    expect(lines[2]).toBe('0');
+    expect(fs.statSync(path.join(userRoot, 'tmp/made')).uid).toBe(base);
+    expect(lines[3]).toBe('ok');
+    expect(run.code).toBe(0);
+  });
+
+  it("exec mode joins a running container's namespaces", async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    let execRun: HelperRun | undefined;
+    let initPid = 0;
+    const run = await runHelper([['state-dir', state], ...containerPlan(`sleep 1000; echo ${work}`)], {
+      onMessage: (msg, control) => {
+        if (msg[0] === 'pid') initPid = Number(msg[1]);
+        if (msg[0] !== 'ready') return;
+        const ns = (t: string) => `/proc/${initPid}/ns/${t}`;
+        void (async () => {
+          execRun = await runHelper([
+            ['mode', 'exec'],
+            ['trace', 1],
+            ['setns', 'ipc', ns('ipc')],
+            ['setns', 'uts', ns('uts')],
+            ['setns', 'net', ns('net')],
+            ['setns', 'pid', ns('pid')],
+            ['setns', 'mnt', ns('mnt')],
+            ['user', 0, 0, ''],
+            ['cwd', '/'],
+            ['env', 'PATH=/bin'],
+            ['arg', 'sh'],
+            ['arg', '-c'],
+            ['arg', 'echo pid=$$; hostname; ls /proc | grep -c "^[0-9]"; readlink /proc/1/exe'],
+            ['exec'],
+          ]);
+          control.destroy();
+        })();
+      },
+    });
+    expect(execRun).toBeDefined();
+    expect(of(execRun!, 'error')).toEqual([]);
+    const lines = execRun!.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^pid=\d+$/);
+    expect(lines[0]).not.toBe('pid=1');
+    expect(lines[1]).toBe('hullbox');
+    expect(Number(lines[2])).toBeGreaterThanOrEqual(3); // init sh, its sleep, this sh (and ls)
+    expect(lines[3]).toBe('/bin/busybox');
+    expect(execRun!.code).toBe(0);
+    expect(run.code).toBe(137);
+  });
+});
