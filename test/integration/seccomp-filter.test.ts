@@ -129,6 +129,11 @@ describe('seccomp filters compiled by hull', () => {
     }
   });
 
+  it('lets log through and fails trace with ENOSYS when no tracer is attached', () => {
+    const r = run(['default errno 1', 'rule log 0 getpid', 'rule trace 7 getppid', 'call getpid', 'call getppid']);
+    expect(outcomes(r)).toEqual(['ok', 'ENOSYS']);
+  });
+
   it('compares 64-bit arguments on both words', () => {
     // getpid ignores its arguments but the filter sees them: a clean probe for comparisons.
     const values = [0n, 5n, 0xffffffffn, 0x100000000n, 0x100000005n, 0x1ffffffffn, 0x200000000n, 0xffffffffffffffffn];
