@@ -198,8 +198,11 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   if (!process.noNewPrivileges) ops.push(...seccompOps); // loading needs CAP_SYS_ADMIN: before dropping it
   if (process.capabilities) {
     const c = process.capabilities;
+    // The kernel only raises ambient caps that are permitted and inheritable; runc ignores the
+    // failures for the rest (its own default spec has ambient without inheritable), so drop them here.
+    const ambient = (c.ambient ?? []).filter((cap) => c.permitted?.includes(cap) && c.inheritable?.includes(cap));
     emit('caps', capabilityMask(c.bounding), capabilityMask(c.effective), capabilityMask(c.permitted),
-      capabilityMask(c.inheritable), capabilityMask(c.ambient));
+      capabilityMask(c.inheritable), capabilityMask(ambient));
   }
   emit('user', process.user.uid, process.user.gid, (process.user.additionalGids ?? []).join(','));
   if (opts.preserveFds) emit('preserve-fds', opts.preserveFds);

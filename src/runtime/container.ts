@@ -1,0 +1,549 @@
+// The OCI lifecycle: create → start → (pause/resume, exec, kill) → delete, plus run. Each operation
+// reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cgroupForContainer, cgroupFromRecord, detectCgroupLayout, type CgroupDriver, type CgroupStats } from '../cgroup';
+import { parseSignal } from './flags';
+import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
+import { HookError, runHooks } from './hooks';
+import { compilePlan, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type PlanMode } from './plan';
+import { validateProcess, validateSpec, type Process, type Resources, type Spec } from './spec';
+import {
+  ContainerError, DEFAULT_STATE_ROOT, EXEC_FIFO, StateStore, deriveStatus, isSameProcess, notExist, ociState,
+  processStartTime, writeFileAtomic, type ContainerRecord, type OciState, type Status,
+} from './state';
+
+export interface RuntimeOptions {
+  /** State directory root (`--root`), default /run/hull-oci. */
+  root?: string;
+  /** Non-fatal problems (unknown caps, unenforced v2 device rules, failing poststart hooks). */
+  onWarning?: (message: string) => void;
+  /** Step-by-step trace from the helper (`--debug`). */
+  onTrace?: (step: number, op: string, text: string) => void;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  /** Use this config instead of reading `<bundle>/config.json`. */
+  spec?: Spec;
+  consoleSocket?: string;
+  pidFile?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  /** Pass our fds 3 … 3+n-1 to the container. */
+  preserveFds?: number;
+  /** The container's stdio; default: ours. */
+  stdio?: Stdio;
+}
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  /** Keep the state after a foreground run ends (runc `--keep`). */
+  keep?: boolean;
+  /** Called once the container runs (foreground): lets the CLI forward signals. */
+  onStarted?: (pid: number) => void;
+}
+
+export interface ExecOptions {
+  consoleSocket?: string;
+  pidFile?: string;
+  detach?: boolean;
+  preserveFds?: number;
+  stdio?: Stdio;
+  onStarted?: (pid: number) => void;
+}
+
+export interface ContainerSummary {
+  id: string;
+  pid: number;
+  status: Exclude<Status, 'creating'>;
+  bundle: string;
+  created: string;
+  owner: string;
+}
+
+/** runc's exec flags turned into a process, starting from the container's own process. */
+export interface ExecProcessOverrides {
+  args: string[];
+  env?: string[];
+  cwd?: string;
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  tty?: boolean;
+  caps?: string[];
+  noNewPrivileges?: boolean;
+}
+
+export function execProcessFromArgs(base: Process | undefined, o: ExecProcessOverrides): Process {
+  const process: Process = {
+    terminal: o.tty ?? false,
+    user: o.user ?? base?.user ?? { uid: 0, gid: 0 },
+    args: o.args,
+    env: [...(base?.env ?? []), ...(o.env ?? [])],
+    cwd: o.cwd ?? base?.cwd ?? '/',
+    capabilities: base?.capabilities ? structuredClone(base.capabilities) : undefined,
+    noNewPrivileges: o.noNewPrivileges || base?.noNewPrivileges,
+    rlimits: base?.rlimits,
+    apparmorProfile: base?.apparmorProfile,
+  };
+  if (o.caps?.length) {
+    const caps = (process.capabilities ??= {});
+    for (const set of ['bounding', 'effective', 'permitted', 'ambient'] as const) {
+      caps[set] = [...new Set([...(caps[set] ?? []), ...o.caps])];
+    }
+  }
+  return process;
+}
+
+/** Waits synchronously (short, bounded sleeps): used where the CLI must not return early. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export class Runtime {
+  readonly store: StateStore;
+
+  constructor(private readonly options: RuntimeOptions = {}) {
+    this.store = new StateStore(options.root ?? DEFAULT_STATE_ROOT);
+  }
+
+  private warn(message: string): void {
+    this.options.onWarning?.(message);
+  }
+
+  // ---------------------------------------------------------------- create / run
+
+  /** OCI create: the container process is set up and waits on exec.fifo; returns its pid. */
+  async create(opts: CreateOptions): Promise<number> {
+    const { helper, record } = await this.spawnContainer(opts, 'create');
+    helper.release();
+    return record.initPid;
+  }
+
+  /**
+   * OCI run: create + start in one go. Foreground: resolves with the exit code once the container ended
+   * (state removed unless `keep`). Detached: resolves with 0 once it runs.
+   */
+  async run(opts: RunOptions): Promise<number> {
+    const { helper, record, spec } = await this.spawnContainer(opts, 'run', opts.detach ?? false);
+    this.runPoststart(spec, record);
+    if (opts.detach) {
+      helper.release();
+      return 0;
+    }
+    opts.onStarted?.(record.initPid);
+    let exit: HelperExit;
+    try {
+      exit = await helper.exited;
+    } finally {
+      if (!opts.keep) await this.delete(opts.id, { force: true }).catch((err) => this.warn(String(err.message)));
+    }
+    return exit.signal ? 128 + exit.signal : exit.exitCode;
+  }
+
+  private loadSpec(opts: CreateOptions): Spec {
+    if (opts.spec) return validateSpec(opts.spec, { requireProcess: true });
+    const file = path.join(opts.bundle, 'config.json');
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ContainerError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, 'ENOENT');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new ContainerError(`invalid config.json: ${(err as Error).message}`);
+    }
+    return validateSpec(json, { requireProcess: true });
+  }
+
+  private async spawnContainer(opts: CreateOptions, mode: PlanMode, detach = true) {
+    const bundle = path.resolve(opts.bundle);
+    const spec = this.loadSpec({ ...opts, bundle });
+    const process = spec.process!;
+    if (process.terminal && !opts.consoleSocket && detach) {
+      throw new ContainerError('cannot allocate tty if runc will detach without setting console socket');
+    }
+    if (!process.terminal && opts.consoleSocket) {
+      throw new ContainerError('cannot use console socket if runc will not detach or allocate tty');
+    }
+    if (spec.hooks?.startContainer?.length) {
+      throw new ContainerError('hooks.startContainer: startContainer hooks are not supported by hull yet');
+    }
+    const dir = this.store.claim(opts.id);
+    let cgroup: CgroupDriver | undefined;
+    let helper: HelperProcess | undefined;
+    const record: ContainerRecord = {
+      ociVersion: spec.ociVersion,
+      id: opts.id,
+      bundle,
+      rootfs: path.resolve(bundle, spec.root!.path),
+      created: new Date().toISOString(),
+      owner: '',
+      annotations: spec.annotations,
+      initPid: 0,
+      initStartTime: '',
+      monitorPid: 0,
+      config: spec,
+    };
+    try {
+      const execFifo = mode === 'create' ? makeExecFifo(dir) : undefined;
+      const devices = (spec.linux?.devices ?? [])
+        .filter((d) => d.type !== 'p')
+        .map((d) => ({ allow: true, type: (d.type === 'u' ? 'c' : d.type) as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
+      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices);
+      record.cgroup = cgroup.record;
+      for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
+      const ops = compilePlan(spec, {
+        mode,
+        id: opts.id,
+        bundle,
+        stateDir: dir,
+        execFifo,
+        consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
+        detach,
+        trace: this.options.onTrace !== undefined,
+        cgroupDirs: cgroup.joinDirs(),
+        cgroupVersion: cgroup.record.version,
+        cgroupMountSources: cgroupMountSources(cgroup),
+        noPivot: opts.noPivot,
+        preserveFds: opts.preserveFds,
+      });
+      this.store.write(record); // status "creating" until the pid is known; lets `delete` clean up a crash
+      helper = new HelperProcess(ops, {
+        stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
+        preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
+        onTrace: this.options.onTrace,
+        onSync: (name, pid) => this.onSync(name, pid, spec, record),
+      });
+      await helper.ready;
+      this.recordPid(record, helper.pid, helper.monitorPid);
+      this.store.write(record);
+      if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
+      return { helper, record, spec };
+    } catch (err) {
+      helper?.kill();
+      await helper?.exited.catch(() => undefined);
+      if (cgroup) {
+        await cgroup.killAll().catch(() => undefined);
+        await cgroup.destroy().catch(() => undefined);
+      }
+      this.store.remove(opts.id);
+      throw err;
+    }
+  }
+
+  private recordPid(record: ContainerRecord, pid: number, monitorPid: number): void {
+    if (!pid) throw new HullRuntimeError('hull-helper did not report the container pid');
+    record.initPid = pid;
+    record.initStartTime = processStartTime(pid) ?? '';
+    record.monitorPid = monitorPid;
+  }
+
+  /** Hook points inside create (the container process waits at a `sync` op meanwhile). */
+  private onSync(name: string, pid: number, spec: Spec, record: ContainerRecord): void {
+    if (!record.initPid) {
+      this.recordPid(record, pid, 0);
+      this.store.write(record);
+    }
+    const state = { ...ociState(record, 'created'), status: 'creating' };
+    if (name === SYNC_CREATE_RUNTIME) {
+      runHooks('prestart', spec.hooks?.prestart, state);
+      runHooks('createRuntime', spec.hooks?.createRuntime, state);
+    } else if (name === SYNC_CREATE_CONTAINER) {
+      runHooks('createContainer', spec.hooks?.createContainer, state, { mountNamespaceOf: pid });
+    }
+  }
+
+  private runPoststart(spec: Spec, record: ContainerRecord): void {
+    try {
+      runHooks('poststart', spec.hooks?.poststart, ociState(record, 'running'));
+    } catch (err) {
+      this.warn((err as HookError).message);
+    }
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  private load(id: string): { record: ContainerRecord; status: Exclude<Status, 'creating'>; cgroup?: CgroupDriver } {
+    const record = this.store.read(id);
+    const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
+    const status = deriveStatus({ record, stateDir: this.store.dir(id), isFrozen: () => cgroup?.isFrozen() ?? false });
+    return { record, status, cgroup };
+  }
+
+  state(id: string): OciState {
+    const { record, status } = this.load(id);
+    return ociState(record, status);
+  }
+
+  list(): ContainerSummary[] {
+    const out: ContainerSummary[] = [];
+    for (const id of this.store.list()) {
+      try {
+        const s = this.state(id);
+        out.push({ id, pid: s.pid, status: s.status, bundle: s.bundle, created: s.created, owner: s.owner });
+      } catch {
+        /* deleted while listing */
+      }
+    }
+    return out;
+  }
+
+  ps(id: string): number[] {
+    const { record, status, cgroup } = this.load(id);
+    if (status === 'stopped') return [];
+    return cgroup ? cgroup.procs() : [record.initPid];
+  }
+
+  stats(id: string): CgroupStats {
+    const { cgroup } = this.load(id);
+    return cgroup?.stats() ?? {};
+  }
+
+  /** The saved record (config, cgroup paths): for `exec` and tooling. */
+  record(id: string): ContainerRecord {
+    return this.store.read(id);
+  }
+
+  // ---------------------------------------------------------------- start / signals
+
+  /** OCI start: release the process waiting on exec.fifo, then run poststart hooks. */
+  async start(id: string): Promise<void> {
+    const { record, status } = this.load(id);
+    if (status === 'stopped') throw new ContainerError('cannot start a container that has stopped', 'ESTATE');
+    if (status !== 'created') throw new ContainerError(`cannot start an already ${status} container`, 'ESTATE');
+    const fifo = path.join(this.store.dir(id), EXEC_FIFO);
+    await releaseExecFifo(fifo, () => isSameProcess(record.initPid, record.initStartTime));
+    this.runPoststart(record.config, record);
+  }
+
+  /** Signal the init process (pidfd, so a reused pid is never hit), or every process with `all`. */
+  async kill(id: string, signal: string | number = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
+    const sig = parseSignal(signal);
+    const { record, status, cgroup } = this.load(id);
+    if (status === 'stopped') throw new ContainerError('container not running', 'ESTATE');
+    if (opts.all && cgroup) {
+      await cgroup.killAll(sig);
+      return;
+    }
+    signalProcess(record.initPid, record.initStartTime, sig);
+  }
+
+  async pause(id: string): Promise<void> {
+    const { status, cgroup } = this.load(id);
+    if (status !== 'running' && status !== 'created') throw new ContainerError('container not running', 'ESTATE');
+    if (!cgroup) throw new ContainerError('container has no cgroup: cannot pause');
+    await cgroup.freeze();
+  }
+
+  async resume(id: string): Promise<void> {
+    const { status, cgroup } = this.load(id);
+    if (status !== 'paused') throw new ContainerError('container not paused', 'ESTATE');
+    await cgroup!.thaw();
+  }
+
+  /** New resource limits for a live container (`update -r`). */
+  update(id: string, resources: Resources): void {
+    const { record, status, cgroup } = this.load(id);
+    if (status === 'stopped') throw new ContainerError('container not running', 'ESTATE');
+    if (!cgroup) throw new ContainerError('container has no cgroup: cannot update');
+    for (const w of cgroup.apply(resources)) this.warn(w);
+    const linux = (record.config.linux ??= {});
+    linux.resources = mergeResources(linux.resources ?? {}, resources);
+    this.store.write(record);
+  }
+
+  // ---------------------------------------------------------------- exec
+
+  /** Run another process in the container; foreground resolves with its exit code, detached with 0. */
+  async exec(id: string, process: Process, opts: ExecOptions = {}): Promise<number> {
+    validateProcess(process);
+    const { record, status, cgroup } = this.load(id);
+    if (status === 'stopped') throw new ContainerError('cannot exec in a stopped container', 'ESTATE');
+    if (status === 'paused') throw new ContainerError('cannot exec in a paused container', 'ESTATE');
+    if (process.terminal && !opts.consoleSocket && opts.detach) {
+      throw new ContainerError('cannot allocate tty if runc will detach without setting console socket');
+    }
+    const ops = compilePlan(record.config, {
+      mode: 'exec',
+      id,
+      bundle: record.bundle,
+      stateDir: path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`),
+      consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
+      detach: opts.detach ?? false,
+      trace: this.options.onTrace !== undefined,
+      cgroupDirs: cgroup?.joinDirs() ?? [],
+      preserveFds: opts.preserveFds,
+      initPid: record.initPid,
+      process,
+    });
+    const helper = new HelperProcess(ops, {
+      stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
+      preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
+      onTrace: this.options.onTrace,
+    });
+    try {
+      await helper.ready;
+    } catch (err) {
+      await helper.exited.catch(() => undefined);
+      throw err;
+    }
+    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(helper.pid));
+    if (opts.detach) {
+      helper.release();
+      return 0;
+    }
+    opts.onStarted?.(helper.pid);
+    const exit = await helper.exited;
+    return exit.signal ? 128 + exit.signal : exit.exitCode;
+  }
+
+  // ---------------------------------------------------------------- delete
+
+  /**
+   * Remove a stopped (or, with `force`, any) container: kill what is left, remove the cgroup, run
+   * poststop hooks, delete the state directory.
+   */
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    let loaded: ReturnType<Runtime['load']>;
+    try {
+      loaded = this.load(id);
+    } catch (err) {
+      if ((err as ContainerError).code !== 'ENOENT') throw err;
+      // An aborted create can leave a directory without state.json: remove it (runc does the same).
+      const dir = this.store.dir(id);
+      const existed = fs.existsSync(dir);
+      this.store.remove(id);
+      if (opts.force || existed) return;
+      throw notExist(id);
+    }
+    const { record, status, cgroup } = loaded;
+    if ((status === 'running' || status === 'paused') && !opts.force) {
+      throw new ContainerError(`cannot delete container ${id} that is not stopped: ${status}`, 'ESTATE');
+    }
+    if (cgroup) {
+      await cgroup.killAll(9).catch(() => undefined);
+      if (status === 'paused' || cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
+    }
+    if (isSameProcess(record.initPid, record.initStartTime)) signalProcess(record.initPid, record.initStartTime, 9);
+    await waitGone(record.initPid, record.initStartTime);
+    if (cgroup) await cgroup.destroy();
+    try {
+      runHooks('poststop', record.config.hooks?.poststop, ociState(record, 'stopped'));
+    } catch (err) {
+      this.warn((err as Error).message);
+    }
+    this.store.remove(id);
+  }
+}
+
+/** The v1 hierarchies to bind under the container's /sys/fs/cgroup (see plan.ts compileCgroupMount). */
+function cgroupMountSources(cgroup: CgroupDriver): CgroupMountSource[] {
+  if (cgroup.record.version !== 1) return [];
+  return Object.entries(cgroup.record.dirs).map(([name, hostDir]) => ({
+    name,
+    hostDir,
+    aliases: name.includes(',') ? name.split(',') : [],
+  }));
+}
+
+function mergeResources(base: Resources, update: Resources): Resources {
+  const out: Resources = { ...base };
+  for (const [k, v] of Object.entries(update)) {
+    const key = k as keyof Resources;
+    const old = base[key];
+    (out as Record<string, unknown>)[key] =
+      v && typeof v === 'object' && !Array.isArray(v) && old && typeof old === 'object' && !Array.isArray(old) ? { ...old, ...v } : v;
+  }
+  return out;
+}
+
+/** mkfifo <dir>/exec.fifo 0622 (the container opens it for writing, `start` for reading). */
+function makeExecFifo(dir: string): string {
+  const fifo = path.join(dir, EXEC_FIFO);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native } = require('../native') as typeof import('../native');
+  native().mknod(fifo, 'p', 0o622, 0, 0);
+  fs.chmodSync(fifo, 0o622); // mknod honours our umask
+  return fifo;
+}
+
+/**
+ * Open the fifo without blocking (a blocking open would hang forever if the container died), then
+ * read the one byte the container writes once it sees a reader; unlink it so the status is `running`.
+ */
+async function releaseExecFifo(fifo: string, alive: () => boolean): Promise<void> {
+  let fd: number;
+  try {
+    fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    throw new ContainerError(`cannot start container: open ${fifo}: ${(err as NodeJS.ErrnoException).code}`, 'ESTATE');
+  }
+  try {
+    const buf = Buffer.alloc(1);
+    for (let attempt = 0; ; attempt++) {
+      let n = 0;
+      try {
+        n = fs.readSync(fd, buf, 0, 1, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      if (n === 1) break;
+      if (!alive()) throw new ContainerError('cannot start a container that has stopped', 'ESTATE');
+      if (attempt > 10000) throw new ContainerError('container did not open its exec fifo', 'ESTATE');
+      await new Promise((r) => setTimeout(r, attempt < 20 ? 0 : 5));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(fifo, { force: true });
+}
+
+/** pidfd_send_signal to a pidfd taken after checking the start time: no window for pid reuse. */
+function signalProcess(pid: number, startTime: string, signal: number): void {
+  let nat: import('../native').HullNative | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    nat = (require('../native') as typeof import('../native')).native();
+  } catch {
+    nat = undefined;
+  }
+  if (nat?.pidfdOpen) {
+    let pidfd: number;
+    try {
+      pidfd = nat.pidfdOpen(pid);
+    } catch {
+      throw new ContainerError('container not running', 'ESTATE');
+    }
+    try {
+      if (!isSameProcess(pid, startTime)) throw new ContainerError('container not running', 'ESTATE');
+      nat.pidfdSendSignal(pidfd, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new ContainerError('container not running', 'ESTATE');
+      throw err;
+    } finally {
+      fs.closeSync(pidfd);
+    }
+    return;
+  }
+  if (!isSameProcess(pid, startTime)) throw new ContainerError('container not running', 'ESTATE');
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new ContainerError('container not running', 'ESTATE');
+    throw err;
+  }
+}
+
+async function waitGone(pid: number, startTime: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isSameProcess(pid, startTime)) {
+    if (Date.now() > deadline) throw new ContainerError(`container process ${pid} did not exit after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+export { sleepSync };

@@ -1,0 +1,239 @@
+// Container state on disk: <root>/<id>/{state.json, exec.fifo, exit.json}. The directory's atomic
+// mkdir claims the id; state.json is replaced atomically under an flock on the directory; the status
+// is derived from the live system every time it is asked for (REFERENCE §2, §9).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CgroupRecord } from '../cgroup/driver';
+import { OCI_VERSION, type Spec } from './spec';
+
+export const DEFAULT_STATE_ROOT = '/run/hull-oci';
+export const STATE_FILE = 'state.json';
+export const EXEC_FIFO = 'exec.fifo';
+export const EXIT_FILE = 'exit.json';
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+/** What hull keeps per container (state.json). */
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** Host pid of the container's init process; 0 until the helper reported it. */
+  initPid: number;
+  /** Field 22 of /proc/<pid>/stat at creation: a different value means the pid was reused. */
+  initStartTime: string;
+  /** The helper acting as monitor (its exit code is the container's). */
+  monitorPid: number;
+  cgroup?: CgroupRecord;
+  /** The config as validated at create (exec, hooks and delete use it). */
+  config: Spec;
+}
+
+/** Recorded by the monitor when the container's init exits. */
+export interface ExitRecord {
+  exitCode: number;
+  signal: number;
+  finishedAt: string;
+  oomKilled: boolean;
+}
+
+/** The runtime-spec state (what `hull-oci state` prints). */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: Exclude<Status, 'creating'>;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  annotations?: Record<string, string>;
+  owner: string;
+}
+
+/** An error whose message the callers (containerd, podman) match on: keep the strings stable. */
+export class ContainerError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'ENOENT' | 'EEXIST' | 'EINVAL' | 'ESTATE' = 'EINVAL',
+  ) {
+    super(message);
+    this.name = 'ContainerError';
+  }
+}
+
+export const notExist = (id: string) => new ContainerError(`container "${id}" does not exist`, 'ENOENT');
+
+/** runc's validateID: letters, digits and `_ + - .`; never `.`/`..`, `/` or NUL. */
+export function validateId(id: string): void {
+  if (typeof id !== 'string' || id === '') throw new ContainerError('invalid container id: empty');
+  if (id === '.' || id === '..' || !/^[A-Za-z0-9_+.-]+$/.test(id) || id.length > 1024) {
+    throw new ContainerError(`invalid container id: ${JSON.stringify(id)} (allowed: letters, digits and _ + - .)`);
+  }
+}
+
+export class StateStore {
+  constructor(readonly root: string = DEFAULT_STATE_ROOT) {}
+
+  dir(id: string): string {
+    validateId(id);
+    return path.join(this.root, id);
+  }
+
+  /** Claim the id: the atomic mkdir is the only thing deciding who wins a race. */
+  claim(id: string): string {
+    const dir = this.dir(id);
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new ContainerError(`container with id exists: ${id}`, 'EEXIST');
+      }
+      throw err;
+    }
+    return dir;
+  }
+
+  exists(id: string): boolean {
+    return fs.existsSync(path.join(this.dir(id), STATE_FILE));
+  }
+
+  read(id: string): ContainerRecord {
+    const file = path.join(this.dir(id), STATE_FILE);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notExist(id);
+      throw err;
+    }
+    return JSON.parse(text) as ContainerRecord;
+  }
+
+  /** temp + fsync + rename + dir fsync, so a crash leaves the old or the new file, never a torn one. */
+  write(record: ContainerRecord): void {
+    const dir = this.dir(record.id);
+    withDirLock(dir, () => writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(record)));
+  }
+
+  readExit(id: string): ExitRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir(id), EXIT_FILE), 'utf8')) as ExitRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Ids of every container directory holding a state.json, sorted. */
+  list(): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.root);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => fs.existsSync(path.join(this.root, n, STATE_FILE))).sort();
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}
+
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
+
+/**
+ * flock(2) on the container directory while `fn` runs: the kernel drops it if we die. Without the
+ * addon (not built yet) there is no flock in Node; then the atomic rename alone protects readers.
+ */
+export function withDirLock<T>(dir: string, fn: () => T): T {
+  let flock: ((fd: number, op: 'sh' | 'ex' | 'un', nonblock: boolean) => boolean) | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { native } = require('../native') as typeof import('../native');
+    flock = native().flock;
+  } catch {
+    flock = undefined;
+  }
+  if (!flock) return fn();
+  const fd = fs.openSync(dir, 'r');
+  try {
+    flock(fd, 'ex', false);
+    return fn();
+  } finally {
+    fs.closeSync(fd); // closing the last fd releases the lock
+  }
+}
+
+/** Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat; undefined if the pid is gone. */
+export function processStartTime(pid: number): string | undefined {
+  if (!pid) return undefined;
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined; // a zombie has already exited
+  return rest[22 - 3];
+}
+
+/** Is `pid` still the process we started (not exited, not a reused pid)? */
+export function isSameProcess(pid: number, startTime: string): boolean {
+  const now = processStartTime(pid);
+  return now !== undefined && now === startTime;
+}
+
+export interface StatusInputs {
+  record: ContainerRecord;
+  stateDir: string;
+  /** The freezer says frozen (asked only when the process is alive). */
+  isFrozen: () => boolean;
+}
+
+/** created / running / paused / stopped from what the system shows right now. */
+export function deriveStatus({ record, stateDir, isFrozen }: StatusInputs): Exclude<Status, 'creating'> {
+  if (fs.existsSync(path.join(stateDir, EXIT_FILE))) return 'stopped';
+  if (!record.initPid || !isSameProcess(record.initPid, record.initStartTime)) return 'stopped';
+  if (isFrozen()) return 'paused';
+  if (fs.existsSync(path.join(stateDir, EXEC_FIFO))) return 'created';
+  return 'running';
+}
+
+export function ociState(record: ContainerRecord, status: Exclude<Status, 'creating'>): OciState {
+  const state: OciState = {
+    ociVersion: OCI_VERSION,
+    id: record.id,
+    pid: status === 'stopped' ? 0 : record.initPid,
+    status,
+    bundle: record.bundle,
+    rootfs: record.rootfs,
+    created: record.created,
+    owner: record.owner,
+  };
+  if (record.annotations && Object.keys(record.annotations).length) state.annotations = record.annotations;
+  return state;
+}
