@@ -28,7 +28,7 @@ export async function unpackAndRecord(
   store: ImageStore,
   manifestDigest: string,
   tags: ImageReference[],
-  options: { repoDigest?: ImageReference; onLayer?: (layer: Descriptor, state: 'exists' | 'applied') => void } = {},
+  options: { repoDigest?: { ref: ImageReference; digest: string }; onLayer?: (layer: Descriptor, state: 'exists' | 'applied') => void } = {},
 ): Promise<ImageRecord> {
   const manifest = JSON.parse(store.readBlob(manifestDigest).toString('utf8')) as Manifest;
   const config = JSON.parse(store.readBlob(manifest.config.digest).toString('utf8')) as ImageConfig;

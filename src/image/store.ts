@@ -305,7 +305,7 @@ export class ImageStore {
    * Record an image whose manifest, config and layer blobs are in the store and whose layers are
    * unpacked. `tags` move to this image from any other (a tag names one image).
    */
-  async addImage(input: { manifestDigest: string; tags: ImageReference[]; repoDigest?: ImageReference }): Promise<ImageRecord> {
+  async addImage(input: { manifestDigest: string; tags: ImageReference[]; repoDigest?: { ref: ImageReference; digest: string } }): Promise<ImageRecord> {
     const manifestBytes = this.readBlob(input.manifestDigest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
     const config = JSON.parse(this.readBlob(manifest.config.digest).toString('utf8')) as ImageConfig;
@@ -335,7 +335,7 @@ export class ImageStore {
       }
       const previous = images[id];
       const repoDigests = new Set(previous?.repoDigests ?? []);
-      if (input.repoDigest) repoDigests.add(`${repositoryName(input.repoDigest)}@${input.manifestDigest}`);
+      if (input.repoDigest) repoDigests.add(`${repositoryName(input.repoDigest.ref)}@${assertDigest(input.repoDigest.digest)}`);
       const record: ImageRecord = {
         id,
         manifestDigest: input.manifestDigest,
