@@ -201,3 +201,60 @@ describe('layer apply: compression and diffID', () => {
     expect(fs.statSync(path.join(layer, 'big')).size).toBe(40 * 1024 * 1024);
   });
 });
+
+describe('layer apply: applier lifecycle and modes', () => {
+  it('abort() rejects the pending end() and stops the worker', async () => {
+    const applier = native().createLayerApplier(layer, { overlay: true, lowerDirs: [] });
+    await applier.write(buildTar([{ name: 'a', content: 'a' }], { endMarker: false }));
+    applier.abort();
+    const err = await applier.end().catch((e) => e);
+    expect(err.code).toBe('ABORT_ERR');
+  });
+
+  it('reports a missing layer directory as a system error', () => {
+    expect(() => native().createLayerApplier(path.join(work, 'missing'), { overlay: true, lowerDirs: [] })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'open' }),
+    );
+  });
+
+  it('shifts owners with uidShift/gidShift', async () => {
+    await apply([{ name: 'f', content: 'x', uid: 5, gid: 6 }], { uidShift: 100000, gidShift: 200000 });
+    const st = fs.statSync(path.join(layer, 'f'));
+    expect([st.uid, st.gid]).toEqual([100005, 200006]);
+  });
+
+  it('delete form: whiteouts remove lower content, opaque dirs keep only this layer\'s children', async () => {
+    await apply([
+      { name: 'keep', content: 'k' },
+      { name: 'gone', content: 'g' },
+      { name: 'dir/old', content: 'o' },
+      { name: 'tree/sub/x', content: 'x' },
+    ], { overlay: false });
+    await apply([
+      { name: 'dir/new', content: 'n' },
+      { name: 'dir/.wh..wh..opq' }, // order in the tar does not matter
+      { name: '.wh.gone' },
+      { name: '.wh.tree' },
+    ], { overlay: false });
+    expect(fs.readdirSync(layer).sort()).toEqual(['dir', 'keep']);
+    expect(fs.readdirSync(path.join(layer, 'dir'))).toEqual(['new']);
+  });
+
+  it('hardlink to a file found only in a lower layer copies it up with its metadata', async () => {
+    const lower = path.join(work, 'lower');
+    fs.mkdirSync(lower);
+    await applyLayer({
+      blob: Readable.from([buildTar([{ name: 'usr/bin/', type: 'dir', mode: 0o711, uid: 3 }, { name: 'usr/bin/ping', content: 'elf', mode: 0o4755, uid: 0, gid: 7, xattrs: { 'security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex') } }])]),
+      dir: lower,
+    });
+    await apply([{ name: 'bin/ping', type: 'hardlink', linkname: 'usr/bin/ping' }], { lowerDirs: [lower] });
+    const up = fs.statSync(path.join(layer, 'usr/bin/ping'));
+    expect(up.ino).toBe(fs.statSync(path.join(layer, 'bin/ping')).ino);
+    expect(up.mode & 0o7777).toBe(0o4755);
+    expect(up.gid).toBe(7);
+    expect(native().getxattr(path.join(layer, 'usr/bin/ping'), 'security.capability')).not.toBeNull();
+    // the implied parent copied the lower directory's mode and owner
+    const dir = fs.statSync(path.join(layer, 'usr/bin'));
+    expect([dir.mode & 0o7777, dir.uid]).toEqual([0o711, 3]);
+  });
+});
