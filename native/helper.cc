@@ -574,6 +574,14 @@ void RunExec(Container& c, const Step& step) {
   Trace("execve(" + Quote(path) + ", [" + args + "], env)");
   FlushTrace(step);
   if (c.settings->mode != "create") Report({"ready"});
+  if (!c.settings->detach) {
+    // Foreground: if the monitor is SIGKILLed it cannot kill us, so let the kernel do it. Set last:
+    // any credential change (the `user` step) clears it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd monitor = {gChannel, POLLIN, 0};
+    if (poll(&monitor, 1, 0) > 0 && (monitor.revents & POLLHUP)) _exit(125);  // it died before that
+
+  }
   execve(path.c_str(), argv.data(), envp.data());
   FailErrno("execve", path);
 }
@@ -675,7 +683,18 @@ void RunContainerStep(Container& c, const Step& step) {
     c.preserveFds = static_cast<int>(Number(f[0]));
   } else if (op == "cwd") {
     Trace("chdir(" + Quote(f[0]) + ")");
-    if (chdir(f[0].c_str()) < 0) FailErrno("chdir", f[0]);
+    if (chdir(f[0].c_str()) < 0) {
+      if (errno != ENOENT) FailErrno("chdir", f[0]);
+      // A missing working directory is created (as runc does), as the container user, under the
+      // container's root: after pivot_root no path can lead outside it.
+      std::string prefix;
+      for (const std::string& part : SplitList(f[0], '/')) {
+        prefix += "/" + part;
+        if (mkdir(prefix.c_str(), 0755) < 0 && errno != EEXIST) FailErrno("mkdir", prefix);
+      }
+      Trace("mkdir -p " + Quote(f[0]));
+      if (chdir(f[0].c_str()) < 0) FailErrno("chdir", f[0]);
+    }
     VerifyCwd();
   } else if (op == "env") {
     c.env.push_back(f[0]);
@@ -763,15 +782,6 @@ void RunContainerStep(Container& c, const Step& step) {
 }
 
 }  // namespace
-
-// Until native/seccomp.cc provides the real compiler, loading a filter fails cleanly.
-__attribute__((weak)) int SeccompCompile(const SeccompFilter&, std::vector<sock_filter>&, std::string& error) {
-  error = "seccomp support is not built into this helper";
-  return -ENOSYS;
-}
-__attribute__((weak)) int SeccompLoad(const std::vector<sock_filter>&, const std::vector<std::string>&) {
-  return -ENOSYS;
-}
 
 // ===== main: the monitor =====
 

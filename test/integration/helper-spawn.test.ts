@@ -5,7 +5,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { helperPath } from '../../src/native';
+import { helperPath, native } from '../../src/native';
 import { makeBusyboxRootfs, mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
 
 const MS = {
@@ -22,6 +22,7 @@ interface HelperRun {
   stderr: string;
   messages: string[][];
   pid: number;
+  monitorPid: number;
 }
 
 interface RunOptions {
@@ -32,6 +33,8 @@ interface RunOptions {
   /** Close our end of fd 3 right after this message kind arrives. */
   closeControlAfter?: string;
   extraFds?: number[];
+  /** Send this text instead of the serialized ops (malformed plans). */
+  rawPlan?: string;
 }
 
 const escapeField = (f: string) => f.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
@@ -43,7 +46,7 @@ function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(helperPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])] });
     const control = child.stdio[3] as net.Socket;
-    const result: HelperRun = { code: null, stdout: '', stderr: '', messages: [], pid: 0 };
+    const result: HelperRun = { code: null, stdout: '', stderr: '', messages: [], pid: 0, monitorPid: child.pid ?? 0 };
     let buffered = '';
     child.stdout!.on('data', (d) => (result.stdout += d));
     child.stderr!.on('data', (d) => (result.stderr += d));
@@ -66,7 +69,7 @@ function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
       result.code = code;
       resolve(result);
     });
-    control.write(ops.map((op) => op.map((f) => escapeField(String(f))).join('\t')).join('\n') + '\nend\n');
+    control.write(opts.rawPlan ?? ops.map((op) => op.map((f) => escapeField(String(f))).join('\t')).join('\n') + '\nend\n');
   });
 }
 
@@ -277,6 +280,106 @@ describe('hull-helper run mode', () => {
     expect(run.code).toBe(125);
     expect(of(run, 'error')[0][6]).toContain('frobnicate');
     expect(run.pid).toBe(0);
+  });
+
+  it('rejects a bad escape in the plan', async () => {
+    const run = await runHelper([], { rawPlan: 'mode\trun\nenv\tA=\\q\nend\n' });
+    expect(run.code).toBe(125);
+    expect(of(run, 'error')[0][6]).toContain('bad escape');
+  });
+
+  it('sets sysctls through procfs, domainname and oom_score_adj', async () => {
+    const plan = containerPlan('cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname /proc/self/oom_score_adj', {
+      before: [['oom-score-adj', 123]],
+    });
+    plan.splice(plan.findIndex((op) => op[0] === 'hostname'), 0, ['sysctl', 'net.ipv4.ip_forward', '1'], ['domainname', 'hull.test']);
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout).toBe('1\nhull.test\n123\n');
+  });
+
+  it('loads a seccomp filter right before execve', async () => {
+    const plan = containerPlan('mkdir /tmp/denied 2>&1 || echo denied; echo still-running');
+    plan.splice(
+      plan.findIndex((op) => op[0] === 'exec'),
+      0,
+      ['nnp'],
+      ['seccomp', 'allow', 1, '', 'SCMP_ARCH_X86_64'],
+      ['seccomp-rule', 'errno', 1, 'mkdir,mkdirat', ''],
+      ['seccomp-load'],
+    );
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout).toContain('denied\nstill-running\n');
+    expect(run.stdout).toContain('Operation not permitted');
+    expect(fs.existsSync(path.join(rootfs, 'tmp/denied'))).toBe(false);
+  });
+
+  it('creates a missing working directory', async () => {
+    const plan = containerPlan('pwd');
+    plan[plan.findIndex((op) => op[0] === 'cwd')] = ['cwd', '/work/dir'];
+    const run = await runHelper(plan);
+    expect(run.stdout).toBe('/work/dir\n');
+    fs.rmSync(path.join(rootfs, 'work'), { recursive: true });
+  });
+
+  it('sends the pty master over the console socket and gives the container a controlling tty', async () => {
+    const socketPath = path.join(work, `console-${Math.random().toString(36).slice(2)}.sock`);
+    const received = native().receiveFdOnce(socketPath, 20_000);
+    const plan = containerPlan('tty; echo tty-ok; exit 0');
+    plan.unshift(['console-socket', socketPath]);
+    const run = await runHelper(plan);
+    const { data, fds } = await received;
+    expect(data.toString()).toMatch(/^\/dev\/pts\/\d+$/);
+    expect(fds).toHaveLength(1);
+    const output = await new Promise<string>((resolve) => {
+      let text = '';
+      const stream = fs.createReadStream('', { fd: fds[0] });
+      stream.on('data', (d) => (text += d));
+      stream.on('error', () => resolve(text)); // EIO once the slave side is gone
+      stream.on('close', () => resolve(text));
+    });
+    expect(output.replace(/\r/g, '')).toBe(`${data.toString()}\ntty-ok\n`);
+    expect(run.stdout).toBe('');
+    expect(run.code).toBe(0);
+    fs.rmSync(socketPath, { force: true });
+  });
+
+  it('joins cgroups before the container unshares its cgroup namespace', async () => {
+    const name = `${tag}-${Math.random().toString(36).slice(2)}`;
+    const dirs = ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified'].map((h) => path.join(h, name));
+    for (const dir of dirs) fs.mkdirSync(dir);
+    try {
+      const plan = containerPlan('cat /proc/self/cgroup', { namespaces: 'pid,mount,uts,ipc,net,cgroup' });
+      plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0, ...dirs.map((d) => ['cgroup-join', d]));
+      plan.splice(plan.findIndex((op) => op[0] === 'rootfs'), 0, ['sync', 'create-runtime']);
+      let membersAtSync: string[] = [];
+      const run = await runHelper(plan, {
+        onMessage: (msg, _control, current) => {
+          if (msg[0] === 'sync') {
+            membersAtSync = dirs.map((d) => fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').trim());
+            expect(membersAtSync).toEqual([String(current.pid), String(current.pid)]);
+          }
+        },
+      });
+      expect(of(run, 'error')).toEqual([]);
+      expect(membersAtSync).toHaveLength(2);
+      // Inside its cgroup namespace the container's own cgroups are the roots.
+      const lines = run.stdout.trim().split('\n');
+      expect(lines).toContain('0::/');
+      expect(lines.find((l) => l.includes(':pids:'))).toMatch(/:pids:\/$/);
+    } finally {
+      for (const dir of dirs) fs.rmdirSync(dir);
+    }
+  });
+
+  it('a SIGKILLed foreground monitor takes its container with it', async () => {
+    const run = await runHelper(containerPlan(`sleep 1000; echo ${work}`), {
+      onMessage: (msg, _control, current) => {
+        if (msg[0] === 'ready') setTimeout(() => process.kill(current.monitorPid, 'SIGKILL'), 100);
+      },
+    });
+    expect(run.code).toBe(null);
   });
 
   it('traces every step with its syscalls', async () => {
