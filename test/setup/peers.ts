@@ -130,6 +130,15 @@ function pidsMentioning(needle: string): number[] {
   return pids;
 }
 
+/**
+ * overlay on overlay does not work (a CI runner whose /tmp is a container's overlay root): fall
+ * back to the slow but universal vfs driver there.
+ */
+function overlayWorksUnder(dir: string): boolean {
+  const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
+  return !/overlay/.test(r.stdout ?? '');
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -183,7 +192,7 @@ export function createPodmanEnv(opts: { runtime?: string } = {}): PodmanEnv {
   );
   fs.writeFileSync(
     path.join(dir, 'storage.conf'),
-    ['[storage]', 'driver = "overlay"', `graphroot = "${dir}/root"`, `runroot = "${dir}/runroot"`, ''].join('\n'),
+    ['[storage]', `driver = "${overlayWorksUnder(dir) ? 'overlay' : 'vfs'}"`, `graphroot = "${dir}/root"`, `runroot = "${dir}/runroot"`, ''].join('\n'),
   );
   const env = {
     ...process.env,
@@ -261,7 +270,7 @@ export async function startDockerd(opts: { runtimes?: Record<string, string> } =
     '--exec-root', path.join(dir, 'exec'),
     '-H', `unix://${socket}`,
     '--pidfile', path.join(dir, 'docker.pid'),
-    '--storage-driver', 'overlay2',
+    '--storage-driver', overlayWorksUnder(dir) ? 'overlay2' : 'vfs',
     '--bridge', 'none',
     '--iptables=false',
     '--ip6tables=false',
