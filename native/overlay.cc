@@ -2,7 +2,8 @@
 //
 // Preferred: the new mount API — fsopen("overlay"), one fsconfig "lowerdir+" per layer (no
 // one-page limit on the option string, so 128+ layers work with any path length), fsmount and
-// move_mount onto the target. Kernels without "lowerdir+" (< 6.8) get mount(2) with an escaped
+// move_mount onto the target. Layers go in as O_PATH fds where overlay accepts them (6.13+),
+// because fsconfig strings are capped at 256 bytes. Kernels without "lowerdir+" (< 6.8) get mount(2) with an escaped
 // lowerdir list; when that list does not fit in a page we fail with E2BIG rather than chdir the
 // (multithreaded) Node process — callers then use shorter layer paths or the copy fallback
 // (src/image/rootfs.ts, docs/internals/layers.md).
@@ -80,6 +81,31 @@ void BindReadOnly(Napi::Env env, const std::string& source, const std::string& t
   }
 }
 
+// 1 = overlay takes layers as fds (FSCONFIG_SET_FD, 6.13+), 0 = unknown, -1 = strings only.
+std::atomic<int> layerFdSupport{0};
+
+// Passes one layer directory to overlay: as an O_PATH fd where the kernel takes one (no 256-byte
+// limit on fsconfig strings, no re-resolution of the path), else as a string.
+// Returns the errno of the failure, 0 on success.
+int SetLayer(Napi::Env env, int fsfd, const char* key, const std::string& dir) {
+  if (layerFdSupport.load() >= 0) {
+    int dfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) ThrowSystemError(env, errno, "open", dir);
+    FdCloser guard(dfd);
+    if (fsconfig(fsfd, FSCONFIG_SET_FD, key, nullptr, dfd) == 0) {
+      layerFdSupport.store(1);
+      return 0;
+    }
+    if (errno != EINVAL || layerFdSupport.load() == 1) return errno;
+    DrainFsLog(fsfd);  // the refusal's log line is not the story
+  }
+  if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, dir.c_str(), 0) == 0) {
+    if (layerFdSupport.load() == 0) layerFdSupport.store(-1);
+    return 0;
+  }
+  return errno;
+}
+
 // Returns false (nothing mounted) when the kernel has no "lowerdir+".
 bool MountWithFsconfig(Napi::Env env, const std::string& target, const std::vector<std::string>& lowers,
                        const std::string* upper, const std::string* work, const std::vector<std::string>& options) {
@@ -89,23 +115,28 @@ bool MountWithFsconfig(Napi::Env env, const std::string& target, const std::vect
     ThrowSystemError(env, errno, "fsopen", target);
   }
   FdCloser guard(fsfd);
-  auto setString = [&](const char* key, const std::string& value, const std::string& errPath) {
-    if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0) ThrowWithLog(env, errno, "fsconfig", errPath, fsfd);
-  };
   fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "overlay", 0);
   for (size_t i = 0; i < lowers.size(); i++) {
-    if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i].c_str(), 0) != 0) {
-      int err = errno;
-      if (i == 0 && err == EINVAL && lowerdirPlusSupport.load() != 1) {
-        lowerdirPlusSupport.store(-1);
-        return false;
-      }
-      ThrowWithLog(env, err, "fsconfig", lowers[i], fsfd);
+    int err = SetLayer(env, fsfd, "lowerdir+", lowers[i]);
+    if (err == 0) {
+      lowerdirPlusSupport.store(1);
+      continue;
     }
-    lowerdirPlusSupport.store(1);
+    if (i == 0 && err == EINVAL && lowerdirPlusSupport.load() != 1) {
+      // No "lowerdir+" (or a refused first layer: mount(2) then reports the real reason).
+      lowerdirPlusSupport.store(-1);
+      return false;
+    }
+    ThrowWithLog(env, err, "fsconfig", lowers[i], fsfd);
   }
-  if (upper) setString("upperdir", *upper, *upper);
-  if (work) setString("workdir", *work, *work);
+  if (upper) {
+    int err = SetLayer(env, fsfd, "upperdir", *upper);
+    if (err) ThrowWithLog(env, err, "fsconfig", *upper, fsfd);
+  }
+  if (work) {
+    int err = SetLayer(env, fsfd, "workdir", *work);
+    if (err) ThrowWithLog(env, err, "fsconfig", *work, fsfd);
+  }
   for (auto& opt : options) {
     size_t eq = opt.find('=');
     int rc = eq == std::string::npos

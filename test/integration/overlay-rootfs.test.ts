@@ -128,6 +128,23 @@ describe('overlay root filesystems', () => {
     expect(fs.readFileSync(path.join(target, 'layer-0'), 'utf8')).toBe('0');
   });
 
+  it('accepts layer, upper and work paths longer than an fsconfig string (256 bytes)', async () => {
+    const base = path.join(work, 'long', 'p'.repeat(200), 'q'.repeat(100));
+    const lowers = ['l1', 'l2'].map((n) => path.join(base, n));
+    for (const [i, dir] of lowers.entries()) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `f${i}`), String(i));
+    }
+    const [upper, wk] = [path.join(base, 'upper'), path.join(base, 'work')];
+    fs.mkdirSync(upper);
+    fs.mkdirSync(wk);
+    expect(upper.length).toBeGreaterThan(256);
+    const [target] = mkdirs('mlong');
+    mountRootfs({ layers: lowers, upper, work: wk, target });
+    mounted.push(target);
+    expect(fs.readdirSync(target).sort()).toEqual(['f0', 'f1']);
+  });
+
   it('does not honour overlay xattrs planted by a layer (redirect to another layer)', async () => {
     const layers = await applyChain([
       [{ name: 'private/', type: 'dir' }, { name: 'private/key', content: 'k' }],
