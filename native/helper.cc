@@ -220,7 +220,8 @@ struct Settings {
   uint64_t cloneFlags = 0;      // without CLONE_NEWCGROUP, which the child unshares itself
   bool newCgroupNs = false;
   int stateDirFd = -1;
-  int consoleSocketFd = -1;
+  int consoleSocketFd = -1;    // the container process sends the pty master here
+  int terminalReceiver = -1;    // terminal mode: our end of that socket
 };
 
 bool IsSetting(const std::string& op) {
@@ -268,7 +269,6 @@ void ApplySetting(const Step& step, Settings& settings) {
     settings.consoleSocketFd = ConnectConsoleSocket(value);
   } else if (step.op == "terminal") {
     settings.terminal = value == "1";
-    if (settings.terminal) Fail(ENOSYS, "terminal", "", "terminal mode (monitor-held pty) is not implemented; use a console socket");
   }
 }
 
@@ -384,9 +384,44 @@ struct Monitor {
   bool ready = false;
   bool awaitingSync = false;
   bool errorReported = false;
+  // terminal mode: the pty master, relayed to and from our stdio
+  int master = -1;
+  bool stdinOpen = true;
+  bool restoreTerminal = false;
+  struct termios savedTerminal;
 };
 
+// Copy what is available from one fd to another; false at EOF or error (EIO: the slave closed).
+bool Relay(int from, int to) {
+  char buffer[8192];
+  ssize_t n = read(from, buffer, sizeof buffer);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  for (ssize_t done = 0; done < n;) {
+    ssize_t w = write(to, buffer + done, static_cast<size_t>(n - done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return true;  // the reader went away: drop output, keep running
+    done += w;
+  }
+  return true;
+}
+
+void CloseTerminal(Monitor& m) {
+  if (m.master >= 0) {
+    // What the container wrote just before exiting is still in the pty: flush it out.
+    fcntl(m.master, F_SETFL, fcntl(m.master, F_GETFL) | O_NONBLOCK);
+    struct pollfd p = {m.master, POLLIN, 0};
+    while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) && Relay(m.master, 1)) {
+    }
+    close(m.master);
+    m.master = -1;
+  }
+  if (m.restoreTerminal) tcsetattr(0, TCSANOW, &m.savedTerminal);
+  m.restoreTerminal = false;
+}
+
 [[noreturn]] void KillAndExit(Monitor& m, int code) {
+  CloseTerminal(m);
   if (m.container > 0) {
     kill(m.container, SIGKILL);
     while (waitpid(m.container, nullptr, 0) < 0 && errno == EINTR) {
@@ -408,6 +443,7 @@ struct Monitor {
   }
   int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFSIGNALED(status) ? 128 + signal : WEXITSTATUS(status);
+  CloseTerminal(m);
   if (m.errorReported) _exit(125);
   if (!m.ready) {
     SendControl({"error", "-1", "", "EIO", "", "",
@@ -455,8 +491,15 @@ void OnControlLine(Monitor& m, const std::string& line) {
   std::string line;
   while (control.NextLine(line)) OnControlLine(m, line);  // sent together with the plan
   for (;;) {
-    struct pollfd fds[3] = {{m.channel, POLLIN, 0}, {gControlOpen ? kControlFd : -1, POLLIN, 0}, {m.signals, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
+    struct pollfd fds[6] = {
+        {m.channel, POLLIN, 0},
+        {gControlOpen ? kControlFd : -1, POLLIN, 0},
+        {m.signals, POLLIN, 0},
+        {m.settings->terminalReceiver, POLLIN, 0},
+        {m.master, POLLIN, 0},
+        {m.master >= 0 && m.stdinOpen ? 0 : -1, POLLIN, 0},
+    };
+    if (poll(fds, 6, -1) < 0) {
       if (errno == EINTR) continue;
       KillAndExit(m, 125);
     }
@@ -478,9 +521,28 @@ void OnControlLine(Monitor& m, const std::string& line) {
         if (!m.settings->detach || !m.ready) kill(m.container, SIGKILL);
       }
     }
+    if (fds[3].revents) {
+      // terminal mode: the container process sent us its pty master.
+      m.master = ReceivePtyMaster(m.settings->terminalReceiver);
+      close(m.settings->terminalReceiver);
+      m.settings->terminalReceiver = -1;
+      if (m.master >= 0) {
+        CopyWindowSize(0, m.master);
+        m.restoreTerminal = MakeRaw(0, &m.savedTerminal);
+      }
+    }
+    if (fds[4].revents && !Relay(m.master, 1)) {
+      close(m.master);  // EIO: every slave fd is closed
+      m.master = -1;
+    }
+    if (fds[5].revents && !Relay(0, m.master)) m.stdinOpen = false;
     if (fds[2].revents) {
       struct signalfd_siginfo info;
       if (read(m.signals, &info, sizeof info) != sizeof info) continue;
+      if (info.ssi_signo == SIGWINCH && m.master >= 0) {
+        CopyWindowSize(0, m.master);  // the kernel signals the container's foreground group
+        continue;
+      }
       if (info.ssi_signo != SIGCHLD) {
         kill(m.container, static_cast<int>(info.ssi_signo));  // forward (hull run: Ctrl-C, docker stop)
         continue;
@@ -768,7 +830,11 @@ void RunContainerStep(Container& c, const Step& step) {
     for (const Step& step : plan) {
       if (IsMonitorOp(step) || step.op == "setns") continue;
       if (c.consolePending && IsProcessAttribute(step.op)) {
-        RunStep(step, [&] { SetupConsole(c.rootFd >= 0 ? c.rootFd : AT_FDCWD, settings.consoleSocketFd); });
+        RunStep(step, [&] {
+          // exec mode has no rootfs step: the joined mount namespace's root is ours.
+          int root = c.rootFd >= 0 ? c.rootFd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+          SetupConsole(root, settings.consoleSocketFd);
+        });
         c.consolePending = false;
       }
       RunStep(step, [&] { RunContainerStep(c, step); });
@@ -817,6 +883,12 @@ int HelperMain() {
       if (IsMonitorSetns(step)) RunStep(step, [&] { JoinNamespace(step.fields[0], step.fields[1]); });
       if (step.op == "clone") cloneStep = &step;
     }
+    if (settings.terminal && settings.consoleSocketFd < 0) {
+      int pty[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) < 0) FailErrno("socketpair");
+      settings.terminalReceiver = pty[0];
+      settings.consoleSocketFd = pty[1];
+    }
     if (settings.mode == "create" && settings.execFifo.empty()) {
       Fail(EINVAL, "plan", "", "create mode needs an exec-fifo step");
     }
@@ -850,6 +922,7 @@ int HelperMain() {
     }
     if (cloneStep) FlushTrace(clone);
     close(pair[1]);
+    if (settings.terminalReceiver >= 0) close(settings.consoleSocketFd);  // the child's end
     m.container = pid;
     m.channel = pair[0];
     SendControl({"pid", std::to_string(pid)});

@@ -7,6 +7,7 @@
 // naming the plan step. Every syscall with visible effect is announced with Trace() first.
 #pragma once
 #include <sys/types.h>
+#include <termios.h>
 
 #include <cstdint>
 #include <string>
@@ -95,5 +96,10 @@ void VerifyCwd();  // CVE-2024-21626: cwd outside the root = breakout
 int ConnectConsoleSocket(const std::string& path);
 // pty from the container's /dev/pts/ptmx, master sent on `consoleSocket`, slave on 0/1/2 + ctty.
 void SetupConsole(int rootFd, int consoleSocket);
+// `terminal 1` without a console socket: the monitor receives the master over its own socketpair
+// and relays it to its stdio, in raw mode when that is a terminal.
+int ReceivePtyMaster(int socket);  // -1 on failure
+bool MakeRaw(int fd, struct termios* saved);
+void CopyWindowSize(int from, int to);
 
 }  // namespace hull

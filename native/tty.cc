@@ -103,4 +103,33 @@ void SetupConsole(int rootFd, int consoleSocket) {
   if (ioctl(0, TIOCSCTTY, 0) < 0) FailErrno("ioctl(TIOCSCTTY)", name);
 }
 
+int ReceivePtyMaster(int socket) {
+  char name[64];
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec data = {name, sizeof name};
+  struct msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  if (recvmsg(socket, &message, MSG_CMSG_CLOEXEC) <= 0) return -1;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  if (!header || header->cmsg_type != SCM_RIGHTS) return -1;
+  int master;
+  memcpy(&master, CMSG_DATA(header), sizeof(int));
+  return master;
+}
+
+bool MakeRaw(int fd, struct termios* saved) {
+  if (!isatty(fd) || tcgetattr(fd, saved) < 0) return false;
+  struct termios raw = *saved;
+  cfmakeraw(&raw);
+  return tcsetattr(fd, TCSANOW, &raw) == 0;
+}
+
+void CopyWindowSize(int from, int to) {
+  struct winsize size;
+  if (ioctl(from, TIOCGWINSZ, &size) == 0) ioctl(to, TIOCSWINSZ, &size);
+}
+
 }  // namespace hull

@@ -33,6 +33,8 @@ interface RunOptions {
   /** Close our end of fd 3 right after this message kind arrives. */
   closeControlAfter?: string;
   extraFds?: number[];
+  /** Write this to the helper's stdin (otherwise stdin is /dev/null). */
+  stdin?: string;
   /** Send this text instead of the serialized ops (malformed plans). */
   rawPlan?: string;
 }
@@ -44,7 +46,9 @@ const unescapeField = (f: string) =>
 /** Spawn the helper, write the plan on fd 3, collect messages until it exits. */
 function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(helperPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])] });
+    const stdin = opts.stdin === undefined ? 'ignore' : 'pipe';
+    const child = spawn(helperPath, [], { stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])] });
+    if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     const control = child.stdio[3] as net.Socket;
     const result: HelperRun = { code: null, stdout: '', stderr: '', messages: [], pid: 0, monitorPid: child.pid ?? 0 };
     let buffered = '';
@@ -343,6 +347,17 @@ describe('hull-helper run mode', () => {
     expect(run.stdout).toBe('');
     expect(run.code).toBe(0);
     fs.rmSync(socketPath, { force: true });
+  });
+
+  it('terminal mode: the monitor relays a pty between its stdio and the container', async () => {
+    const plan = containerPlan('tty; read line; echo got:$line; exit 4');
+    plan.unshift(['terminal', 1]);
+    const run = await runHelper(plan, { stdin: 'abc\n' });
+    expect(of(run, 'error')).toEqual([]);
+    const out = run.stdout.replace(/\r/g, '');
+    expect(out).toMatch(/^\/dev\/pts\/\d+$/m); // (the tty may echo our input before it)
+    expect(out).toContain('got:abc\n');
+    expect(run.code).toBe(4);
   });
 
   it('joins cgroups before the container unshares its cgroup namespace', async () => {
