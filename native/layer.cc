@@ -585,6 +585,8 @@ class Applier {
       }
       ApplyMeta(meta, &e);
       meta = PendingMeta();
+      // Pre-POSIX archives mark directories only by a trailing slash.
+      if ((e.type == '0' || e.type == '\0') && !e.name.empty() && e.name.back() == '/') e.type = '5';
       lastEntry_ = e.name;
       // Types without content (links, dirs, devices) carry no data whatever the size field says.
       bool hasData = e.type == '0' || e.type == '\0' || e.type == '7';
