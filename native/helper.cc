@@ -287,9 +287,10 @@ const RlimitName kRlimits[] = {
     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
 };
 
+// "-1" or 18446744073709551615 (OCI's uint64 max) mean unlimited.
 rlim_t RlimitValue(const std::string& text) {
-  int64_t value = SignedNumber(text);
-  return value < 0 ? RLIM_INFINITY : static_cast<rlim_t>(value);
+  if (!text.empty() && text[0] == '-') return SignedNumber(text) < 0 ? RLIM_INFINITY : 0;
+  return static_cast<rlim_t>(Number(text));
 }
 
 // prlimit from outside: raising a hard limit needs CAP_SYS_RESOURCE in the initial user namespace,
@@ -304,16 +305,6 @@ void ApplyRlimit(pid_t pid, const Step& step) {
     return;
   }
   Fail(EINVAL, "prlimit", "", "unknown rlimit " + name);
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) FailErrno("open", path);
-  ssize_t n = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (n < 0) Fail(err, "write", path);
 }
 
 // The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
@@ -340,11 +331,11 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid) {
   }
   for (const Step& step : plan) {
     if (step.op == "cgroup-join") {
-      RunStep(step, [&] { WriteFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
+      RunStep(step, [&] { WriteProcFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
     } else if (step.op == "rlimit") {
       RunStep(step, [&] { ApplyRlimit(pid, step); });
     } else if (step.op == "oom-score-adj") {
-      RunStep(step, [&] { WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj", step.fields[0]); });
+      RunStep(step, [&] { WriteProcFile("/proc/" + std::to_string(pid) + "/oom_score_adj", step.fields[0]); });
     }
   }
 }

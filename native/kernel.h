@@ -75,6 +75,8 @@ std::string FormatCloneFlags(uint64_t flags);
 pid_t CloneContainerProcess(uint64_t flags);  // clone3 without a new stack: returns 0 in the child
 void JoinNamespace(const std::string& type, const std::string& path);
 void UnshareNamespaces(uint64_t flags);
+// A kernel control file (/proc, cgroupfs) written with one write(2).
+void WriteProcFile(const std::string& path, const std::string& content);
 void WriteSetgroups(pid_t pid, const std::string& value);
 void WriteIdMap(pid_t pid, const char* file, const std::string& lines);
 void SetHostname(const std::string& name);

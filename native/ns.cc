@@ -40,18 +40,6 @@ const FlagName kCloneFlags[] = {
     {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {CLONE_NEWTIME, "CLONE_NEWTIME"},
 };
 
-void WriteProcFile(const std::string& path, const std::string& content) {
-  Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) FailErrno("open", path);
-  // One write: uid_map and gid_map accept exactly one.
-  ssize_t n = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (n < 0) Fail(err, "write", path);
-  if (static_cast<size_t>(n) != content.size()) Fail(EIO, "write", path, "short write to " + path);
-}
-
 }  // namespace
 
 uint64_t CloneFlagsFromList(const std::string& list) {
@@ -105,6 +93,18 @@ void JoinNamespace(const std::string& type, const std::string& path) {
 void UnshareNamespaces(uint64_t flags) {
   Trace("unshare(" + FormatCloneFlags(flags) + ")");
   if (unshare(static_cast<int>(flags)) < 0) FailErrno("unshare");
+}
+
+void WriteProcFile(const std::string& path, const std::string& content) {
+  Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", path);
+  // One write: uid_map and gid_map accept exactly one, cgroup.procs one pid.
+  ssize_t n = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (n < 0) Fail(err, "write", path);
+  if (static_cast<size_t>(n) != content.size()) Fail(EIO, "write", path, "short write to " + path);
 }
 
 void WriteSetgroups(pid_t pid, const std::string& value) {

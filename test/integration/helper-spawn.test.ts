@@ -229,9 +229,9 @@ describe('hull-helper run mode', () => {
 
   it('applies user, groups, capabilities, no_new_privs and rlimits', async () => {
     const plan = containerPlan(
-      'id; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status; ulimit -n; ulimit -Hn',
+      'id; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status; ulimit -c; ulimit -n; ulimit -Hn',
       {
-        before: [['rlimit', 'RLIMIT_NOFILE', 123, 456]],
+        before: [['rlimit', 'RLIMIT_NOFILE', 123, 456], ['rlimit', 'RLIMIT_CORE', '18446744073709551615', -1]],
       },
     );
     const user = plan.findIndex((op) => op[0] === 'user');
@@ -246,7 +246,7 @@ describe('hull-helper run mode', () => {
     expect(lines).toContain('CapBnd:\t0000000000000421');
     expect(lines).toContain('CapAmb:\t0000000000000400');
     expect(lines).toContain('NoNewPrivs:\t1');
-    expect(lines.slice(-2)).toEqual(['123', '456']);
+    expect(lines.slice(-3)).toEqual(['unlimited', '123', '456']);
   });
 
   it('resolves argv[0] on the container PATH and reports a missing executable', async () => {
