@@ -64,22 +64,25 @@ export async function loadArchive(store: ImageStore, input: string | Readable, o
   const lease = store.createLease();
   try {
     const source = typeof input === 'string' ? fs.createReadStream(input) : input;
+    let refused: string | null = null;
     await pipeline(
       source,
       tar.x({
         cwd: work,
         strict: true,
-        // Only plain files and directories belong in an image archive's outer tar.
+        // An image archive holds files, directories and links between them (skopeo's
+        // docker-archive links <id>/layer.tar to the blob); devices, FIFOs and the like are skipped.
+        // Links are followed later only after checking that they stay inside the archive.
         filter: (_p, entry) => {
           const type = (entry as tar.ReadEntry).type;
-          if (type !== 'File' && type !== 'Directory' && type !== 'OldFile' && type !== 'ContiguousFile') {
-            throw new Error(`image archive: unexpected ${type} entry "${(entry as tar.ReadEntry).path}"`);
-          }
-          return true;
+          if (['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link'].includes(type)) return true;
+          refused ??= `unexpected ${type} entry "${(entry as tar.ReadEntry).path}"`;
+          return false;
         },
         preserveOwner: false,
       }),
     );
+    if (refused) throw new Error(`image archive: ${refused}`);
     return await loadFromDirectory(store, work, lease.add.bind(lease), options);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'TAR_BAD_ARCHIVE' || /TAR_BAD_ARCHIVE|invalid tar|unrecognized archive/i.test(String((err as Error).message))) {
@@ -223,8 +226,7 @@ async function importOciManifest(store: ImageStore, dir: string, desc: Descripto
 /** blobs/sha256/<hex> of an OCI layout into the store, verified; returns the bytes when small. */
 async function copyLayoutBlob(store: ImageStore, dir: string, desc: Descriptor, protect: (...d: string[]) => void, readLimit?: number): Promise<Buffer> {
   const hex = digestHex(assertDigest(desc.digest, 'descriptor digest'));
-  const file = path.join(dir, 'blobs', 'sha256', hex);
-  if (!fs.existsSync(file)) throw new Error(`image archive: blob ${desc.digest} is missing`);
+  const file = insidePath(dir, `blobs/sha256/${hex}`, `blob ${desc.digest}`);
   if (readLimit !== undefined && desc.size > readLimit) throw new Error(`image archive: ${desc.digest} is ${desc.size} bytes, more than the ${readLimit} allowed`);
   if (!store.hasBlob(desc.digest)) {
     await store.writeBlobStream(fs.createReadStream(file), { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
@@ -248,12 +250,23 @@ async function sniffLayerMediaType(file: string, flavour: 'docker' | 'oci'): Pro
   return flavour === 'docker' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.ociLayer;
 }
 
+/** A path named inside the archive, refused when it (or a symlink on the way) leads out of it. */
 function insidePath(dir: string, rel: string, what: string): string {
   const resolved = path.resolve(dir, rel);
   if (path.isAbsolute(rel) || rel.split('/').includes('..') || !resolved.startsWith(dir + path.sep)) {
     throw new Error(`image archive: ${what} path "${rel}" leaves the archive`);
   }
-  return resolved;
+  let real: string;
+  try {
+    real = fs.realpathSync(resolved);
+  } catch {
+    throw new Error(`image archive: ${what} "${rel}" is missing`);
+  }
+  const realDir = fs.realpathSync(dir);
+  if (!real.startsWith(realDir + path.sep) || !fs.statSync(real).isFile()) {
+    throw new Error(`image archive: ${what} path "${rel}" leaves the archive or is not a file`);
+  }
+  return real;
 }
 
 function readJsonFile<T>(file: string, what: string): T {

@@ -4,9 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import { spawnSync } from 'node:child_process';
 import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
+import { applyLayer } from '../../src/image/apply';
+import { native } from '../../src/native';
 
 /**
  * The real applier (src/image/apply.ts, native) when it is available; until then a stand-in built
@@ -14,12 +17,10 @@ import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
  */
 export function testApplier(): { apply: ApplyLayerFn; native: boolean } {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const mod = require('../../src/image/apply') as { applyLayer: ApplyLayerFn };
-    const n = require('../../src/native').native() as { createLayerApplier?: unknown };
-    if (typeof n.createLayerApplier === 'function') return { apply: mod.applyLayer, native: true };
+    const n = native() as { createLayerApplier?: unknown };
+    if (typeof n.createLayerApplier === 'function') return { apply: applyLayer as ApplyLayerFn, native: true };
   } catch {
-    /* not landed yet */
+    /* addon not built */
   }
   const apply: ApplyLayerFn = async ({ blob, dir }) => {
     const source = typeof blob === 'string' ? fs.createReadStream(blob) : blob;
@@ -91,10 +92,34 @@ export function treeOf(dir: string): Record<string, TreeEntry> {
   return out;
 }
 
-/** A gzip'ed layer tarball of `dir` (sorted "./" entries, fixed mtime), as a Buffer. */
+/** A gzip'ed layer tarball of `dir` made by GNU tar (sorted, numeric owners, fixed mtime), as a Buffer. */
 export async function layerOf(dir: string, gzip = true): Promise<Buffer> {
-  const entries = fs.readdirSync(dir).sort().map((e) => `./${e}`);
-  const chunks: Buffer[] = [];
-  for await (const c of tar.c({ cwd: dir, gzip, portable: false, mtime: new Date(0) }, entries) as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks);
+  const r = spawnSync('tar', ['-C', dir, '--sort=name', '--numeric-owner', '--mtime=@0', '--xattrs', '-cf', '-', '.'], { maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  return gzip ? zlib.gzipSync(r.stdout) : r.stdout;
+}
+
+/**
+ * Put an image made of `layers` (gzip'ed tarballs, bottom first) into `store` and tag it.
+ * The config's diffIDs are computed from the uncompressed bytes.
+ */
+export async function buildImage(store: ImageStore, layers: Buffer[], tag: string, extraConfig: Record<string, unknown> = {}): Promise<string> {
+  const { unpackAndRecord } = await import('../../src/image/archive');
+  const { parseReference } = await import('../../src/image/reference');
+  const { hostPlatform } = await import('../../src/image/platform');
+  const sha = (b: Buffer) => 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
+  const descriptors = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: store.writeBlob(l), size: l.length }));
+  const p = hostPlatform();
+  const config = Buffer.from(JSON.stringify({
+    created: '2024-01-01T00:00:00Z', architecture: p.architecture, os: p.os, config: { Cmd: ['sh'] }, ...extraConfig,
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => sha(zlib.gunzipSync(l))) },
+  }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: store.writeBlob(config), size: config.length },
+    layers: descriptors,
+  }));
+  const digest = store.writeBlob(manifest);
+  await unpackAndRecord(store, digest, [parseReference(tag)]);
+  return digest;
 }
