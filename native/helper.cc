@@ -13,7 +13,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -32,6 +35,10 @@
 #include "kernel.h"
 #include "plan.h"
 #include "seccomp.h"
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux 6.3; Debian 12's headers predate it
+#endif
 
 namespace hull {
 
@@ -842,7 +849,40 @@ void RunContainerStep(Container& c, const Step& step) {
 
 // ===== main: the monitor =====
 
-int HelperMain() {
+// CVE-2019-5736: a container whose entrypoint is "#!/proc/self/exe" re-executes *this* binary
+// inside the container, where a container process could then open it for writing through
+// /proc/<pid>/exe. So the helper always runs from a sealed in-memory copy: writes to it fail, and
+// the file on disk is never reachable from inside. Returns only if we already are that copy (or the
+// kernel cannot give us one, e.g. vm.memfd_noexec=2: then we run as we are).
+void ReexecFromSealedCopy(char** argv, char** envp) {
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return;
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+    close(self);
+    return;
+  }
+  int copy = memfd_create("hull-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (copy < 0) copy = memfd_create("hull-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);  // kernels before 6.3
+  struct stat st;
+  if (copy < 0 || fstat(self, &st) < 0) return;
+  for (off_t done = 0; done < st.st_size;) {
+    ssize_t n = sendfile(copy, self, nullptr, static_cast<size_t>(st.st_size - done));
+    if (n <= 0) return;
+    done += n;
+  }
+  close(self);
+  if (fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) return;
+  fexecve(copy, argv, envp);
+  close(copy);  // exec failed: carry on unsealed
+}
+
+int HelperMain(char** argv, char** envp) {
+  if (fcntl(kControlFd, F_GETFD) < 0) {
+    fprintf(stderr, "hull-helper: expects a plan on fd 3 (docs/internals/plan.md); it is started by hull, not by hand\n");
+    return 125;
+  }
+  ReexecFromSealedCopy(argv, envp);
   // Nothing of ours may leak into the container (CVE-2024-21626). fd 3 stays usable here.
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   // Orphans inside the container re-parent to us, not to the host's init: we reap them.
@@ -931,4 +971,4 @@ int HelperMain() {
 
 }  // namespace hull
 
-int main() { return hull::HelperMain(); }
+int main(int, char** argv, char** envp) { return hull::HelperMain(argv, envp); }

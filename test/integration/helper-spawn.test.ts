@@ -397,6 +397,29 @@ describe('hull-helper run mode', () => {
     expect(run.code).toBe(null);
   });
 
+  it('runs from a sealed in-memory copy of itself (CVE-2019-5736)', async () => {
+    let exe = '';
+    let writeError = '';
+    await runHelper(containerPlan('true'), {
+      onMessage: (msg, _control, current) => {
+        if (msg[0] !== 'pid') return;
+        exe = fs.readlinkSync(`/proc/${current.monitorPid}/exe`);
+        try {
+          const fd = fs.openSync(`/proc/${current.monitorPid}/exe`, 'r+');
+          try {
+            fs.writeSync(fd, 'x');
+          } finally {
+            fs.closeSync(fd);
+          }
+        } catch (e) {
+          writeError = (e as NodeJS.ErrnoException).code ?? 'error';
+        }
+      },
+    });
+    expect(exe).toMatch(/^\/memfd:hull-helper/);
+    expect(writeError).toMatch(/^E(PERM|TXTBSY|ACCES)$/);
+  });
+
   it('traces every step with its syscalls', async () => {
     const plan = containerPlan('true');
     const run = await runHelper(plan);
