@@ -119,6 +119,7 @@ export class RegistryClient {
     });
     if (res.status === 404) {
       const err = await errorFromResponse(res, what);
+      if (/HTML page/.test(err.message)) throw err;
       throw new RegistryError(`${what}: not found${err.code ? ` (${err.code})` : ''}`, 404, err.code ?? 'MANIFEST_UNKNOWN');
     }
     if (res.status !== 200) throw await errorFromResponse(res, what);
@@ -334,7 +335,9 @@ export class RegistryClient {
   }
 
   private tokenKey(challenge: Challenge, scopes: string[]): string {
-    return `${this.host}|${challenge.params.realm}|${challenge.params.service ?? ''}|${[...scopes].sort().join(' ')}|${this.credentials?.username ?? ''}`;
+    // Keyed by a hash of the credentials too: other credentials must not reuse this token.
+    const who = this.credentials ? sha256Digest(`${this.credentials.username}:${this.credentials.password}`) : 'anonymous';
+    return `${this.host}|${challenge.params.realm}|${challenge.params.service ?? ''}|${[...scopes].sort().join(' ')}|${who}`;
   }
 
   private forgetTokens(scopes: string[], challenge: Challenge): void {
