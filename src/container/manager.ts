@@ -1,0 +1,905 @@
+// The containers API behind `hull run|create|start|stop|kill|rm|ps|exec|…`: docker's model (named
+// containers from images, a writable layer each, volumes, logs) on top of the OCI runtime in
+// src/runtime. The runtime's state lives under <root>/runtime, keyed by the container id; this
+// module keeps its own record (container.json, see store.ts) and reconciles it with the runtime's
+// view whenever it is read, so a container whose monitor or CLI was killed shows up truthfully.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { stateRoot } from '../config';
+import { native } from '../native';
+import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
+import { ImageStore, type ImageRecord } from '../image/store';
+import type { ContainerConfig } from '../image/types';
+import { HullRuntimeError, Runtime } from '../runtime';
+import type { Mount, Process, Spec } from '../runtime/spec';
+import type { Stdio } from '../runtime/helper-process';
+import { ContainerCliError, ContainerStateError, NoSuchContainerError, usageError } from './errors';
+import {
+  containerPath, normalizeSignal, parseEnvFile, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
+  validateContainerName, type MountRequest,
+} from './options';
+import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
+import { buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
+import { ContainerStore, generateName } from './store';
+import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
+import { VolumeStore } from './volumes';
+
+export interface ContainerManagerOptions {
+  /** State root (`--root`); default $HULL_ROOT or /var/lib/hull. */
+  root?: string;
+  onWarning?: (message: string) => void;
+}
+
+export interface CreateContainerOptions {
+  image: string;
+  command?: string[];
+  name?: string;
+  env?: string[];
+  envFiles?: string[];
+  workdir?: string;
+  user?: string;
+  /** `--entrypoint`: "" clears the image's entrypoint. */
+  entrypoint?: string;
+  hostname?: string;
+  volumes?: string[];
+  mounts?: string[];
+  tmpfs?: string[];
+  readOnly?: boolean;
+  network?: string;
+  labels?: string[];
+  stopSignal?: string;
+  stopTimeout?: number;
+  pull?: 'missing' | 'always' | 'never';
+  tty?: boolean;
+  interactive?: boolean;
+  autoRemove?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  logOpts?: string[];
+}
+
+export interface StartOptions {
+  /** Foreground: the container's stdio is ours; resolves with its exit code. */
+  attach?: boolean;
+  /** Foreground stdio (default: inherit, stdin only when the container was made with -i). */
+  stdio?: Stdio;
+  onStarted?: (pid: number) => void;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  command: string;
+  created: string;
+  status: ContainerStatus;
+  /** docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago". */
+  statusText: string;
+  exitCode: number;
+  labels: Record<string, string>;
+  mounts: string[];
+  pid: number;
+}
+
+export interface ExecContainerOptions {
+  command: string[];
+  env?: string[];
+  user?: string;
+  workdir?: string;
+  tty?: boolean;
+  interactive?: boolean;
+  detach?: boolean;
+  privileged?: boolean;
+  stdio?: Stdio;
+  onStarted?: (pid: number) => void;
+}
+
+const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'] as const;
+
+/** Sleep without holding anything. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ContainerManager {
+  readonly root: string;
+  readonly store: ContainerStore;
+  readonly volumes: VolumeStore;
+  readonly runtime: Runtime;
+  private imageStore?: ImageStore;
+
+  constructor(private readonly options: ContainerManagerOptions = {}) {
+    this.root = stateRoot(options.root);
+    this.store = new ContainerStore(this.root);
+    this.volumes = new VolumeStore(this.root, () => this.store.list());
+    this.runtime = new Runtime({ root: path.join(this.root, 'runtime'), onWarning: options.onWarning });
+  }
+
+  get images(): ImageStore {
+    return (this.imageStore ??= new ImageStore(this.root));
+  }
+
+  private warn(message: string): void {
+    this.options.onWarning?.(message);
+  }
+
+  // ------------------------------------------------------------------ create
+
+  /** docker create: the record, the writable layer, /etc files and volumes; no process yet. */
+  async create(opts: CreateContainerOptions): Promise<ContainerRecord> {
+    // Everything that can be wrong with the flags is found before anything is made.
+    const requests: MountRequest[] = [
+      ...(opts.volumes ?? []).map(parseVolumeFlag),
+      ...(opts.mounts ?? []).map(parseMountFlag),
+      ...(opts.tmpfs ?? []).map(parseTmpfsFlag),
+    ];
+    const targets = new Set<string>();
+    for (const r of requests) {
+      if (targets.has(r.target)) throw usageError(`Duplicate mount point: ${r.target}`);
+      targets.add(r.target);
+      if (r.type === 'bind' && !fs.existsSync(r.source)) {
+        throw usageError(`invalid mount config for type "bind": bind source path does not exist: ${r.source}`);
+      }
+    }
+    const envFromFiles = (opts.envFiles ?? []).flatMap((f) => parseEnvFile(f));
+    const envFromFlags = parseEnvFlags(opts.env ?? []);
+    const labels = parseLabels(opts.labels ?? []);
+    const stopSignal = opts.stopSignal ? normalizeSignal(opts.stopSignal) : undefined;
+    const network = opts.network ?? 'none';
+    if (!['none', 'host', 'default', 'bridge'].includes(network)) {
+      throw usageError(`network ${network} not found (hull supports --network none|host)`);
+    }
+    if (opts.workdir !== undefined && opts.workdir !== '' && !opts.workdir.startsWith('/')) {
+      throw usageError(`the working directory '${opts.workdir}' is invalid, it needs to be an absolute path`);
+    }
+    if (opts.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(opts.hostname)) {
+      throw usageError(`invalid hostname format: ${opts.hostname}`);
+    }
+    const name = opts.name !== undefined ? validateContainerName(opts.name) : undefined;
+    const securityOpts = opts.securityOpt ?? [];
+    let seccomp: 'default' | 'unconfined' = 'default';
+    let noNewPrivileges = false;
+    for (const s of securityOpts) {
+      if (s === 'no-new-privileges' || s === 'no-new-privileges:true' || s === 'no-new-privileges=true') noNewPrivileges = true;
+      else if (s === 'seccomp=unconfined' || s === 'seccomp:unconfined') seccomp = 'unconfined';
+      else if (s.startsWith('label') || s.startsWith('apparmor')) continue;
+      else throw usageError(`invalid --security-opt: ${s}`);
+    }
+    const logConfig = parseLogOpts(opts.logOpts ?? []);
+
+    const image = await this.resolveImage(opts.image, opts.pull ?? 'missing');
+    const imageConfig: ContainerConfig = this.images.configOf(image).config ?? {};
+
+    const id = ContainerStore.newId();
+    const finalName = this.claimName(name, id);
+    const dir = this.store.containerDir(id);
+    const createdVolumes: string[] = [];
+    try {
+      fs.mkdirSync(dir, { recursive: false, mode: 0o711 });
+      const rootfs = path.join(dir, 'rootfs');
+      const initDir = path.join(dir, 'init');
+      for (const d of [rootfs, path.join(dir, 'layer', 'upper'), path.join(dir, 'layer', 'work')]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+      makeInitLayer(initDir);
+      const layers = [initDir, ...this.images.imageLowerDirs(image)];
+      mountRootfs({ layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs });
+
+      const tty = opts.tty ?? false;
+      const hostname = opts.hostname || id.slice(0, 12);
+      const userSpec = opts.user ?? imageConfig.User ?? '';
+      const user = resolveUser(rootfs, userSpec);
+      const cwd = opts.workdir || imageConfig.WorkingDir || '/';
+      const args = resolveArgs(imageConfig, opts.entrypoint, opts.command ?? []);
+      const imageEnv = imageConfig.Env ?? [];
+      const env = mergeEnv(
+        [DEFAULT_PATH, `HOSTNAME=${hostname}`],
+        imageEnv,
+        tty ? ['TERM=xterm'] : [],
+        envFromFiles,
+        envFromFlags,
+        imageEnv.some((e) => e.startsWith('HOME=')) || [...envFromFiles, ...envFromFlags].some((e) => e.startsWith('HOME=')) ? [] : [`HOME=${user.home}`],
+      );
+      // docker creates a missing working directory (owned by root, in the writable layer).
+      if (cwd !== '/') withRootFd(rootfs, (fd) => native().mkdirInRoot(fd, cwd.slice(1), 0o755));
+
+      writeEtcFiles(dir, hostname, network);
+      const etcMounts: Mount[] = ETC_FILES.map((f) => ({
+        destination: `/etc/${f}`,
+        type: 'bind',
+        source: path.join(dir, f),
+        options: ['rbind', 'rprivate'],
+      }));
+
+      // Anonymous volumes for the image's VOLUMEs that no flag covers.
+      for (const target of Object.keys(imageConfig.Volumes ?? {})) {
+        const clean = containerPath(target, 'image volume');
+        if (!targets.has(clean)) requests.push({ type: 'volume', target: clean, readonly: false, nocopy: false });
+      }
+      const { mounts, points } = await this.volumes.withLock(() => this.prepareMounts(requests, rootfs, createdVolumes));
+
+      const now = new Date().toISOString();
+      const spec = buildContainerSpec({
+        rootfs,
+        args,
+        env,
+        cwd,
+        user,
+        tty,
+        hostname,
+        readonlyRootfs: opts.readOnly ?? false,
+        network: network === 'host' ? 'host' : 'none',
+        privileged: opts.privileged ?? false,
+        capAdd: opts.capAdd ?? [],
+        capDrop: opts.capDrop ?? [],
+        noNewPrivileges,
+        seccomp,
+        mounts: [...etcMounts, ...mounts],
+        cgroupsPath: `/hull/${id}`,
+      });
+      const record: ContainerRecord = {
+        Id: id,
+        Name: `/${finalName}`,
+        Created: now,
+        Image: image.id,
+        Path: args[0],
+        Args: args.slice(1),
+        Config: {
+          Hostname: hostname,
+          User: userSpec,
+          Env: env,
+          Cmd: opts.command?.length ? opts.command : opts.entrypoint !== undefined ? null : imageConfig.Cmd ?? null,
+          Entrypoint: opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : null) : imageConfig.Entrypoint ?? null,
+          WorkingDir: cwd,
+          Labels: { ...(imageConfig.Labels ?? {}), ...labels },
+          StopSignal: stopSignal ?? (imageConfig.StopSignal ? normalizeSignal(imageConfig.StopSignal) : 'SIGTERM'),
+          ...(opts.stopTimeout !== undefined ? { StopTimeout: opts.stopTimeout } : {}),
+          Tty: tty,
+          OpenStdin: opts.interactive ?? false,
+          AttachStdin: opts.interactive ?? false,
+          Volumes: imageConfig.Volumes ?? null,
+          Image: opts.image,
+        },
+        HostConfig: {
+          AutoRemove: opts.autoRemove ?? false,
+          Binds: opts.volumes ?? [],
+          Tmpfs: Object.fromEntries(requests.filter((r) => r.type === 'tmpfs').map((r) => [r.target, (r as { options: string[] }).options.join(',')])),
+          ReadonlyRootfs: opts.readOnly ?? false,
+          NetworkMode: network === 'host' ? 'host' : 'none',
+          Privileged: opts.privileged ?? false,
+          CapAdd: opts.capAdd ?? [],
+          CapDrop: opts.capDrop ?? [],
+          SecurityOpt: securityOpts,
+          LogConfig: logConfig,
+        },
+        Mounts: points,
+        State: {
+          Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0,
+          ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
+        },
+        LogPath: path.join(dir, `${id}-json.log`),
+        RestartCount: 0,
+        Layers: layers,
+        Spec: spec,
+      };
+      this.store.write(record);
+      return record;
+    } catch (err) {
+      await this.destroyLeftovers(id, finalName, createdVolumes);
+      throw err;
+    }
+  }
+
+  private claimName(name: string | undefined, id: string): string {
+    if (name !== undefined) {
+      this.store.claimName(name, id);
+      return name;
+    }
+    for (;;) {
+      const candidate = generateName((n) => this.store.nameOwner(n) !== undefined);
+      try {
+        this.store.claimName(candidate, id);
+        return candidate;
+      } catch (err) {
+        if (!(err instanceof ContainerCliError)) throw err;
+      }
+    }
+  }
+
+  /** Undo a half-made create: nothing of it may stay behind. */
+  private async destroyLeftovers(id: string, name: string, createdVolumes: string[]): Promise<void> {
+    const dir = this.store.containerDir(id);
+    try {
+      unmountRootfs(path.join(dir, 'rootfs'));
+    } catch (err) {
+      this.warn(`unmount ${dir}/rootfs: ${(err as Error).message}`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    this.store.releaseName(name, id);
+    if (createdVolumes.length) {
+      await this.volumes.withLock(() => {
+        for (const v of createdVolumes) this.volumes.removeUnlocked(v, { force: true });
+      });
+    }
+  }
+
+  private async resolveImage(name: string, pull: 'missing' | 'always' | 'never'): Promise<ImageRecord> {
+    let image: ImageRecord | null = null;
+    try {
+      if (pull !== 'always') image = this.images.findImage(name);
+    } catch (err) {
+      throw usageError((err as Error).message);
+    }
+    if (image) return image;
+    if (pull === 'never') throw usageError(`No such image: ${name}`);
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { pullImage } = require('../image/pull') as typeof import('../image/pull');
+      return await pullImage(this.images, name);
+    } catch (err) {
+      throw usageError(`Unable to find image '${name}' locally: pull failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Volume, bind and tmpfs requests → OCI mounts (host sources) and inspect's mount points. */
+  private prepareMounts(requests: MountRequest[], rootfs: string, createdVolumes: string[]): { mounts: Mount[]; points: MountPoint[] } {
+    const mounts: Mount[] = [];
+    const points: MountPoint[] = [];
+    for (const r of requests) {
+      if (r.type === 'bind') {
+        const propagation = r.propagation ?? 'rprivate';
+        mounts.push({ destination: r.target, type: 'bind', source: r.source, options: ['rbind', propagation, r.readonly ? 'ro' : 'rw'] });
+        points.push({ Type: 'bind', Source: r.source, Destination: r.target, Mode: r.readonly ? 'ro' : '', RW: !r.readonly, Propagation: propagation });
+      } else if (r.type === 'tmpfs') {
+        const options = ['nosuid', 'nodev', 'noexec', ...r.options];
+        mounts.push({ destination: r.target, type: 'tmpfs', source: 'tmpfs', options });
+        points.push({ Type: 'tmpfs', Source: '', Destination: r.target, Mode: '', RW: !r.options.includes('ro'), Propagation: '', Options: r.options });
+      } else {
+        const { volume, created } = this.volumes.createUnlocked(r.source, { anonymous: r.source === undefined });
+        if (created) createdVolumes.push(volume.Name);
+        // First use: the volume starts with what the image has at that path (docker's copy-up).
+        if (!r.nocopy && !volume.Populated) {
+          copyImageContent(rootfs, r.target, volume.Mountpoint);
+          this.volumes.markPopulated(volume.Name);
+        }
+        mounts.push({ destination: r.target, type: 'bind', source: volume.Mountpoint, options: ['rbind', 'rprivate', r.readonly ? 'ro' : 'rw'] });
+        points.push({
+          Type: 'volume', Name: volume.Name, Source: volume.Mountpoint, Destination: r.target, Driver: 'local',
+          Mode: r.readonly ? 'ro' : 'z', RW: !r.readonly, Propagation: '', ...(r.source === undefined ? { Anonymous: true } : {}),
+        });
+      }
+    }
+    return { mounts, points };
+  }
+
+  // ------------------------------------------------------------------ lookup and state
+
+  /** The record, reconciled with the runtime (a stopped container is recorded as exited). */
+  async get(nameOrId: string, exitCode = 1): Promise<ContainerRecord> {
+    const id = this.store.resolve(nameOrId, exitCode);
+    return this.refresh(id);
+  }
+
+  /** Bring the record in line with the runtime; reap a container that ended while nobody watched. */
+  async refresh(id: string): Promise<ContainerRecord> {
+    const rec = this.store.read(id);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') return rec;
+    let status: string;
+    try {
+      status = this.runtime.state(id).status;
+    } catch {
+      status = 'gone';
+    }
+    if (status === 'running' || status === 'created') {
+      if (rec.State.Paused) return this.store.update(id, (r) => Object.assign(r.State, { Status: 'running', Paused: false }));
+      return rec;
+    }
+    if (status === 'paused') {
+      if (!rec.State.Paused) return this.store.update(id, (r) => Object.assign(r.State, { Status: 'paused', Paused: true }));
+      return rec;
+    }
+    return this.recordExit(id);
+  }
+
+  /** The container's process is gone: take the exit from the monitor's exit.json, clean the runtime state. */
+  private async recordExit(id: string, known?: { exitCode: number }): Promise<ContainerRecord> {
+    let exit: { exitCode: number; signal: number; finishedAt: string; oomKilled: boolean } | undefined;
+    try {
+      exit = this.runtime.store.readExit(id);
+    } catch {
+      exit = undefined;
+    }
+    try {
+      await this.runtime.delete(id, { force: true });
+    } catch (err) {
+      this.warn(`cleanup of ${id.slice(0, 12)}: ${(err as Error).message}`);
+    }
+    const rec = this.store.update(id, (r) => {
+      if (r.State.Status !== 'running' && r.State.Status !== 'paused') return;
+      const code = known?.exitCode ?? (exit ? (exit.signal ? 128 + exit.signal : exit.exitCode) : 255);
+      Object.assign(r.State, {
+        Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code,
+        OOMKilled: exit?.oomKilled ?? false,
+        FinishedAt: exit?.finishedAt ?? new Date().toISOString(),
+        Error: exit || known ? '' : 'container monitor died: exit status unknown',
+      });
+    });
+    // Foreground runs remove their own container; this is for detached --rm ones found exited.
+    if (rec.HostConfig.AutoRemove && !known) await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    return rec;
+  }
+
+  async list(opts: { all?: boolean } = {}): Promise<ContainerSummary[]> {
+    const out: ContainerSummary[] = [];
+    for (const id of this.store.listDirs()) {
+      let rec: ContainerRecord;
+      try {
+        rec = await this.refresh(id);
+      } catch {
+        continue; // half-made or removed meanwhile
+      }
+      if (!this.store.tryRead(id)) continue; // auto-removed by refresh
+      if (!opts.all && rec.State.Status !== 'running' && rec.State.Status !== 'paused') continue;
+      out.push(summarize(rec));
+    }
+    return out.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  }
+
+  // ------------------------------------------------------------------ start / run
+
+  /**
+   * Start a created or exited container. Detached (default): the monitor keeps it running and
+   * writes its output to the log; resolves with 0. `attach`: resolves with the exit code.
+   */
+  async start(nameOrId: string, opts: StartOptions = {}): Promise<number> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
+      if (opts.attach) throw new ContainerStateError(`container ${nameOrId} is already running`);
+      return 0;
+    }
+    const id = rec.Id;
+    // Leftover runtime state from a previous run (reaped already, but a crash may leave it).
+    await this.runtime.delete(id, { force: true }).catch(() => undefined);
+    this.ensureRootfs(rec);
+    const spec: Spec = rec.Spec;
+    const dir = this.store.containerDir(id);
+    const markRunning = (pid: number) =>
+      this.store.update(id, (r) => {
+        Object.assign(r.State, {
+          Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false,
+          StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME,
+        });
+      });
+    if (!opts.attach) {
+      const logFd = fs.openSync(rec.LogPath, 'a', 0o640);
+      try {
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', logFd, logFd] });
+      } catch (err) {
+        throw this.startFailure(id, err);
+      } finally {
+        fs.closeSync(logFd);
+      }
+      const pid = this.runtime.state(id).pid;
+      markRunning(pid);
+      this.bringUpLoopback(rec, pid);
+      return 0;
+    }
+    const stdio: Stdio = opts.stdio ?? [rec.Config.OpenStdin ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    let code: number;
+    try {
+      code = await this.runtime.run({
+        id,
+        bundle: dir,
+        spec,
+        detach: false,
+        keep: true,
+        stdio,
+        onStarted: (pid) => {
+          markRunning(pid);
+          this.bringUpLoopback(rec, pid);
+          opts.onStarted?.(pid);
+        },
+      });
+    } catch (err) {
+      throw this.startFailure(id, err);
+    }
+    await this.recordExit(id, { exitCode: code });
+    return code;
+  }
+
+  /** docker's exit codes for a process that could not be started: 127 not found, 126 not invocable. */
+  private startFailure(id: string, err: unknown): Error {
+    const e = err as HullRuntimeError;
+    let exitCode = 125;
+    let message = e.message ?? String(err);
+    if (e instanceof HullRuntimeError && (e.op === 'exec' || e.op === 'arg' || e.op === 'cwd')) {
+      if (e.op === 'cwd') {
+        message = `failed to create task for container: chdir to cwd: ${message}`;
+      } else if (e.code === 'ENOENT') {
+        exitCode = 127;
+        message = `failed to create task for container: exec: ${message}: executable file not found in $PATH`;
+      } else if (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EISDIR' || e.code === 'EPERM') {
+        exitCode = 126;
+        message = `failed to create task for container: exec: ${message}: permission denied`;
+      }
+    }
+    try {
+      this.store.update(id, (r) => Object.assign(r.State, { Status: 'created', Running: false, Pid: 0, ExitCode: exitCode, Error: message }));
+    } catch {
+      /* removed meanwhile */
+    }
+    return new ContainerCliError(message, exitCode);
+  }
+
+  /** The container's own network namespace gets a working loopback, as docker's does. */
+  private bringUpLoopback(rec: ContainerRecord, pid: number): void {
+    if (rec.HostConfig.NetworkMode === 'host' || !pid) return;
+    const child = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up'], { stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  }
+
+  /** The overlay is mounted from create until rm; after a reboot (or a crash) it is mounted again. */
+  private ensureRootfs(rec: ContainerRecord): void {
+    const dir = this.store.containerDir(rec.Id);
+    const rootfs = path.join(dir, 'rootfs');
+    if (isMountPoint(rootfs)) return;
+    mountRootfs({ layers: rec.Layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs });
+  }
+
+  /** create + start, as `docker run`. Foreground resolves with the exit code; `-d` with 0. */
+  async run(opts: CreateContainerOptions & { detach?: boolean; stdio?: Stdio; onCreated?: (rec: ContainerRecord) => void; onStarted?: (pid: number) => void }): Promise<{ record: ContainerRecord; exitCode: number }> {
+    const record = await this.create(opts);
+    opts.onCreated?.(record);
+    try {
+      const exitCode = await this.start(record.Id, { attach: !opts.detach, stdio: opts.stdio, onStarted: opts.onStarted });
+      if (opts.autoRemove && !opts.detach) await this.remove(record.Id, { force: true, volumes: true });
+      return { record, exitCode };
+    } catch (err) {
+      if (opts.autoRemove) await this.remove(record.Id, { force: true, volumes: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------------ signals
+
+  async kill(nameOrId: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
+    const sig = normalizeSignal(signal);
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') {
+      throw new ContainerStateError(`Cannot kill container: ${nameOrId}: container ${rec.Id} is not running`);
+    }
+    await this.runtime.kill(rec.Id, sig).catch((err) => {
+      throw new ContainerStateError(`Cannot kill container: ${nameOrId}: ${(err as Error).message}`);
+    });
+    if (sig === 'SIGKILL' && rec.State.Paused) await this.runtime.resume(rec.Id).catch(() => undefined);
+    return rec;
+  }
+
+  /** The stop signal, then SIGKILL after the timeout (seconds; default the container's, else 10). */
+  async stop(nameOrId: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
+    let rec = await this.get(nameOrId);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') return rec;
+    const timeout = opts.timeout ?? rec.Config.StopTimeout ?? 10;
+    const signal = opts.signal ? normalizeSignal(opts.signal) : rec.Config.StopSignal || 'SIGTERM';
+    if (rec.State.Paused) await this.runtime.resume(rec.Id).catch(() => undefined);
+    if (timeout !== 0) await this.runtime.kill(rec.Id, signal).catch(() => undefined);
+    const stopped = timeout < 0 ? await this.waitStopped(rec.Id) : await this.waitStopped(rec.Id, timeout * 1000);
+    if (!stopped) {
+      await this.runtime.kill(rec.Id, 'SIGKILL', { all: true }).catch(() => undefined);
+      await this.waitStopped(rec.Id);
+    }
+    rec = await this.refresh(rec.Id).catch(() => rec);
+    return rec;
+  }
+
+  /** Polls until the container's process is gone (true) or the timeout passes (false). */
+  private async waitStopped(id: string, timeoutMs = Infinity): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; ; i++) {
+      let status: string;
+      try {
+        status = this.runtime.state(id).status;
+      } catch {
+        return true;
+      }
+      if (status === 'stopped') return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(i < 20 ? 10 : 50);
+    }
+  }
+
+  /** docker wait: blocks until the container is not running, returns its exit code. */
+  async wait(nameOrId: string): Promise<number> {
+    const id = this.store.resolve(nameOrId);
+    for (let i = 0; ; i++) {
+      const rec = this.store.tryRead(id);
+      if (!rec) throw new NoSuchContainerError(nameOrId);
+      if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
+        await this.waitStopped(id, 1000);
+        // The foreground CLI records the exit itself; give it a moment before reaping.
+        const after = this.store.tryRead(id);
+        if (after && (after.State.Status === 'running' || after.State.Status === 'paused') && (await this.waitStopped(id, 0))) {
+          await sleep(50);
+          const latest = await this.refresh(id).catch(() => undefined);
+          if (latest && latest.State.Status !== 'running' && latest.State.Status !== 'paused') return latest.State.ExitCode;
+        }
+        continue;
+      }
+      return rec.State.ExitCode;
+    }
+  }
+
+  async pause(nameOrId: string): Promise<void> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status === 'paused') throw new ContainerStateError(`Container ${rec.Id} is already paused`);
+    if (rec.State.Status !== 'running') throw new ContainerStateError(`Container ${rec.Id} is not running`);
+    await this.runtime.pause(rec.Id);
+    this.store.update(rec.Id, (r) => Object.assign(r.State, { Status: 'paused', Paused: true }));
+  }
+
+  async unpause(nameOrId: string): Promise<void> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status !== 'paused') throw new ContainerStateError(`Container ${rec.Id} is not paused`);
+    await this.runtime.resume(rec.Id);
+    this.store.update(rec.Id, (r) => Object.assign(r.State, { Status: 'running', Paused: false }));
+  }
+
+  async restart(nameOrId: string, opts: { timeout?: number } = {}): Promise<void> {
+    const rec = await this.stop(nameOrId, opts);
+    this.store.update(rec.Id, (r) => {
+      r.RestartCount += 1;
+    });
+    await this.start(rec.Id);
+  }
+
+  // ------------------------------------------------------------------ remove
+
+  /** docker rm: refuses a running container unless forced; `volumes` removes its anonymous volumes. */
+  async remove(nameOrId: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const id = this.store.resolve(nameOrId);
+    const rec = this.store.read(id);
+    let live = false;
+    try {
+      const s = this.runtime.state(id).status;
+      live = s !== 'stopped';
+    } catch {
+      live = false;
+    }
+    if (live && !opts.force) {
+      const state = rec.State.Paused ? 'paused' : 'running';
+      throw new ContainerStateError(
+        `cannot remove container "${rec.Name}": container is ${state}: stop the container before removing or force remove`,
+      );
+    }
+    await this.runtime.delete(id, { force: true }).catch((err) => {
+      if (!/does not exist/.test((err as Error).message)) throw err;
+    });
+    const dir = this.store.containerDir(id);
+    // Mark it gone first (the record's removal makes lookups fail), then take the rest apart.
+    fs.rmSync(path.join(dir, 'container.json'), { force: true });
+    this.store.releaseName(rec.Name.replace(/^\//, ''), id);
+    unmountRootfs(path.join(dir, 'rootfs'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (opts.volumes) {
+      await this.volumes.withLock(() => {
+        for (const m of rec.Mounts) {
+          if (m.Type === 'volume' && m.Anonymous && m.Name) {
+            try {
+              this.volumes.removeUnlocked(m.Name, { force: true });
+            } catch (err) {
+              this.warn((err as Error).message);
+            }
+          }
+        }
+      });
+    }
+  }
+
+  /** `container prune`: every stopped container. */
+  async prune(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const c of await this.list({ all: true })) {
+      if (c.status === 'running' || c.status === 'paused') continue;
+      await this.remove(c.id).then(() => removed.push(c.id)).catch((err) => this.warn((err as Error).message));
+    }
+    // Directories of creates that died before writing their record.
+    for (const id of this.store.listDirs()) {
+      if (this.store.tryRead(id)) continue;
+      const dir = this.store.containerDir(id);
+      try {
+        const age = Date.now() - fs.statSync(dir).mtimeMs;
+        if (age < 60_000) continue; // maybe still being created
+        unmountRootfs(path.join(dir, 'rootfs'));
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* raced */
+      }
+    }
+    return removed;
+  }
+
+  async rename(nameOrId: string, newName: string): Promise<void> {
+    const name = validateContainerName(newName);
+    const rec = await this.get(nameOrId);
+    const old = rec.Name.replace(/^\//, '');
+    if (old === name) throw usageError(`Renaming a container with the same name as its current name`);
+    this.store.claimName(name, rec.Id);
+    this.store.update(rec.Id, (r) => {
+      r.Name = `/${name}`;
+    });
+    this.store.releaseName(old, rec.Id);
+  }
+
+  // ------------------------------------------------------------------ exec
+
+  async exec(nameOrId: string, opts: ExecContainerOptions): Promise<number> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status === 'paused') throw new ContainerStateError(`Container ${rec.Id} is paused, unpause the container before exec`);
+    if (rec.State.Status !== 'running') throw new ContainerStateError(`Container ${rec.Id} is not running`);
+    if (!opts.command.length) throw usageError('exec needs a command');
+    const base = rec.Spec.process!;
+    let user = base.user;
+    if (opts.user !== undefined) {
+      const u = resolveUser(path.join(this.store.containerDir(rec.Id), 'rootfs'), opts.user);
+      user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    }
+    const caps = opts.privileged ? require('../runtime/flags').CAPABILITIES as string[] : undefined;
+    const process: Process = {
+      ...structuredClone(base),
+      terminal: opts.tty ?? false,
+      user,
+      args: opts.command,
+      env: mergeEnv(base.env ?? [], opts.tty ? ['TERM=xterm'] : [], parseEnvFlags(opts.env ?? [])),
+      cwd: opts.workdir || base.cwd,
+      ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
+    };
+    const stdio: Stdio = opts.stdio ?? [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    try {
+      return await this.runtime.exec(rec.Id, process, { detach: opts.detach, stdio, onStarted: opts.onStarted });
+    } catch (err) {
+      const e = err as HullRuntimeError;
+      if (e instanceof HullRuntimeError && (e.op === 'exec' || e.op === 'arg')) {
+        if (e.code === 'ENOENT') throw new ContainerCliError(`exec failed: ${e.message}: executable file not found in $PATH`, 127);
+        if (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EISDIR') throw new ContainerCliError(`exec failed: ${e.message}: permission denied`, 126);
+      }
+      if (e instanceof HullRuntimeError) throw new ContainerCliError(e.message, 126);
+      throw err;
+    }
+  }
+
+  /** Processes in the container (host pids). */
+  async processes(nameOrId: string): Promise<number[]> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') throw new ContainerStateError(`Container ${rec.Id} is not running`);
+    return this.runtime.ps(rec.Id);
+  }
+
+  /** Paths of the container's layers, for diff/commit/export/cp. */
+  paths(rec: ContainerRecord): { dir: string; rootfs: string; upper: string; lowers: string[] } {
+    const dir = this.store.containerDir(rec.Id);
+    return { dir, rootfs: path.join(dir, 'rootfs'), upper: path.join(dir, 'layer', 'upper'), lowers: rec.Layers };
+  }
+
+  /** Mount the rootfs if needed (export, cp of a stopped container). */
+  mountedRootfs(rec: ContainerRecord): string {
+    this.ensureRootfs(rec);
+    return path.join(this.store.containerDir(rec.Id), 'rootfs');
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function parseLogOpts(list: string[]): ContainerRecord['HostConfig']['LogConfig'] {
+  const config: { 'max-size'?: string; 'max-file'?: string } = {};
+  for (const item of list) {
+    const [key, value] = item.split('=', 2);
+    if (key === 'max-size' && value && /^\d+[kmg]?$/i.test(value)) config['max-size'] = value;
+    else if (key === 'max-file' && value && /^\d+$/.test(value) && Number(value) > 0) config['max-file'] = value;
+    else throw usageError(`invalid --log-opt: ${item}`);
+  }
+  return { Type: 'json-file', Config: config };
+}
+
+/** Mount points hull provides, in a layer below the writable one (docker's "-init" layer). */
+function makeInitLayer(dir: string): void {
+  for (const d of ['etc', 'proc', 'sys', 'dev', 'dev/pts', 'dev/shm']) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
+  for (const f of ETC_FILES) fs.writeFileSync(path.join(dir, 'etc', f), '', { mode: 0o755 });
+}
+
+function writeEtcFiles(dir: string, hostname: string, network: string): void {
+  fs.writeFileSync(path.join(dir, 'hostname'), `${hostname}\n`, { mode: 0o644 });
+  const hosts = network === 'host'
+    ? readOr('/etc/hosts', '127.0.0.1\tlocalhost\n')
+    : '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n' +
+      `127.0.1.1\t${hostname}\n`;
+  fs.writeFileSync(path.join(dir, 'hosts'), hosts, { mode: 0o644 });
+  let resolv = readOr('/etc/resolv.conf', '');
+  if (network !== 'host') {
+    // Loopback resolvers of the host are unreachable from the container's own network namespace.
+    resolv = resolv.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
+    if (!/^\s*nameserver/m.test(resolv)) resolv += '\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n';
+  }
+  fs.writeFileSync(path.join(dir, 'resolv.conf'), resolv, { mode: 0o644 });
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * Copy what the image has at `target` into an empty volume (docker copies on first use). The
+ * source is opened in-root, so a symlinked path in the image cannot point the copy at the host.
+ */
+function copyImageContent(rootfs: string, target: string, volumeDir: string): void {
+  withRootFd(rootfs, (rootFd) => {
+    let fd: number;
+    try {
+      fd = native().openInRoot(rootFd, target.slice(1), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, 0);
+    } catch {
+      return; // nothing there (or not a directory): the volume starts empty
+    }
+    try {
+      if (fs.readdirSync(volumeDir).length) return;
+      const st = fs.fstatSync(fd);
+      const r = require('node:child_process').spawnSync('cp', ['-a', '--', `/proc/${process.pid}/fd/${fd}/.`, volumeDir], { encoding: 'utf8' });
+      if (r.status !== 0) throw new ContainerCliError(`copy image content of ${target} into volume: ${r.stderr.trim()}`);
+      fs.chownSync(volumeDir, st.uid, st.gid);
+      fs.chmodSync(volumeDir, st.mode & 0o7777);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+}
+
+/** docker's "Up 3 minutes" / "Exited (0) 5 seconds ago". */
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return m === 1 ? 'About a minute' : `${m} minutes`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return h === 1 ? 'About an hour' : `${h} hours`;
+  const d = Math.floor(h / 24);
+  return `${d} days`;
+}
+
+export function statusText(rec: ContainerRecord, now = Date.now()): string {
+  const st = rec.State;
+  switch (st.Status) {
+    case 'running':
+      return `Up ${humanDuration(now - Date.parse(st.StartedAt))}`;
+    case 'paused':
+      return `Up ${humanDuration(now - Date.parse(st.StartedAt))} (Paused)`;
+    case 'exited':
+      return `Exited (${st.ExitCode}) ${humanDuration(now - Date.parse(st.FinishedAt))} ago`;
+    case 'created':
+      return 'Created';
+    default:
+      return st.Status;
+  }
+}
+
+export function summarize(rec: ContainerRecord): ContainerSummary {
+  return {
+    id: rec.Id,
+    name: rec.Name.replace(/^\//, ''),
+    image: rec.Config.Image,
+    imageId: rec.Image,
+    command: [rec.Path, ...rec.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    created: rec.Created,
+    status: rec.State.Status,
+    statusText: statusText(rec),
+    exitCode: rec.State.ExitCode,
+    labels: rec.Config.Labels,
+    mounts: rec.Mounts.map((m) => m.Name ?? m.Source),
+    pid: rec.State.Pid,
+  };
+}
+
+export { readFileInRoot };

@@ -1,0 +1,168 @@
+// The OCI spec of a hull container: Docker's defaults (REFERENCE §8) plus what the image and the
+// flags asked for. Pure: takes resolved values (ids, host paths), returns the spec the runtime runs.
+import { CAPABILITIES } from '../runtime/flags';
+import { defaultSeccompProfile } from '../runtime/seccomp-default';
+import type { DeviceCgroupRule, Mount, Namespace, Seccomp, Spec } from '../runtime/spec';
+import { OCI_VERSION } from '../runtime/spec';
+import { usageError } from './errors';
+
+/** moby daemon/pkg/oci/caps/defaults.go: the 14 capabilities every container gets. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/** Docker's device cgroup rules: mknod anything, use only the harmless character devices. */
+export const DEFAULT_DEVICE_RULES: DeviceCgroupRule[] = [
+  { allow: false, access: 'rwm' },
+  { allow: true, type: 'c', access: 'm' },
+  { allow: true, type: 'b', access: 'm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
+];
+
+export interface ContainerSpecInput {
+  /** Host path of the container's mounted root filesystem. */
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  tty: boolean;
+  hostname: string;
+  readonlyRootfs: boolean;
+  network: 'none' | 'host';
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  noNewPrivileges: boolean;
+  /** 'default' = Docker's profile for the final capability set. */
+  seccomp: 'default' | 'unconfined' | Seccomp;
+  /** Mounts after the defaults (/etc files, volumes, binds, tmpfs), already resolved to host sources. */
+  mounts: Mount[];
+  cgroupsPath: string;
+}
+
+/** `--cap-add`/`--cap-drop` names ("NET_ADMIN", "cap_net_admin", "ALL") → canonical "CAP_…" names. */
+export function capabilityName(name: string): string {
+  const upper = name.toUpperCase();
+  if (upper === 'ALL') return 'ALL';
+  const full = upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
+  if (!(CAPABILITIES as readonly string[]).includes(full)) throw usageError(`unknown capability: "${name}"`);
+  return full;
+}
+
+/** Docker's rule: start from the defaults (or all with ALL/privileged), add, then drop. */
+export function effectiveCapabilities(privileged: boolean, capAdd: string[], capDrop: string[]): string[] {
+  const add = capAdd.map(capabilityName);
+  const drop = capDrop.map(capabilityName);
+  if (privileged) return [...CAPABILITIES];
+  let caps = new Set(add.includes('ALL') ? CAPABILITIES : DEFAULT_CAPABILITIES);
+  if (drop.includes('ALL')) caps = new Set();
+  for (const c of add) if (c !== 'ALL') caps.add(c);
+  for (const c of drop) if (c !== 'ALL') caps.delete(c);
+  return [...caps];
+}
+
+function defaultMounts(privileged: boolean): Mount[] {
+  const sysOptions = ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'];
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: sysOptions },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
+  ];
+}
+
+/** Parents before children: a volume at /a/b must come after one at /a. */
+function byDepth(a: Mount, b: Mount): number {
+  return a.destination.split('/').length - b.destination.split('/').length;
+}
+
+export function buildContainerSpec(input: ContainerSpecInput): Spec {
+  const caps = effectiveCapabilities(input.privileged, input.capAdd, input.capDrop);
+  const namespaces: Namespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (input.network !== 'host') namespaces.push({ type: 'network' });
+  const userMounts = [...input.mounts].sort(byDepth);
+  // A user mount replaces a default one at the same place (e.g. `--tmpfs /dev/shm`).
+  const taken = new Set(userMounts.map((m) => m.destination));
+  const mounts = [...defaultMounts(input.privileged).filter((m) => !taken.has(m.destination)), ...userMounts];
+  const seccomp = input.privileged || input.seccomp === 'unconfined'
+    ? undefined
+    : input.seccomp === 'default'
+      ? (defaultSeccompProfile(caps) as Seccomp)
+      : input.seccomp;
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: input.tty,
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: input.noNewPrivileges,
+    },
+    root: { path: input.rootfs, readonly: input.readonlyRootfs },
+    hostname: input.hostname,
+    mounts,
+    linux: {
+      namespaces,
+      cgroupsPath: input.cgroupsPath,
+      resources: { devices: input.privileged ? [{ allow: true, access: 'rwm' }] : DEFAULT_DEVICE_RULES.map((r) => ({ ...r })) },
+      ...(seccomp ? { seccomp } : {}),
+      ...(input.privileged ? {} : { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] }),
+    },
+  };
+}
+
+/**
+ * The process arguments from the image and the flags, docker's rules: `--entrypoint` replaces the
+ * image's entrypoint and then drops its Cmd; a command replaces Cmd.
+ */
+export function resolveArgs(image: { Entrypoint?: string[] | null; Cmd?: string[] | null }, entrypoint: string | undefined, command: string[]): string[] {
+  let ep = image.Entrypoint ?? [];
+  let cmd = image.Cmd ?? [];
+  if (entrypoint !== undefined) {
+    ep = entrypoint === '' ? [] : [entrypoint];
+    cmd = [];
+  }
+  if (command.length) cmd = command;
+  const args = [...ep, ...cmd];
+  if (!args.length) throw usageError('no command specified');
+  return args;
+}
+
+/** Merge env lists: later KEY=… entries replace earlier ones, keeping the first position. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const out = new Map<string, string>();
+  for (const list of lists) {
+    for (const e of list) {
+      const eq = e.indexOf('=');
+      const key = eq < 0 ? e : e.slice(0, eq);
+      out.set(key, e);
+    }
+  }
+  return [...out.values()];
+}
+
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -1,0 +1,153 @@
+// Container records on disk:
+//
+//   <root>/containers/<id>/container.json   the record (atomic temp+fsync+rename, under the dir's flock)
+//   <root>/containers/<id>/init/            docker's "init layer": mount points for /etc/hosts & co
+//   <root>/containers/<id>/layer/{upper,work}  the writable overlay layer
+//   <root>/containers/<id>/rootfs           where the merged root filesystem is mounted
+//   <root>/containers/<id>/{hostname,hosts,resolv.conf}  bound over the container's /etc files
+//   <root>/containers/<id>/<id>-json.log    the container's output
+//   <root>/containers/.names/<name>         holds the id; its O_EXCL creation claims the name
+//
+// A container exists when its container.json does; a directory without one is a create that died
+// half-way (cleaned by `rm -f` or `container prune`).
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../image/fsutil';
+import { withDirLock } from '../runtime/state';
+import { NoSuchContainerError, usageError } from './errors';
+import type { ContainerRecord } from './types';
+
+export const RECORD_FILE = 'container.json';
+
+export class ContainerStore {
+  readonly dir: string;
+  readonly namesDir: string;
+
+  constructor(readonly root: string) {
+    this.dir = path.join(root, 'containers');
+    this.namesDir = path.join(this.dir, '.names');
+  }
+
+  ensureDirs(): void {
+    fs.mkdirSync(this.namesDir, { recursive: true, mode: 0o700 });
+  }
+
+  containerDir(id: string): string {
+    if (!/^[a-f0-9]{64}$/.test(id)) throw new Error(`invalid container id ${JSON.stringify(id)}`);
+    return path.join(this.dir, id);
+  }
+
+  static newId(): string {
+    return crypto.randomBytes(32).toString('hex');
+  }
+
+  /** Atomically take `name` for `id`; the loser of a race gets docker's "already in use" error. */
+  claimName(name: string, id: string): void {
+    this.ensureDirs();
+    try {
+      fs.writeFileSync(path.join(this.namesDir, name), id, { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = this.nameOwner(name);
+      if (owner && !fs.existsSync(path.join(this.dir, owner))) {
+        // The owner's directory is gone (a crash between claim and cleanup): the name is free.
+        fs.rmSync(path.join(this.namesDir, name), { force: true });
+        return this.claimName(name, id);
+      }
+      throw usageError(
+        `Conflict. The container name "/${name}" is already in use by container "${owner ?? '?'}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+  }
+
+  releaseName(name: string, id: string): void {
+    if (this.nameOwner(name) === id) fs.rmSync(path.join(this.namesDir, name), { force: true });
+  }
+
+  nameOwner(name: string): string | undefined {
+    try {
+      return fs.readFileSync(path.join(this.namesDir, name), 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Ids with a directory (complete or not). */
+  listDirs(): string[] {
+    try {
+      return fs.readdirSync(this.dir).filter((n) => /^[a-f0-9]{64}$/.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  list(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const id of this.listDirs()) {
+      const rec = this.tryRead(id);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  tryRead(id: string): ContainerRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, id, RECORD_FILE), 'utf8')) as ContainerRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  read(id: string): ContainerRecord {
+    const rec = this.tryRead(id);
+    if (!rec) throw new NoSuchContainerError(id);
+    return rec;
+  }
+
+  write(rec: ContainerRecord): void {
+    writeFileAtomic(path.join(this.containerDir(rec.Id), RECORD_FILE), JSON.stringify(rec, null, 1), 0o600);
+  }
+
+  /** Read-modify-write under the container directory's flock. */
+  update(id: string, fn: (rec: ContainerRecord) => void): ContainerRecord {
+    const dir = this.containerDir(id);
+    return withDirLock(dir, () => {
+      const rec = this.read(id);
+      fn(rec);
+      this.write(rec);
+      return rec;
+    });
+  }
+
+  /** Docker's lookup order: full id, exact name, unique id prefix. */
+  resolve(nameOrId: string, exitCode = 1): string {
+    const key = nameOrId.replace(/^\//, '');
+    if (!key) throw new NoSuchContainerError(nameOrId, exitCode);
+    const ids = this.listDirs().filter((id) => fs.existsSync(path.join(this.dir, id, RECORD_FILE)));
+    if (ids.includes(key)) return key;
+    const owner = this.nameOwner(key);
+    if (owner && ids.includes(owner)) return owner;
+    if (/^[a-f0-9]+$/.test(key)) {
+      const matches = ids.filter((id) => id.startsWith(key));
+      if (matches.length > 1) throw usageError(`multiple IDs found with provided prefix: ${key}`);
+      if (matches.length === 1) return matches[0];
+    }
+    throw new NoSuchContainerError(nameOrId, exitCode);
+  }
+}
+
+const ADJECTIVES = ['admiring', 'bold', 'brave', 'calm', 'clever', 'eager', 'festive', 'gentle', 'happy', 'jolly',
+  'keen', 'lucid', 'nifty', 'quirky', 'serene', 'sharp', 'stoic', 'tender', 'vibrant', 'zealous'];
+const SURNAMES = ['babbage', 'curie', 'darwin', 'euler', 'fermat', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether',
+  'pascal', 'ritchie', 'shannon', 'thompson', 'turing', 'volta', 'wozniak', 'yalow', 'zuse', 'hamilton'];
+
+/** docker-style generated names ("jolly_turing"), with a number when the plain one is taken. */
+export function generateName(taken: (name: string) => boolean): string {
+  for (let attempt = 0; ; attempt++) {
+    const a = ADJECTIVES[crypto.randomInt(ADJECTIVES.length)];
+    const s = SURNAMES[crypto.randomInt(SURNAMES.length)];
+    const name = attempt < 5 ? `${a}_${s}` : `${a}_${s}${crypto.randomInt(1000)}`;
+    if (!taken(name)) return name;
+  }
+}
