@@ -367,11 +367,14 @@ export class Runtime {
     if (process.terminal && !opts.consoleSocket && opts.detach) {
       throw new ContainerError('cannot allocate tty if runc will detach without setting console socket');
     }
+    // The exec's monitor records the exit status here; delete removes it with the container.
+    const stateDir = path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+    fs.mkdirSync(stateDir, { mode: 0o700 });
     const ops = compilePlan(record.config, {
       mode: 'exec',
       id,
       bundle: record.bundle,
-      stateDir: path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`),
+      stateDir,
       consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
       detach: opts.detach ?? false,
       trace: this.options.onTrace !== undefined,
@@ -389,6 +392,7 @@ export class Runtime {
       await helper.ready;
     } catch (err) {
       await helper.exited.catch(() => undefined);
+      fs.rmSync(stateDir, { recursive: true, force: true });
       throw err;
     }
     if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(helper.pid));
@@ -397,8 +401,12 @@ export class Runtime {
       return 0;
     }
     opts.onStarted?.(helper.pid);
-    const exit = await helper.exited;
-    return exit.signal ? 128 + exit.signal : exit.exitCode;
+    try {
+      const exit = await helper.exited;
+      return exit.signal ? 128 + exit.signal : exit.exitCode;
+    } finally {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
   }
 
   // ---------------------------------------------------------------- delete
@@ -428,7 +436,11 @@ export class Runtime {
       await cgroup.killAll(9).catch(() => undefined);
       if (status === 'paused' || cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
     }
-    if (isSameProcess(record.initPid, record.initStartTime)) signalProcess(record.initPid, record.initStartTime, 9);
+    try {
+      signalProcess(record.initPid, record.initStartTime, 9); // no cgroup, or a process that escaped it
+    } catch {
+      /* already gone: that is what we want */
+    }
     await waitGone(record.initPid, record.initStartTime);
     if (cgroup) await cgroup.destroy();
     try {
