@@ -811,10 +811,14 @@ void RunContainerStep(Container& c, const Step& step) {
       // Become root of the user namespace (if 0 is mapped) so files we create belong to it.
       if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
     }
-    if (settings.newCgroupNs) {
-      // Only now: the monitor has put us into our cgroup, so it becomes the cgroup ns root.
-      const Step fallback{0, "clone", {}};
-      RunStep(cloneStep ? *cloneStep : fallback, [&] { UnshareNamespaces(CLONE_NEWCGROUP); });
+    const Step cloneFallback{0, "clone", {}};
+    if (settings.newCgroupNs || (settings.cloneFlags & CLONE_NEWNET)) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
+      // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root.
+      if (settings.newCgroupNs) UnshareNamespaces(CLONE_NEWCGROUP);
+      if (settings.cloneFlags & CLONE_NEWNET) BringUpLoopback();
+    });
+    for (const Step& step : plan) {
+      if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
     }
     setsid();  // own session: ready for a controlling terminal, no signals from the caller's group
     if (settings.mode == "create") {
@@ -908,7 +912,9 @@ int HelperMain(char** argv, char** envp) {
   try {
     // Before the container process exists: settings, console socket, pid/time namespaces to join.
     for (const Step& step : plan) {
-      if (IsSetting(step.op)) RunStep(step, [&] { ApplySetting(step, settings); });
+      // `id` is traced by the container process, which joins the session keyring named after it.
+      if (step.op == "id") settings.id = step.fields[0];
+      else if (IsSetting(step.op)) RunStep(step, [&] { ApplySetting(step, settings); });
     }
     for (const Step& step : plan) {
       if (IsMonitorSetns(step)) RunStep(step, [&] { JoinNamespace(step.fields[0], step.fields[1]); });

@@ -79,6 +79,8 @@ void UnshareNamespaces(uint64_t flags);
 void WriteProcFile(const std::string& path, const std::string& content);
 void WriteSetgroups(pid_t pid, const std::string& value);
 void WriteIdMap(pid_t pid, const char* file, const std::string& lines);
+void BringUpLoopback();                         // new network namespace: "lo" up
+void JoinSessionKeyring(const std::string& id);  // "_ses.<id>"
 void SetHostname(const std::string& name);
 void SetDomainname(const std::string& name);
 void WriteSysctl(const std::string& key, const std::string& value);

@@ -1,6 +1,10 @@
 // Namespaces: the clone3 that creates the container process, joining existing namespaces, the user
 // namespace id maps (written by the monitor from outside), hostname and sysctls.
 #include <fcntl.h>
+#include <linux/keyctl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
@@ -11,6 +15,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernel.h"
@@ -123,6 +129,50 @@ void SetHostname(const std::string& name) {
 void SetDomainname(const std::string& name) {
   Trace("setdomainname(" + Quote(name) + ")");
   if (setdomainname(name.data(), name.size()) < 0) FailErrno("setdomainname", name);
+}
+
+void BringUpLoopback() {
+  // A new network namespace starts with "lo" down; containers expect 127.0.0.1 to work.
+  Trace("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)");
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) FailErrno("socket", "lo");
+  struct ifreq request = {};
+  strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(sock, SIOCGIFFLAGS, &request) < 0) {
+    int err = errno;
+    close(sock);
+    Fail(err, "ioctl(SIOCGIFFLAGS)", "lo");
+  }
+  request.ifr_flags |= IFF_UP;
+  int rc = ioctl(sock, SIOCSIFFLAGS, &request);
+  int err = errno;
+  close(sock);
+  if (rc < 0) Fail(err, "ioctl(SIOCSIFFLAGS)", "lo");
+}
+
+void JoinSessionKeyring(const std::string& id) {
+  // Each container gets its own session keyring, so it cannot read the keys of the session that
+  // started it (REFERENCE §2). Kernels or user namespaces without keyring support just go on.
+  const std::string name = "_ses." + id;
+  Trace("keyctl(KEYCTL_JOIN_SESSION_KEYRING, " + Quote(name) + ")");
+  long key = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.c_str());
+  if (key < 0) {
+    if (errno == ENOSYS || errno == EACCES || errno == EPERM || errno == EDQUOT) return;
+    FailErrno("keyctl(KEYCTL_JOIN_SESSION_KEYRING)", name);
+  }
+  // Add "user may search" to its permissions, as runc does. KEYCTL_DESCRIBE answers
+  // "type;uid;gid;perm;description" with perm in hex.
+  char description[256] = {};
+  if (syscall(SYS_keyctl, KEYCTL_DESCRIBE, key, description, sizeof description - 1) < 0) return;
+  const char* perm = description;
+  for (int field = 0; field < 3 && perm; field++) {
+    perm = strchr(perm, ';');
+    if (perm) perm++;
+  }
+  if (!perm) return;
+  unsigned long permissions = strtoul(perm, nullptr, 16) | 0x00080000;  // KEY_USR_SEARCH
+  Trace("keyctl(KEYCTL_SETPERM, " + Quote(name) + ", " + Hex(permissions) + ")");
+  if (syscall(SYS_keyctl, KEYCTL_SETPERM, key, permissions) < 0) FailErrno("keyctl(KEYCTL_SETPERM)", name);
 }
 
 void WriteSysctl(const std::string& key, const std::string& value) {

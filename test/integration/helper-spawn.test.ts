@@ -397,6 +397,14 @@ describe('hull-helper run mode', () => {
     expect(run.code).toBe(null);
   });
 
+  it('brings up loopback in a new network namespace and joins a session keyring named after the id', async () => {
+    const run = await runHelper(containerPlan('ip -o link show lo; grep -o "_ses\\.[a-z]*" /proc/keys'));
+    expect(of(run, 'error')).toEqual([]);
+    const [link, keyring] = run.stdout.trim().split('\n');
+    expect(link).toMatch(/<LOOPBACK,UP/);
+    expect(keyring).toBe('_ses.test');
+  });
+
   it('runs from a sealed in-memory copy of itself (CVE-2019-5736)', async () => {
     let exe = '';
     let writeError = '';
