@@ -81,7 +81,6 @@ export function setImageInUseProvider(provider: InUseProvider | undefined): void
 }
 
 export class ImageNotFoundError extends Error {
-  exitCode = 1;
   constructor(what: string) {
     super(`No such image: ${what}`);
     this.name = 'ImageNotFoundError';
@@ -675,9 +674,7 @@ export class Lease {
 }
 
 function conflict(message: string): Error {
-  const err = new Error(message) as Error & { exitCode: number };
-  err.exitCode = 1;
-  return err;
+  return new Error(`conflict: ${message}`);
 }
 
 function safeReaddir(dir: string): string[] {

@@ -1,0 +1,80 @@
+// `hull images [-q] [--digests] [--no-trunc] [--format table|json] [REPOSITORY[:TAG]]`
+import type { Command } from 'commander';
+import { dockerSize, storeFor, table, timeAgo } from '../image/cli-support';
+import { familiarName, parseReference } from '../image/reference';
+import { ImageRecord, shortId } from '../image/store';
+
+interface Row {
+  repository: string;
+  tag: string;
+  digest: string;
+  image: ImageRecord;
+}
+
+function rowsOf(images: ImageRecord[], filter?: string): Row[] {
+  let wanted: { repo: string; tag?: string } | null = null;
+  if (filter) {
+    const ref = parseReference(filter);
+    wanted = { repo: `${ref.domain}/${ref.path}`, tag: filter.includes(':') && !filter.endsWith(`/${ref.path.split('/').pop()}`) ? ref.tag : undefined };
+    if (!/:[^/]+$/.test(filter)) wanted.tag = undefined;
+  }
+  const rows: Row[] = [];
+  for (const image of images) {
+    const digestsByRepo = new Map(image.repoDigests.map((d) => [d.slice(0, d.indexOf('@')), d.slice(d.indexOf('@') + 1)]));
+    if (image.repoTags.length === 0) {
+      if (!wanted) rows.push({ repository: '<none>', tag: '<none>', digest: '<none>', image });
+      continue;
+    }
+    for (const full of image.repoTags) {
+      const ref = parseReference(full);
+      const repo = `${ref.domain}/${ref.path}`;
+      if (wanted && (wanted.repo !== repo || (wanted.tag && wanted.tag !== ref.tag))) continue;
+      rows.push({ repository: familiarName(ref), tag: ref.tag ?? '<none>', digest: digestsByRepo.get(repo) ?? '<none>', image });
+    }
+  }
+  return rows;
+}
+
+export function define(cmd: Command): Command {
+  return cmd
+    .description('List images')
+    .argument('[repository]', 'only this repository[:tag]')
+    .option('-q, --quiet', 'only image IDs')
+    .option('--digests', 'show digests')
+    .option('--no-trunc', 'do not truncate IDs')
+    .option('-a, --all', 'show all images (hull has no intermediate images: same as default)')
+    .option('--format <format>', 'table (default) or json (one object per line)')
+    .action((repository: string | undefined, opts: { quiet?: boolean; digests?: boolean; trunc: boolean; format?: string }, command: Command) => {
+      const store = storeFor(command);
+      const rows = rowsOf(store.listImages(), repository);
+      const id = (image: ImageRecord) => (opts.trunc ? shortId(image.id) : image.id);
+      if (opts.quiet) {
+        const seen = new Set<string>();
+        for (const row of rows) {
+          if (seen.has(row.image.id)) continue;
+          seen.add(row.image.id);
+          process.stdout.write(`${id(row.image)}\n`);
+        }
+        return;
+      }
+      if (opts.format === 'json' || opts.format === '{{json .}}') {
+        for (const row of rows) {
+          process.stdout.write(JSON.stringify({
+            Containers: 'N/A', CreatedAt: row.image.created, CreatedSince: timeAgo(row.image.created), Digest: row.digest,
+            ID: id(row.image), Repository: row.repository, SharedSize: 'N/A', Size: dockerSize(row.image.size), Tag: row.tag,
+            UniqueSize: 'N/A', VirtualSize: dockerSize(row.image.size),
+          }) + '\n');
+        }
+        return;
+      }
+      if (opts.format && opts.format !== 'table') throw new Error(`images: unknown --format "${opts.format}" (use table or json)`);
+      const header = ['REPOSITORY', 'TAG', ...(opts.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
+      process.stdout.write(table(header, rows.map((r) => [
+        r.repository, r.tag, ...(opts.digests ? [r.digest] : []), id(r.image), timeAgo(r.image.created), dockerSize(r.image.size),
+      ])));
+    });
+}
+
+export function register(program: Command): void {
+  define(program.command('images'));
+}
