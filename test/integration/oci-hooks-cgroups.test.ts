@@ -1,0 +1,170 @@
+// Hooks (state on stdin, order, failures) and cgroup limits as the kernel sees them.
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
+import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
+import { detectCgroupLayout } from '../../src/cgroup';
+import type { Spec } from '../../src/runtime/spec';
+
+const root = `/run/hull-oci-test-hooks-${process.pid}`;
+let work: string;
+const bundles: Bundle[] = [];
+const ids: string[] = [];
+
+function bundle(args: string[], edit?: (s: Spec) => void): Bundle {
+  const b = makeBundle({ args, edit });
+  bundles.push(b);
+  return b;
+}
+function newId(prefix: string): string {
+  const id = uniqueId(prefix);
+  ids.push(id);
+  return id;
+}
+const oci = (...args: string[]) => hullOci(root, args);
+function ok(...args: string[]): string {
+  const r = oci(...args);
+  expect(r.code, `hull-oci ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+function expectNoLeaks(id: string, b: Bundle): void {
+  expect(mountsContaining(id)).toEqual([]);
+  expect(mountsContaining(b.dir)).toEqual([]);
+  expect(cgroupDirsContaining(id)).toEqual([]);
+  expect(processesContaining(b.dir)).toEqual([]);
+}
+
+/** A hook that saves its stdin (the state JSON) and appends its name to an order file. */
+function recordingHook(name: string) {
+  const out = path.join(work, `${name}.json`);
+  return { path: '/bin/sh', args: ['sh', '-c', `cat > ${out}; echo ${name} >> ${path.join(work, 'order')}`] };
+}
+
+beforeAll(() => {
+  work = tempDir('hull-oci-hooks-');
+});
+afterEach(() => {
+  for (const id of ids.splice(0)) oci('delete', '--force', id);
+});
+afterAll(() => {
+  for (const b of bundles) b.cleanup();
+  removeTree(work);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('hooks', () => {
+  it('runs prestart, createRuntime, createContainer, poststart, poststop in order with the state on stdin', () => {
+    fs.rmSync(path.join(work, 'order'), { force: true });
+    const b = bundle(['/bin/hull-probe', 'sleep', '1000'], (s) => {
+      s.hooks = {
+        prestart: [recordingHook('prestart')],
+        createRuntime: [recordingHook('createRuntime')],
+        createContainer: [recordingHook('createContainer')],
+        poststart: [recordingHook('poststart')],
+        poststop: [recordingHook('poststop')],
+      };
+    });
+    const id = newId('hooks');
+    ok('create', '--bundle', b.dir, id);
+    const prestart = JSON.parse(fs.readFileSync(path.join(work, 'prestart.json'), 'utf8'));
+    expect(prestart).toMatchObject({ id, status: 'creating', bundle: b.dir });
+    expect(prestart.pid).toBeGreaterThan(1);
+    ok('start', id);
+    expect(JSON.parse(fs.readFileSync(path.join(work, 'poststart.json'), 'utf8'))).toMatchObject({ id, status: 'running' });
+    ok('delete', '--force', id);
+    expect(JSON.parse(fs.readFileSync(path.join(work, 'poststop.json'), 'utf8'))).toMatchObject({ id, status: 'stopped' });
+    expect(fs.readFileSync(path.join(work, 'order'), 'utf8').trim().split('\n')).toEqual([
+      'prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop',
+    ]);
+    expectNoLeaks(id, b);
+  });
+
+  it('a failing prestart hook fails create and leaves nothing behind', () => {
+    const b = bundle(['/bin/true'], (s) => {
+      s.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 3'] }] };
+    });
+    const id = newId('badhook');
+    const r = oci('create', '--bundle', b.dir, id);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('prestart hook #0 (/bin/sh): exit status 3: nope');
+    expect(fs.existsSync(path.join(root, id))).toBe(false);
+    expectNoLeaks(id, b);
+  });
+
+  it('a hook timeout is enforced', () => {
+    const b = bundle(['/bin/true'], (s) => {
+      s.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+    });
+    const id = newId('slowhook');
+    const r = oci('run', '--bundle', b.dir, id);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('timed out after 1s');
+    expectNoLeaks(id, b);
+  });
+
+  it('startContainer hooks are refused clearly', () => {
+    const b = bundle(['/bin/true'], (s) => {
+      s.hooks = { startContainer: [{ path: '/bin/true' }] };
+    });
+    expect(oci('create', '--bundle', b.dir, newId('sc')).stderr).toContain('startContainer hooks are not supported');
+  });
+});
+
+describe('cgroups', () => {
+  const layout = detectCgroupLayout();
+
+  it('applies memory and pids limits to the v1/v2 files and the container sees them', () => {
+    const b = bundle(['/bin/hull-probe', 'sleep', '1000'], (s) => {
+      s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 << 20 }, pids: { limit: 32 }, cpu: { shares: 512, quota: 50000, period: 100000 } };
+    });
+    const id = newId('limits');
+    ok('run', '-d', '--bundle', b.dir, id);
+    if (layout.mode === 'unified') {
+      const dir = `/sys/fs/cgroup/hull-oci/${id}`;
+      expect(fs.readFileSync(`${dir}/memory.max`, 'utf8').trim()).toBe(String(64 << 20));
+      expect(fs.readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('32');
+    } else {
+      expect(fs.readFileSync(`/sys/fs/cgroup/memory/hull-oci/${id}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(64 << 20));
+      expect(fs.readFileSync(`/sys/fs/cgroup/pids/hull-oci/${id}/pids.max`, 'utf8').trim()).toBe('32');
+      const cpuDir = layout.v1.find((h) => h.controllers.includes('cpu'))!.mountPoint;
+      expect(fs.readFileSync(`${cpuDir}/hull-oci/${id}/cpu.shares`, 'utf8').trim()).toBe('512');
+      expect(fs.readFileSync(`${cpuDir}/hull-oci/${id}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('50000');
+      // inside: /sys/fs/cgroup/memory is the container's own group
+      const inside = ok('exec', id, '/bin/cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes');
+      expect(inside.trim()).toBe(String(64 << 20));
+    }
+    const forks = JSON.parse(ok('exec', id, '/bin/hull-probe', 'forkbomb', '64'));
+    expect(forks.forked).toBeLessThan(64);
+    expect(forks.errnoName).toBe('EAGAIN');
+
+    ok('update', '--pids-limit', '100', id);
+    const pidsFile = layout.mode === 'unified' ? `/sys/fs/cgroup/hull-oci/${id}/pids.max` : `/sys/fs/cgroup/pids/hull-oci/${id}/pids.max`;
+    expect(fs.readFileSync(pidsFile, 'utf8').trim()).toBe('100');
+    const viaStdin = hullOci(root, ['update', '-r', '-', id], { input: JSON.stringify({ pids: { limit: 50 } }) });
+    expect(viaStdin.code, viaStdin.stderr).toBe(0);
+    expect(fs.readFileSync(pidsFile, 'utf8').trim()).toBe('50');
+    ok('delete', '--force', id);
+    expectNoLeaks(id, b);
+  });
+
+  it('a process over its memory limit is OOM-killed (137)', () => {
+    const b = bundle(['/bin/hull-probe', 'memhog', '64'], (s) => {
+      s.linux!.resources = { ...s.linux!.resources, memory: { limit: 16 << 20, swap: 16 << 20 } };
+    });
+    const id = newId('oom');
+    const r = oci('run', '--bundle', b.dir, id);
+    expect(r.code).toBe(137);
+    expectNoLeaks(id, b);
+  });
+
+  it('puts the container in its own cgroup and removes it on delete', () => {
+    const b = bundle(['/bin/hull-probe', 'report'], (s) => {
+      s.linux!.cgroupsPath = `/hull-oci/custom-${process.pid}`;
+    });
+    const id = newId('cgpath');
+    const report = JSON.parse(ok('run', '--bundle', b.dir, id));
+    expect(report.cgroup.join('\n')).toContain(`/hull-oci/custom-${process.pid}`);
+    expect(cgroupDirsContaining(`custom-${process.pid}`)).toEqual([]);
+  });
+});
