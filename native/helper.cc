@@ -611,6 +611,7 @@ void RunExec(Container& c, const Step& step) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);  // the monitor's blocked signals are inherited
+  signal(SIGPIPE, SIG_DFL);                   // and so is its ignored SIGPIPE
 
   std::vector<char*> argv, envp;
   for (std::string& arg : c.argv) argv.push_back(&arg[0]);
@@ -896,6 +897,7 @@ int HelperMain(char** argv, char** envp) {
   sigemptyset(&handled);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&handled, sig);
   sigprocmask(SIG_BLOCK, &handled, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout or fd 3 is an error code for us, not death
 
   LineReader control(kControlFd);
   std::vector<Step> plan;

@@ -50,6 +50,8 @@ std::string FormatMountFlags(unsigned long flags);
 std::string InRootPath(const std::string& path);
 // openat2(rootFd, path, flags, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS|extraResolve). -1 + errno on failure.
 int OpenInRoot(int rootFd, const std::string& path, int flags, uint64_t extraResolve = 0);
+// An O_PATH fd of an existing file, or of a new empty one (creating parents in-root).
+int FileOrNewFileInRoot(int rootFd, const std::string& path);
 // "/proc/self/fd/N": mount(2) follows this magic link to exactly the object the fd holds.
 std::string FdPath(int fd);
 void SetPropagation(const std::string& target, unsigned long flags);  // mount("", target, NULL, flags)

@@ -154,6 +154,8 @@ void ApplyPropagation(int fd, const std::string& shown, unsigned long flags) {
 
 std::string FormatMountFlags(unsigned long flags) { return FormatFlags(flags, kMountFlags); }
 
+int FileOrNewFileInRoot(int rootFd, const std::string& path) { return FileInRoot(rootFd, path); }
+
 std::string InRootPath(const std::string& path) {
   std::string shown;
   for (const std::string& part : PathComponents(path)) shown += "/" + part;

@@ -67,15 +67,13 @@ void SetupConsole(int rootFd, int consoleSocket) {
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) FailErrno("ioctl(TIOCGPTPEER)", name);
 
-  // Bind the slave over /dev/console when the plan created one (mkdev c 5 1).
-  int console = OpenInRoot(rootFd, "/dev/console", O_PATH | O_NOFOLLOW);
-  if (console >= 0) {
-    Trace("mount(" + Quote(name) + ", \"/dev/console\", NULL, MS_BIND, NULL)");
-    if (mount(FdPath(slave).c_str(), FdPath(console).c_str(), nullptr, MS_BIND, nullptr) < 0) {
-      FailErrno("mount", "/dev/console");
-    }
-    close(console);
+  // /dev/console is the slave too (bound over an empty file), for programs that open it by name.
+  int console = FileOrNewFileInRoot(rootFd, "/dev/console");
+  Trace("mount(" + Quote(name) + ", \"/dev/console\", NULL, MS_BIND, NULL)");
+  if (mount(FdPath(slave).c_str(), FdPath(console).c_str(), nullptr, MS_BIND, nullptr) < 0) {
+    FailErrno("mount", "/dev/console");
   }
+  close(console);
 
   Trace("sendmsg(console socket, " + Quote(name) + ", SCM_RIGHTS [master])");
   char control[CMSG_SPACE(sizeof(int))] = {};

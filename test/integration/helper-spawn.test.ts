@@ -330,7 +330,7 @@ describe('hull-helper run mode', () => {
   it('sends the pty master over the console socket and gives the container a controlling tty', async () => {
     const socketPath = path.join(work, `console-${Math.random().toString(36).slice(2)}.sock`);
     const received = native().receiveFdOnce(socketPath, 20_000);
-    const plan = containerPlan('tty; echo tty-ok; exit 0');
+    const plan = containerPlan('tty; echo tty-ok; stat -c %t:%T /dev/console >/dev/console; exit 0');
     plan.unshift(['console-socket', socketPath]);
     const run = await runHelper(plan);
     const { data, fds } = await received;
@@ -343,7 +343,8 @@ describe('hull-helper run mode', () => {
       stream.on('error', () => resolve(text)); // EIO once the slave side is gone
       stream.on('close', () => resolve(text));
     });
-    expect(output.replace(/\r/g, '')).toBe(`${data.toString()}\ntty-ok\n`);
+    // /dev/console is the same pty: 88 is the Unix98 pty slave major (136) in hex.
+    expect(output.replace(/\r/g, '')).toBe(`${data.toString()}\ntty-ok\n88:${Number(data.toString().split('/').pop()).toString(16)}\n`);
     expect(run.stdout).toBe('');
     expect(run.code).toBe(0);
     fs.rmSync(socketPath, { force: true });
