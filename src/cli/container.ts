@@ -1,0 +1,31 @@
+// `hull container <verb>`: docker's management group. Every container verb is available under it
+// (registered from its own module), plus `container ls` (= ps) and `container prune`.
+import type { Command } from 'commander';
+import { managerFor } from '../container/cli-support';
+
+const VERBS = ['run', 'create', 'start', 'stop', 'kill', 'restart', 'pause', 'unpause', 'rm', 'ps', 'logs', 'exec',
+  'wait', 'inspect', 'top', 'diff', 'commit', 'export', 'cp', 'rename', 'update', 'stats'];
+
+export function register(program: Command): void {
+  const group = program.command('container').description('Manage containers').enablePositionalOptions();
+  for (const verb of VERBS) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require(`./${verb}`) as { register(p: Command): void }).register(group);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    }
+  }
+  const ps = group.commands.find((c) => c.name() === 'ps');
+  ps?.alias('ls').alias('list');
+  group
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (_flags, self: Command) => {
+      const removed = await managerFor(self).prune();
+      process.stdout.write('Deleted Containers:\n');
+      for (const id of removed) process.stdout.write(`${id}\n`);
+      process.stdout.write('\nTotal reclaimed space: 0B\n');
+    });
+}

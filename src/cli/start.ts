@@ -1,0 +1,33 @@
+// `hull start [-a] [-i] CONTAINER...`: start stopped containers (detached unless -a).
+import type { Command } from 'commander';
+import { forEachTarget, forwardSignals, managerFor } from '../container/cli-support';
+
+export function register(program: Command): void {
+  program
+    .command('start')
+    .description('Start one or more stopped containers')
+    .argument('<container...>')
+    .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
+    .option('-i, --interactive', "attach container's STDIN")
+    .action(async (targets: string[], flags: { attach?: boolean; interactive?: boolean }, self: Command) => {
+      const manager = managerFor(self);
+      if (flags.attach || flags.interactive) {
+        if (targets.length > 1) throw Object.assign(new Error('you cannot start and attach multiple containers at once'), { exitCode: 1 });
+        const rec = await manager.get(targets[0]);
+        const stop = forwardSignals((sig) => manager.kill(rec.Id, sig).catch(() => undefined));
+        try {
+          const code = await manager.start(rec.Id, {
+            attach: true,
+            stdio: [flags.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+          });
+          process.exit(code);
+        } finally {
+          stop();
+        }
+      }
+      await forEachTarget(targets, async (t) => {
+        await manager.start(t);
+        return t;
+      });
+    });
+}
