@@ -469,8 +469,12 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
     }
   } else if (kind == "error") {
     m.errorReported = true;
-    // After `ready` nobody may be listening on fd 3 any more: leave a trace in exit.json.
-    if (m.ready) WriteExitJson(m.settings->stateDirFd, fields.size() > 3 && fields[3] == "ENOENT" ? 127 : 126, 0);
+    // After `ready` (execve failed after `start`) nobody may be listening on fd 3 any more: record
+    // the failure in exit.json with the shell's codes, 127 "not found" and 126 "cannot execute".
+    if (m.ready) {
+      const std::string code = fields.size() > 3 ? fields[3] : "";
+      WriteExitJson(m.settings->stateDirFd, code == "ENOENT" ? 127 : code == "EACCES" || code == "EPERM" ? 126 : 125, 0);
+    }
     KillAndExit(m, 125);
   }
 }
@@ -641,7 +645,6 @@ void RunExec(Container& c, const Step& step) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     struct pollfd monitor = {gChannel, POLLIN, 0};
     if (poll(&monitor, 1, 0) > 0 && (monitor.revents & POLLHUP)) _exit(125);  // it died before that
-
   }
   execve(path.c_str(), argv.data(), envp.data());
   FailErrno("execve", path);
