@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupForContainer, cgroupFromRecord, detectCgroupLayout, type CgroupDriver, type CgroupStats } from '../cgroup';
+import { native, type HullNative } from '../native';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
 import { HookError, runHooks } from './hooks';
@@ -240,6 +241,7 @@ export class Runtime {
     record.initPid = pid;
     record.initStartTime = processStartTime(pid) ?? '';
     record.monitorPid = monitorPid;
+    record.monitorStartTime = processStartTime(monitorPid);
   }
 
   /** Hook points inside create (the container process waits at a `sync` op meanwhile). */
@@ -442,6 +444,12 @@ export class Runtime {
       /* already gone: that is what we want */
     }
     await waitGone(record.initPid, record.initStartTime);
+    // The monitor writes exit.json into the state directory and then exits: let it finish first.
+    if (record.monitorPid && record.monitorStartTime) {
+      await waitGone(record.monitorPid, record.monitorStartTime, 5_000).catch(() => {
+        if (isSameProcess(record.monitorPid, record.monitorStartTime!)) process.kill(record.monitorPid, 'SIGKILL');
+      });
+    }
     if (cgroup) await cgroup.destroy();
     try {
       runHooks('poststop', record.config.hooks?.poststop, ociState(record, 'stopped'));
@@ -476,8 +484,6 @@ function mergeResources(base: Resources, update: Resources): Resources {
 /** mkfifo <dir>/exec.fifo 0622 (the container opens it for writing, `start` for reading). */
 function makeExecFifo(dir: string): string {
   const fifo = path.join(dir, EXEC_FIFO);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { native } = require('../native') as typeof import('../native');
   native().mknod(fifo, 'p', 0o622, 0, 0);
   fs.chmodSync(fifo, 0o622); // mknod honours our umask
   return fifo;
@@ -516,10 +522,9 @@ async function releaseExecFifo(fifo: string, alive: () => boolean): Promise<void
 
 /** pidfd_send_signal to a pidfd taken after checking the start time: no window for pid reuse. */
 function signalProcess(pid: number, startTime: string, signal: number): void {
-  let nat: import('../native').HullNative | undefined;
+  let nat: HullNative | undefined;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    nat = (require('../native') as typeof import('../native')).native();
+    nat = native();
   } catch {
     nat = undefined;
   }

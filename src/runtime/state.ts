@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupRecord } from '../cgroup/driver';
+import { native } from '../native';
 import { OCI_VERSION, type Spec } from './spec';
 
 export const DEFAULT_STATE_ROOT = '/run/hull-oci';
@@ -27,8 +28,9 @@ export interface ContainerRecord {
   initPid: number;
   /** Field 22 of /proc/<pid>/stat at creation: a different value means the pid was reused. */
   initStartTime: string;
-  /** The helper acting as monitor (its exit code is the container's). */
+  /** The helper acting as monitor (its exit code is the container's), and its start time. */
   monitorPid: number;
+  monitorStartTime?: string;
   cgroup?: CgroupRecord;
   /** The config as validated at create (exec, hooks and delete use it). */
   config: Spec;
@@ -170,8 +172,6 @@ export function writeFileAtomic(file: string, content: string): void {
 export function withDirLock<T>(dir: string, fn: () => T): T {
   let flock: ((fd: number, op: 'sh' | 'ex' | 'un', nonblock: boolean) => boolean) | undefined;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { native } = require('../native') as typeof import('../native');
     flock = native().flock;
   } catch {
     flock = undefined;
