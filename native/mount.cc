@@ -99,25 +99,48 @@ int ReopenInRoot(int rootFd, const std::string& path) {
 }
 
 // mkdir -p confined to the rootfs. Each prefix is opened with RESOLVE_IN_ROOT, so a symlink in the
-// image (even "../../../etc") can only ever lead to a directory inside the rootfs.
-// Returns an O_PATH fd of the final directory.
+// image (even "../../../etc" or an absolute host path) can only ever lead inside the rootfs. A
+// dangling symlink on the way is followed by hand: its target (read, then again resolved in-root)
+// replaces the prefix, and creation goes on there. Returns an O_PATH fd of the final directory.
 int MkdirAllInRoot(int rootFd, const std::string& path) {
-  int parent = OpenInRoot(rootFd, "/", O_PATH | O_DIRECTORY);
-  if (parent < 0) FailErrno("openat2", "/");
-  std::string prefix;
-  for (const std::string& part : PathComponents(path)) {
-    prefix += "/" + part;
-    int fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
-    if (fd < 0 && errno == ENOENT) {
-      Trace("mkdirat(" + Quote(prefix) + ", 0755)");
-      if (mkdirat(parent, part.c_str(), 0755) < 0 && errno != EEXIST) FailErrno("mkdirat", prefix);
-      fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
+  std::string pending = path;
+  for (int symlinks = 0; symlinks < 40; symlinks++) {
+    int parent = OpenInRoot(rootFd, "/", O_PATH | O_DIRECTORY);
+    if (parent < 0) FailErrno("openat2", "/");
+    std::vector<std::string> parts = PathComponents(pending);
+    std::string prefix;
+    bool followedSymlink = false;
+    for (size_t i = 0; i < parts.size() && !followedSymlink; i++) {
+      const std::string parentPrefix = prefix;
+      prefix += "/" + parts[i];
+      int fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
+      if (fd < 0 && errno == ENOENT) {
+        Trace("mkdirat(" + Quote(prefix) + ", 0755)");
+        if (mkdirat(parent, parts[i].c_str(), 0755) == 0) {
+          fd = OpenInRoot(rootFd, prefix, O_PATH | O_DIRECTORY);
+        } else if (errno == EEXIST) {
+          // Exists but does not resolve: a dangling symlink. Continue from where it points.
+          char target[PATH_MAX];
+          ssize_t n = readlinkat(parent, parts[i].c_str(), target, sizeof target - 1);
+          if (n < 0) Fail(ENOENT, "openat2", prefix);
+          std::string next = target[0] == '/' ? std::string(target, static_cast<size_t>(n))
+                                              : parentPrefix + "/" + std::string(target, static_cast<size_t>(n));
+          for (size_t j = i + 1; j < parts.size(); j++) next += "/" + parts[j];
+          pending = next;
+          followedSymlink = true;
+          continue;
+        } else {
+          FailErrno("mkdirat", prefix);
+        }
+      }
+      if (fd < 0) FailErrno("openat2", prefix);
+      close(parent);
+      parent = fd;
     }
-    if (fd < 0) FailErrno("openat2", prefix);
+    if (!followedSymlink) return parent;
     close(parent);
-    parent = fd;
   }
-  return parent;
+  Fail(ELOOP, "openat2", InRootPath(path));
 }
 
 // Split "/a/b/c" into the parent directory fd (created in-root) and "c".

@@ -279,6 +279,48 @@ describe('hull-helper run mode', () => {
     expect(message).toContain(missing);
   });
 
+  it('reports execve failures: a file that is not executable is EACCES', async () => {
+    const plan = containerPlan('unused');
+    plan.splice(plan.findIndex((op) => op[0] === 'arg'), 3, ['arg', '/etc/passwd']);
+    const run = await runHelper(plan);
+    expect(run.code).toBe(125);
+    expect(of(run, 'error').map((e) => e.slice(2, 6))).toEqual([['exec', 'EACCES', 'execve', '/etc/passwd']]);
+  });
+
+  it('resolves mount destinations inside the rootfs, even through absolute symlinks', async () => {
+    const outside = path.join(work, 'outside');
+    fs.symlinkSync(outside, path.join(rootfs, 'escape'));
+    try {
+      const run = await runHelper(
+        containerPlan('ls -d /escape/x && grep -c " /escape/x " /proc/self/mountinfo', {
+          mounts: [['mount', 'tmpfs', '/escape/x', 'tmpfs', 0, '', 0]],
+        }),
+      );
+      expect(of(run, 'error')).toEqual([]);
+      expect(run.stdout).toBe('/escape/x\n0\n'); // mounted at the symlink's in-root target
+      expect(fs.existsSync(outside)).toBe(false);
+      expect(fs.statSync(path.join(rootfs, outside, 'x')).isDirectory()).toBe(true);
+    } finally {
+      fs.unlinkSync(path.join(rootfs, 'escape'));
+      fs.rmSync(path.join(rootfs, work), { recursive: true }); // the in-root copy of our work dir path
+    }
+  });
+
+  it('refuses to mount proc through a symlink', async () => {
+    fs.symlinkSync('tmp', path.join(rootfs, 'fakeproc'));
+    try {
+      const run = await runHelper(
+        containerPlan('echo never', { mounts: [['mount', 'proc', '/fakeproc', 'proc', 0, '', 0]] }),
+      );
+      expect(run.code).toBe(125);
+      const [error] = of(run, 'error');
+      expect(error.slice(2, 6)).toEqual(['mount', 'ELOOP', 'openat2', '/fakeproc']);
+      expect(error[6]).toContain('real directory');
+    } finally {
+      fs.unlinkSync(path.join(rootfs, 'fakeproc'));
+    }
+  });
+
   it('refuses unknown ops and bad escapes before doing anything', async () => {
     const run = await runHelper([['mode', 'run'], ['frobnicate', 'x'], ['exec']]);
     expect(run.code).toBe(125);
@@ -399,11 +441,14 @@ describe('hull-helper run mode', () => {
   });
 
   it('brings up loopback in a new network namespace and joins a session keyring named after the id', async () => {
-    const run = await runHelper(containerPlan('ip -o link show lo; grep -o "_ses\\.[a-z]*" /proc/keys'));
+    const id = `keyring${Math.random().toString(36).slice(2)}`;
+    const plan = containerPlan(`ip -o link show lo; grep -o "_ses\\.${id}" /proc/keys`);
+    plan[plan.findIndex((op) => op[0] === 'id')] = ['id', id];
+    const run = await runHelper(plan);
     expect(of(run, 'error')).toEqual([]);
     const [link, keyring] = run.stdout.trim().split('\n');
     expect(link).toMatch(/<LOOPBACK,UP/);
-    expect(keyring).toBe('_ses.test');
+    expect(keyring).toBe(`_ses.${id}`);
   });
 
   it('runs from a sealed in-memory copy of itself (CVE-2019-5736)', async () => {
