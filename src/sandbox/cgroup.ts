@@ -1,0 +1,348 @@
+// The cgroup of one sandbox, with asynchronous file I/O (many sandboxes share one event loop).
+// Layout: <hierarchy>/hull-sandbox/<name>, one directory per controller hull uses (v1: memory,
+// pids, cpu, cpuacct, freezer, plus the unified directory for cgroup.kill on hybrid hosts; v2: one
+// directory). The parent is created once per process and reused. Limits, accounting and kill-all
+// follow REFERENCE §9; killing goes through the shared drivers in src/cgroup.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { detectCgroupLayout, V1Cgroup, V2Cgroup, type CgroupDriver, type CgroupRecord } from '../cgroup';
+import type { Limits, SandboxTrace } from './options';
+
+export const SANDBOX_CGROUP_PARENT = 'hull-sandbox';
+/** v1 controllers a sandbox joins (others stay where the Node process is). */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'freezer'];
+const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
+const CFS_PERIOD_US = 100_000;
+
+interface Hierarchies {
+  version: 1 | 2;
+  /** v1: controller → hierarchy mount point ("cpu" and "cpuacct" may share one). v2: {'': root}. */
+  roots: Map<string, string>;
+  /** Hybrid hosts: the controller-less v2 mount, for cgroup.kill. */
+  unifiedRoot?: string;
+}
+
+let hierarchies: Hierarchies | undefined;
+
+function detect(): Hierarchies {
+  if (hierarchies) return hierarchies;
+  const layout = detectCgroupLayout();
+  if (layout.mode === 'unified') {
+    hierarchies = { version: 2, roots: new Map([['', layout.unifiedRoot ?? '/sys/fs/cgroup']]) };
+  } else {
+    const roots = new Map<string, string>();
+    for (const controller of V1_CONTROLLERS) {
+      const h = layout.v1.find((x) => x.controllers.includes(controller));
+      if (h) roots.set(controller, h.mountPoint);
+    }
+    hierarchies = { version: 1, roots, unifiedRoot: layout.unifiedRoot };
+  }
+  return hierarchies;
+}
+
+export function cgroupVersion(): 1 | 2 {
+  return detect().version;
+}
+
+/** Pid encoded in a sandbox cgroup name ("<pid>-<n>-…"): the process that made it. */
+function ownerPid(name: string): number {
+  return Number(name.split('-')[0]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let parentReady: Promise<void> | undefined;
+
+/** mkdir <hierarchy>/hull-sandbox once per process; enable v2 controllers; sweep dead owners' dirs. */
+function ensureParent(): Promise<void> {
+  parentReady ??= (async () => {
+    const h = detect();
+    const parents = [...new Set(h.roots.values())].map((root) => path.join(root, SANDBOX_CGROUP_PARENT));
+    if (h.unifiedRoot) parents.push(path.join(h.unifiedRoot, SANDBOX_CGROUP_PARENT));
+    await Promise.all(parents.map((p) => fs.promises.mkdir(p, { recursive: true })));
+    if (h.version === 2) {
+      const root = h.roots.get('')!;
+      await enableControllers(root);
+      await enableControllers(path.join(root, SANDBOX_CGROUP_PARENT));
+    }
+    await sweepStaleCgroups(parents);
+  })();
+  parentReady.catch(() => {
+    parentReady = undefined; // let the next sandbox retry and report it
+  });
+  return parentReady;
+}
+
+async function enableControllers(dir: string): Promise<void> {
+  const available = (await readText(path.join(dir, 'cgroup.controllers')) ?? '').split(/\s+/);
+  const enabled = (await readText(path.join(dir, 'cgroup.subtree_control')) ?? '').split(/\s+/);
+  const wanted = V2_CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
+  if (wanted.length) await fs.promises.writeFile(path.join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
+}
+
+/** Cgroups of processes that died without cleaning up (SIGKILL): empty them and remove them. */
+async function sweepStaleCgroups(parents: string[]): Promise<void> {
+  for (const parent of parents) {
+    let entries: string[] = [];
+    try {
+      entries = await fs.promises.readdir(parent);
+    } catch {
+      continue;
+    }
+    for (const name of entries) {
+      const pid = ownerPid(name);
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+      const dir = path.join(parent, name);
+      if (!(await fs.promises.stat(dir).catch(() => null))?.isDirectory()) continue;
+      await removeTree(dir).catch(() => undefined);
+    }
+  }
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return (await fs.promises.readFile(file, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function readNumber(file: string): Promise<number | undefined> {
+  const text = await readText(file);
+  if (text === undefined || text === 'max') return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** A `key value` line of a flat-keyed file (memory.events, cpu.stat, memory.oom_control). */
+function keyed(text: string | undefined, key: string): number | undefined {
+  const m = text && new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** rmdir children first; EBUSY while the last tasks exit is retried with backoff (runc: 10 tries). */
+async function removeTree(dir: string): Promise<void> {
+  let entries: fs.Dirent[] = [];
+  try {
+    entries = await fs.promises.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const e of entries) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
+  let delay = 1;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.promises.rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 12) throw new Error(`cgroup: remove ${dir}: ${code}`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}
+
+export interface CgroupUsage {
+  cpuNs: number;
+  peakBytes: number;
+  oomKills: number;
+}
+
+export class SandboxCgroup {
+  private constructor(
+    readonly version: 1 | 2,
+    /** controller ('' on v2) → this group's directory. */
+    private readonly byController: Map<string, string>,
+    private readonly unifiedDir: string | undefined,
+    /** Cgroup path under each hierarchy root ("/hull-sandbox/<name>"). */
+    readonly cgroupPath: string,
+    private readonly trace?: SandboxTrace,
+  ) {}
+
+  /** Every distinct directory, in the order they are created. */
+  get dirs(): string[] {
+    const dirs = [...new Set(this.byController.values())];
+    if (this.unifiedDir) dirs.push(this.unifiedDir);
+    return dirs;
+  }
+
+  /** Directories whose cgroup.procs receive the sandbox process (the plan's cgroup-join ops). */
+  joinDirs(): string[] {
+    return this.dirs;
+  }
+
+  private static layoutFor(cgroupPath: string, trace?: SandboxTrace): SandboxCgroup {
+    const h = detect();
+    const byController = new Map<string, string>();
+    for (const [controller, root] of h.roots) byController.set(controller, path.join(root, cgroupPath));
+    const unifiedDir = h.unifiedRoot ? path.join(h.unifiedRoot, cgroupPath) : undefined;
+    return new SandboxCgroup(h.version, byController, unifiedDir, cgroupPath, trace);
+  }
+
+  /** Creates /hull-sandbox/<name> in every hierarchy and writes the limits. */
+  /**
+   * `oomGroup`: on OOM the kernel kills the whole group (v2 memory.oom.group), for groups holding
+   * one command. `delegate`: sub-groups will hold the processes (v2 needs controllers enabled).
+   */
+  static async create(name: string, limits: Limits, opts: { trace?: SandboxTrace; delegate?: boolean; oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
+    await ensureParent();
+    const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, opts.trace);
+    await group.mkdirs();
+    try {
+      await group.applyLimits(limits);
+      if (opts.oomGroup) await group.setOomGroup();
+      if (opts.delegate && group.version === 2) await enableControllers(group.byController.get('')!);
+    } catch (err) {
+      await group.remove().catch(() => undefined);
+      throw err;
+    }
+    return group;
+  }
+
+  /** A sub-group (no limits of its own: the parent's apply to it). */
+  async child(name: string, opts: { oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
+    const group = SandboxCgroup.layoutFor(`${this.cgroupPath}/${name}`, this.trace);
+    await group.mkdirs();
+    if (opts.oomGroup) await group.setOomGroup().catch(async (err) => {
+      await group.remove().catch(() => undefined);
+      throw err;
+    });
+    return group;
+  }
+
+  /** v2: an OOM kill takes the whole group (v1 has no such switch: the runner watches oom_control). */
+  private async setOomGroup(): Promise<void> {
+    if (this.version === 2) await this.write('', 'memory.oom.group', '1', true);
+  }
+
+  private async mkdirs(): Promise<void> {
+    for (const dir of this.dirs) this.trace?.(-1, 'cgroup', `mkdir(${JSON.stringify(dir)})`);
+    await Promise.all(this.dirs.map((dir) => fs.promises.mkdir(dir)));
+  }
+
+  private async write(controller: string, file: string, value: string, optional = false): Promise<void> {
+    const dir = this.byController.get(controller);
+    if (!dir) {
+      if (optional) return;
+      throw new Error(`cgroup: the ${controller} controller is not available on this host: cannot set ${file}`);
+    }
+    const full = path.join(dir, file);
+    this.trace?.(-1, 'cgroup', `write(${JSON.stringify(full)}, ${JSON.stringify(value)})`);
+    try {
+      await fs.promises.writeFile(full, value);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (optional && (code === 'ENOENT' || code === 'EACCES')) return;
+      throw new Error(`cgroup: write ${JSON.stringify(value)} to ${full}: ${code ?? (err as Error).message}`);
+    }
+  }
+
+  private async applyLimits(limits: Limits): Promise<void> {
+    const writes: Promise<void>[] = [];
+    if (this.version === 1) {
+      if (limits.memoryBytes !== undefined) {
+        // Memory first, then memory+swap at the same value: no swap (memsw exists only with swapaccount).
+        writes.push(
+          this.write('memory', 'memory.limit_in_bytes', String(limits.memoryBytes)).then(() =>
+            this.write('memory', 'memory.memsw.limit_in_bytes', String(limits.memoryBytes), true),
+          ),
+        );
+      }
+      if (limits.pids !== undefined) writes.push(this.write('pids', 'pids.max', String(limits.pids)));
+      if (limits.cpuQuotaUs !== undefined) {
+        writes.push(
+          this.write('cpu', 'cpu.cfs_period_us', String(CFS_PERIOD_US)).then(() => this.write('cpu', 'cpu.cfs_quota_us', String(limits.cpuQuotaUs))),
+        );
+      }
+    } else {
+      if (limits.memoryBytes !== undefined) {
+        writes.push(this.write('', 'memory.max', String(limits.memoryBytes)));
+        writes.push(this.write('', 'memory.swap.max', '0', true));
+      }
+      if (limits.pids !== undefined) writes.push(this.write('', 'pids.max', String(limits.pids)));
+      if (limits.cpuQuotaUs !== undefined) writes.push(this.write('', 'cpu.max', `${limits.cpuQuotaUs} ${CFS_PERIOD_US}`));
+    }
+    await Promise.all(writes);
+  }
+
+  /** OOM kills so far in this group (and below it). */
+  async oomKills(): Promise<number> {
+    const dir = this.byController.get(this.version === 1 ? 'memory' : '');
+    if (!dir) return 0;
+    const text = await readText(path.join(dir, this.version === 1 ? 'memory.oom_control' : 'memory.events'));
+    return keyed(text, 'oom_kill') ?? 0;
+  }
+
+  /** CPU time, highest memory use and OOM kills of the group. */
+  async usage(): Promise<CgroupUsage> {
+    if (this.version === 1) {
+      const mem = this.byController.get('memory');
+      const cpuacct = this.byController.get('cpuacct');
+      const [cpuNs, peakBytes, oomKills] = await Promise.all([
+        cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined,
+        mem ? readNumber(path.join(mem, 'memory.max_usage_in_bytes')) : undefined,
+        this.oomKills(),
+      ]);
+      return { cpuNs: cpuNs ?? 0, peakBytes: peakBytes ?? 0, oomKills };
+    }
+    const dir = this.byController.get('')!;
+    const [cpuStat, peakBytes, oomKills] = await Promise.all([
+      readText(path.join(dir, 'cpu.stat')),
+      readNumber(path.join(dir, 'memory.peak')),
+      this.oomKills(),
+    ]);
+    return { cpuNs: (keyed(cpuStat, 'usage_usec') ?? 0) * 1000, peakBytes: peakBytes ?? 0, oomKills };
+  }
+
+  /** Pids in the group and below (cgroup.procs of the pids/freezer/unified directory). */
+  async procs(): Promise<number[]> {
+    const dir = this.byController.get(this.version === 1 ? 'pids' : '') ?? this.unifiedDir ?? this.dirs[0];
+    const text = await readText(path.join(dir, 'cgroup.procs'));
+    return text ? text.split('\n').filter(Boolean).map(Number) : [];
+  }
+
+  private driver(): CgroupDriver {
+    const record: CgroupRecord = { version: this.version, path: this.cgroupPath, dirs: {}, unifiedDir: this.unifiedDir };
+    if (this.version === 2) {
+      record.dirs[''] = this.byController.get('')!;
+      return new V2Cgroup(record, detect().roots.get('')!);
+    }
+    for (const [controller, dir] of this.byController) record.dirs[controller] = dir;
+    return new V1Cgroup(record);
+  }
+
+  /** SIGKILL every process in the group, including ones forked meanwhile (cgroup.kill or freeze+kill). */
+  async kill(): Promise<void> {
+    this.trace?.(-1, 'cgroup', `write(${JSON.stringify(path.join(this.unifiedDir ?? this.dirs[0], 'cgroup.kill'))}, "1")`);
+    await this.driver().killAll(9);
+  }
+
+  /** Kill what is left and remove every directory (sub-groups first). */
+  async remove(): Promise<void> {
+    const errors: Error[] = [];
+    for (const dir of this.dirs) {
+      try {
+        await removeTree(dir);
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    if (errors.length) {
+      // Something still runs in it (e.g. a process escaped the kill): kill and try once more.
+      await this.kill().catch(() => undefined);
+      for (const dir of this.dirs) await removeTree(dir);
+    }
+  }
+}

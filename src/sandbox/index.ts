@@ -1,0 +1,12 @@
+// The sandbox library: run untrusted commands in throwaway containers from Node (docs/sandbox.md).
+export { runSandbox, Sandbox } from './sandbox';
+export type { SandboxStartOptions } from './sandbox';
+export { Execution } from './execution';
+export type { OutputChunk } from './execution';
+export { prepareImage, releaseIdleImages, SANDBOX_RUN_DIR } from './image';
+export type { PreparedImage } from './image';
+export { SANDBOX_CGROUP_PARENT } from './cgroup';
+export { SandboxOptionError, parseSize } from './options';
+export type {
+  SandboxOptions, RunSandboxOptions, ProcessOptions, SandboxMount, SandboxResult, SandboxReason, SandboxTrace,
+} from './options';

@@ -1,0 +1,174 @@
+// The OCI spec of a sandbox and its helper plans. The runtime's compilePlan turns the spec into a
+// plan once per sandbox shape (root, network, mounts, user…); a run only substitutes its id, cgroup
+// directories, argv, env and cwd into that template. Nothing is written to disk: sandboxes keep no
+// OCI state (no state.json, no exit.json), their result comes over the helper's control socket.
+import { probePath } from '../native';
+import { compilePlan, defaultSpec, type PlanOp, type Spec } from '../runtime';
+import { defaultSeccompProfile } from '../runtime/seccomp-default';
+import type { ResolvedSandboxOptions } from './options';
+
+/** Placeholders the template carries where each run puts its own values. */
+const ID = '\u0000id';
+const CGROUP = '\u0000cgroup';
+const CWD = '/\u0000cwd';
+const ENV = '\u0000env';
+const ARG = '\u0000arg';
+/** A pid no process has (pid_max ≤ 2^22): exec templates join /proc/<it>/ns/*, replaced per exec. */
+const INIT_PID = 999_999_999;
+
+/** Where a long-lived sandbox's idle init (hull-probe, static) is bound: /dev is always a tmpfs. */
+export const INIT_PATH = '/dev/.hull-init';
+export const INIT_ARGV = [INIT_PATH, 'sleep', '1000000000'];
+
+/** runc's default capabilities: AUDIT_WRITE, KILL, NET_BIND_SERVICE (nothing that reaches the host). */
+const CAPS = defaultSpec().process!.capabilities!.bounding!;
+
+/** The parts of the sandbox options that shape the plan (everything but limits and per-run values). */
+export interface SandboxShape {
+  rootfs: string;
+  readonlyRoot: boolean;
+  network: ResolvedSandboxOptions['network'];
+  hostname: string;
+  tmpSizeBytes: number;
+  mounts: ResolvedSandboxOptions['mounts'];
+  user: { uid: number; gid: number };
+  /** Long-lived sandboxes: bind the idle init into /dev. */
+  withInit: boolean;
+}
+
+export function sandboxSpec(shape: SandboxShape): Spec {
+  const base = defaultSpec();
+  const spec: Spec = {
+    ociVersion: base.ociVersion,
+    process: {
+      terminal: false,
+      user: { ...shape.user },
+      args: [ARG],
+      env: [ENV],
+      cwd: CWD,
+      capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS] },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
+      noNewPrivileges: true,
+    },
+    root: { path: shape.rootfs, readonly: shape.readonlyRoot },
+    hostname: shape.hostname,
+    mounts: [
+      // runc's /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys; no /sys/fs/cgroup (nothing to see there).
+      ...base.mounts!.filter((m) => m.destination !== '/sys/fs/cgroup' && (m.destination !== '/sys' || shape.network === 'none')),
+      ...(shape.network === 'host'
+        ? [{ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }]
+        : []),
+      {
+        destination: '/tmp',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'nodev', 'mode=1777', `size=${shape.tmpSizeBytes}`],
+      },
+      ...shape.mounts.map((m) => ({
+        destination: m.target,
+        type: 'bind',
+        source: m.source,
+        options: ['rbind', 'nosuid', 'nodev', ...(m.readonly ? ['ro'] : [])],
+      })),
+      ...(shape.withInit ? [{ destination: INIT_PATH, type: 'bind', source: probePath, options: ['bind', 'ro', 'nosuid', 'nodev'] }] : []),
+    ],
+    linux: {
+      namespaces: [
+        { type: 'pid' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+        ...(shape.network === 'none' ? [{ type: 'network' as const }] : []),
+      ],
+      maskedPaths: base.linux!.maskedPaths,
+      readonlyPaths: base.linux!.readonlyPaths,
+      seccomp: defaultSeccompProfile(CAPS),
+    },
+  };
+  return spec;
+}
+
+export interface RunValues {
+  id: string;
+  cgroupDirs: string[];
+  argv: string[];
+  env: string[];
+  cwd: string;
+  trace: boolean;
+  /** exec plans: the sandbox init whose namespaces are joined. */
+  initPid?: number;
+}
+
+/** A compiled plan with holes; `fill` makes the plan of one run. */
+export class PlanTemplate {
+  private constructor(private readonly ops: readonly PlanOp[]) {}
+
+  static compile(spec: Spec, mode: 'run' | 'exec'): PlanTemplate {
+    const ops = compilePlan(spec, {
+      mode,
+      id: ID,
+      bundle: '/',
+      stateDir: '/',
+      detach: false,
+      trace: false,
+      cgroupDirs: [CGROUP],
+      initPid: mode === 'exec' ? INIT_PID : undefined,
+      process: mode === 'exec' ? spec.process : undefined,
+    });
+    return new PlanTemplate(ops);
+  }
+
+  fill(v: RunValues): PlanOp[] {
+    const out: PlanOp[] = [];
+    const initProc = `/proc/${INIT_PID}/`;
+    for (const op of this.ops) {
+      switch (op[0]) {
+        case 'state-dir':
+          break; // no exit.json: the result comes over the control socket
+        case 'trace':
+          out.push(['trace', v.trace ? '1' : '0']);
+          break;
+        case 'id':
+          out.push(['id', v.id]);
+          break;
+        case 'cgroup-join':
+          for (const dir of v.cgroupDirs) out.push(['cgroup-join', dir]);
+          break;
+        case 'cwd':
+          out.push(['cwd', v.cwd]);
+          break;
+        case 'env':
+          for (const e of v.env) out.push(['env', e]);
+          break;
+        case 'arg':
+          for (const a of v.argv) out.push(['arg', a]);
+          break;
+        case 'setns':
+          out.push(['setns', op[1], op[2].replace(initProc, `/proc/${v.initPid}/`)]);
+          break;
+        default:
+          out.push(op);
+      }
+    }
+    return out;
+  }
+}
+
+/** Templates by shape: a warm process compiles each distinct sandbox shape once. */
+const templates = new Map<string, { run: PlanTemplate; exec?: PlanTemplate; spec: Spec }>();
+const MAX_TEMPLATES = 64;
+
+export function templatesFor(shape: SandboxShape): { run: PlanTemplate; exec: () => PlanTemplate } {
+  const key = JSON.stringify(shape);
+  let entry = templates.get(key);
+  if (entry) {
+    templates.delete(key); // most recently used goes last
+  } else {
+    const spec = sandboxSpec(shape);
+    entry = { run: PlanTemplate.compile(spec, 'run'), spec };
+    if (templates.size >= MAX_TEMPLATES) templates.delete(templates.keys().next().value!);
+  }
+  templates.set(key, entry);
+  const e = entry;
+  return { run: e.run, exec: () => (e.exec ??= PlanTemplate.compile(e.spec, 'exec')) };
+}
