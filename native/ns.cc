@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernel.h"
 
@@ -117,8 +119,58 @@ void WriteSetgroups(pid_t pid, const std::string& value) {
   WriteProcFile("/proc/" + std::to_string(pid) + "/setgroups", value);
 }
 
+namespace {
+
+// Rootless: an unprivileged monitor may only map its own id. For ranges from /etc/subuid it asks
+// the setuid helpers from shadow: `newuidmap <pid> <inside> <outside> <count>...`.
+void RunIdMapTool(const char* tool, pid_t pid, const std::string& lines) {
+  std::vector<std::string> args = {tool, std::to_string(pid)};
+  std::string number;
+  for (char c : lines + "\n") {
+    if (c == ' ' || c == '\n') {
+      if (!number.empty()) args.push_back(number);
+      number.clear();
+    } else {
+      number += c;
+    }
+  }
+  std::string shown;
+  for (const std::string& arg : args) shown += (shown.empty() ? "" : " ") + arg;
+  Trace(shown);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(&arg[0]);
+  argv.push_back(nullptr);
+  const std::string path = std::string("/usr/bin/") + tool;
+  pid_t child = fork();
+  if (child < 0) FailErrno("fork", path);
+  if (child == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(path.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Fail(EPERM, tool, path, shown + " failed (" + (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed") + ")");
+  }
+}
+
+}  // namespace
+
 void WriteIdMap(pid_t pid, const char* file, const std::string& lines) {
-  WriteProcFile("/proc/" + std::to_string(pid) + "/" + file, lines);
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  Trace("write(" + Quote(path) + ", " + Quote(lines) + ")");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open", path);
+  ssize_t n = write(fd, lines.data(), lines.size());
+  int err = errno;
+  close(fd);
+  if (n >= 0) return;
+  if (err != EPERM) Fail(err, "write", path);
+  RunIdMapTool(std::string(file) == "uid_map" ? "newuidmap" : "newgidmap", pid, lines);
 }
 
 void SetHostname(const std::string& name) {

@@ -35,6 +35,8 @@ interface RunOptions {
   extraFds?: number[];
   /** Write this to the helper's stdin (otherwise stdin is /dev/null). */
   stdin?: string;
+  /** Run the helper as this uid/gid (rootless). */
+  uid?: number;
   /** Send this text instead of the serialized ops (malformed plans). */
   rawPlan?: string;
 }
@@ -47,7 +49,10 @@ const unescapeField = (f: string) =>
 function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
     const stdin = opts.stdin === undefined ? 'ignore' : 'pipe';
-    const child = spawn(helperPath, [], { stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])] });
+    const child = spawn(helperPath, [], {
+      stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])],
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+    });
     if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     const control = child.stdio[3] as net.Socket;
     const result: HelperRun = { code: null, stdout: '', stderr: '', messages: [], pid: 0, monitorPid: child.pid ?? 0 };
@@ -619,6 +624,25 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(lines[2]).toBe('0');
     expect(fs.statSync(path.join(userRoot, 'tmp/made')).uid).toBe(base);
     expect(lines[3]).toBe('ok');
+    expect(run.code).toBe(0);
+  });
+
+  it('rootless: an unprivileged helper maps its own uid to root and still builds the container', async () => {
+    fs.chmodSync(work, 0o755);
+    const nobody = 65534;
+    const plan = containerPlan('id -u; cat /proc/self/uid_map; echo x > /dev/null && hostname', {
+      namespaces: 'user,pid,mount,uts,ipc,net',
+    });
+    plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0,
+      ['setgroups', 'deny'], ['uid-map', 0, nobody, 1], ['gid-map', 0, nobody, 1]);
+    const run = await runHelper(plan, { uid: nobody });
+    expect(of(run, 'error')).toEqual([]);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toBe('0');
+    expect(lines[1].trim().split(/\s+/)).toEqual(['0', String(nobody), '1']);
+    expect(lines[2]).toBe('hullbox');
+    // mknod is refused in a user namespace: /dev/null is the host's node, bind-mounted.
+    expect(of(run, 'trace').find((t) => t[3].includes('"/dev/null"') && t[2] === 'mkdev')?.[3]).toContain('MS_BIND');
     expect(run.code).toBe(0);
   });
 
