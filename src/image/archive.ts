@@ -509,7 +509,7 @@ function keyValues(args: string, change: string, allowLegacy: boolean): Array<[s
     const m = re.exec(args);
     if (!m) throw new Error(`invalid --change "${change}": expected key=value pairs`);
     const value = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : m[4] !== undefined ? m[4] : m[5];
-    out.push([m[1], value]);
+    out.push([m[1].replace(/^"(.*)"$/, '$1'), value]);
     pos = re.lastIndex;
   }
   return out;

@@ -433,7 +433,7 @@ describe('mirrors', () => {
 
 describe('kill -9 in the middle of a pull', () => {
   it('leaves a store the next pull completes', async () => {
-    const cli = path.resolve(__dirname, '../../dist/cli/main.js');
+    const cli = path.resolve(__dirname, '../../bin/hull');
     if (!fs.existsSync(path.resolve(__dirname, '../../dist/cli/pull.js'))) {
       if (process.env.CI === 'true') throw new Error('dist/cli/pull.js missing: run tsc first');
       console.warn('skipping kill -9 test: dist/cli/pull.js missing (run npx tsc -p .)');
@@ -451,11 +451,14 @@ describe('kill -9 in the middle of a pull', () => {
       }
       next();
     };
-    const child = spawn(process.execPath, [cli, '--root', store.root, 'pull', `${fake.host}/app:1`], { stdio: 'ignore' });
-    await midBlob;
+    const child = spawn(process.execPath, [cli, 'pull', `${fake.host}/app:1`], { stdio: 'ignore', env: { ...process.env, HULL_ROOT: store.root, HULL_CONFIG: path.join(tmp, 'no-config.json') } });
+    const exitedEarly = new Promise((_resolve, reject) => child.once('exit', (code) => reject(new Error(`hull pull exited (${code}) before the blob download`))));
+    await Promise.race([midBlob, exitedEarly]);
+    exitedEarly.catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
+    const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     expect(fs.readdirSync(store.ingestDir).length).toBeGreaterThan(0); // the partial download
     fake.hook = null;
     const image = await pull(`${fake.host}/app:1`);
