@@ -98,7 +98,6 @@ describe('runtime API', () => {
   it('100 create/start/kill/delete cycles leak nothing', async () => {
     const b = bundle(['/bin/hull-probe', 'sleep', '1000']);
     const prefix = uniqueId('cycle');
-    const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
     const fdsBefore = openFds();
     for (let i = 0; i < 100; i++) {
       const id = `${prefix}-${i}`;
@@ -107,7 +106,8 @@ describe('runtime API', () => {
       await rt.kill(id, 'KILL');
       await rt.delete(id, { force: true });
     }
-    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length).toBe(mountsBefore);
+    // (other engineers' tests mount concurrently, so compare only mounts that could be ours)
+    expect(mountsContaining(b.dir)).toEqual([]);
     expect(mountsContaining(prefix)).toEqual([]);
     expect(cgroupDirsContaining(prefix)).toEqual([]);
     expect(processesContaining(b.dir)).toEqual([]);
