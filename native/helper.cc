@@ -224,8 +224,8 @@ struct Settings {
   bool detach = false;
   bool terminal = false;
   std::string id, stateDir, execFifo, consoleSocket;
-  uint64_t cloneFlags = 0;      // without CLONE_NEWCGROUP, which the child unshares itself
-  bool newCgroupNs = false;
+  uint64_t cloneFlags = 0;    // namespaces clone3 creates
+  uint64_t unshareFlags = 0;  // namespaces the container process creates itself (cgroup, see main)
   int stateDirFd = -1;
   int consoleSocketFd = -1;    // the container process sends the pty master here
   int terminalReceiver = -1;    // terminal mode: our end of that socket
@@ -816,10 +816,12 @@ void RunContainerStep(Container& c, const Step& step) {
       if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
     }
     const Step cloneFallback{0, "clone", {}};
-    if (settings.newCgroupNs || (settings.cloneFlags & CLONE_NEWNET)) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
-      // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root.
-      if (settings.newCgroupNs) UnshareNamespaces(CLONE_NEWCGROUP);
-      if (settings.cloneFlags & CLONE_NEWNET) BringUpLoopback();
+    const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
+    if (settings.unshareFlags || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
+      // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
+      // joined user namespace owns what we create here.
+      if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
+      if (newNet) BringUpLoopback();
     });
     for (const Step& step : plan) {
       if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
@@ -948,8 +950,21 @@ int HelperMain(char** argv, char** envp) {
     gTraceLines.clear();
     try {
       settings.cloneFlags = CloneFlagsFromList(clone.fields[0]);
-      settings.newCgroupNs = settings.cloneFlags & CLONE_NEWCGROUP;
-      settings.cloneFlags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
+      // The cgroup namespace waits until the monitor has moved the child into its cgroups.
+      settings.unshareFlags = settings.cloneFlags & CLONE_NEWCGROUP;
+      bool joinsUserNs = false;
+      for (const Step& step : plan) joinsUserNs |= step.op == "setns" && step.fields[0] == "user";
+      if (joinsUserNs) {
+        // New namespaces belong to the user namespace of the process that creates them: with a
+        // joined user namespace the child creates them itself, after its setns. A pid or time
+        // namespace cannot be made that way without a second fork, which the helper does not do.
+        const uint64_t later = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+        settings.unshareFlags |= settings.cloneFlags & later;
+        if (settings.cloneFlags & (CLONE_NEWPID | CLONE_NEWTIME | CLONE_NEWUSER)) {
+          Fail(EINVAL, "clone3", "", "cannot create a pid, time or user namespace while joining a user namespace");
+        }
+      }
+      settings.cloneFlags &= ~settings.unshareFlags;
       pid = CloneContainerProcess(settings.cloneFlags);
     } catch (const StepFailure& failure) {
       FlushTrace(clone);

@@ -70,6 +70,9 @@ void MaskPath(int rootFd, const std::string& path);
 void ReadonlyPath(int rootFd, const std::string& path);
 
 // --- ns.cc ---
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080  // glibc 2.36's <sched.h> predates it
+#endif
 // "user,pid,mount" -> CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS. Fails on an unknown name.
 uint64_t CloneFlagsFromList(const std::string& list);
 uint64_t CloneFlagForType(const std::string& type);  // setns types: "net" -> CLONE_NEWNET

@@ -23,10 +23,6 @@
 
 #include "kernel.h"
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
-
 namespace hull {
 
 namespace {

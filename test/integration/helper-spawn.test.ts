@@ -646,6 +646,42 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(run.code).toBe(0);
   });
 
+  it('joins an existing user namespace and creates the other namespaces inside it', async () => {
+    // A user namespace held by a sleeping process, mapping host root to root.
+    const holder = spawn('unshare', ['--user', '--map-root-user', 'sleep', '1000'], { stdio: 'ignore' });
+    try {
+      const userns = `/proc/${holder.pid}/ns/user`;
+      for (let i = 0; i < 200 && fs.readlinkSync(userns) === fs.readlinkSync('/proc/self/ns/user'); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const plan = containerPlan('cat /proc/self/uid_map; hostname; readlink /proc/self/ns/user', {
+        namespaces: 'mount,uts,ipc,net',
+      });
+      plan.splice(plan.findIndex((op) => op[0] === 'clone'), 0, ['setns', 'user', userns]);
+      // No pid namespace of its own, and the host's belongs to the host's user namespace: a new proc
+      // mount is refused, a recursive bind of /proc is what such containers get.
+      plan[plan.findIndex((op) => op[0] === 'mount' && op[3] === 'proc')] = ['mount', '/proc', '/proc', 'bind', MS.BIND | MS.REC, '', 0];
+      const run = await runHelper(plan);
+      expect(of(run, 'error')).toEqual([]);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines[0].trim().split(/\s+/)).toEqual(['0', '0', '1']);
+      expect(lines[1]).toBe('hullbox');
+      expect(lines[2]).toBe(fs.readlinkSync(userns));
+      expect(of(run, 'trace').find((t) => t[2] === 'clone' && t[3].startsWith('unshare'))?.[3]).toContain(
+        'unshare(CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET)',
+      );
+
+      // A pid namespace cannot be created that way: refused up front.
+      const pidPlan = containerPlan('true', { namespaces: 'pid,mount' });
+      pidPlan.splice(pidPlan.findIndex((op) => op[0] === 'clone'), 0, ['setns', 'user', userns]);
+      const refused = await runHelper(pidPlan);
+      expect(refused.code).toBe(125);
+      expect(of(refused, 'error')[0][6]).toContain('while joining a user namespace');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it("exec mode joins a running container's namespaces", async () => {
     const state = fs.mkdtempSync(path.join(work, 'state-'));
     let execRun: HelperRun | undefined;
