@@ -58,11 +58,14 @@ void Bind(const std::string& source, const std::string& shownSource, const std::
   if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | flags, nullptr) < 0) FailErrno("mount", shownTarget);
 }
 
-// The per-mount flags the kernel reports for `target` (statvfs ST_* values equal MS_* values).
+// The per-mount flags the kernel reports for `target`, as MS_* flags. ST_RDONLY..ST_NODIRATIME have
+// the MS_* values; ST_RELATIME (4096) does not (it is MS_BIND's value).
 unsigned long CurrentMountFlags(const std::string& target, const std::string& shown) {
   struct statvfs info;
   if (statvfs(target.c_str(), &info) < 0) FailErrno("statvfs", shown);
-  return info.f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+  unsigned long flags = info.f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME);
+  if (info.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
 }
 
 // MS_REMOUNT|MS_BIND with `flags`. In a user namespace, flags inherited from a more privileged
