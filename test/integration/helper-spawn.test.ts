@@ -627,6 +627,28 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(run.code).toBe(0);
   });
 
+  it('user namespace: a read-only bind keeps the flags the kernel locked (nosuid, nodev)', async () => {
+    fs.chmodSync(work, 0o755);
+    const locked = path.join(work, 'locked');
+    fs.mkdirSync(locked, { recursive: true });
+    native().mount('tmpfs', locked, 'tmpfs', MS.NOSUID | MS.NODEV, 'mode=755');
+    try {
+      const plan = containerPlan('grep " /locked " /proc/self/mountinfo', { namespaces: 'user,pid,mount,uts,ipc,net' });
+      plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0,
+        ['setgroups', 'deny'], ['uid-map', 0, 0, 1], ['gid-map', 0, 0, 1]);
+      plan.splice(plan.findIndex((op) => op[0] === 'mkdev'), 0, ['mount', locked, '/locked', 'bind', MS.BIND | MS.RDONLY, '', 0]);
+      const run = await runHelper(plan);
+      expect(of(run, 'error')).toEqual([]);
+      expect(run.stdout).toMatch(/ \/locked ro,nosuid,nodev/);
+      // The first remount (without nosuid,nodev) was refused; the retry kept them.
+      const trace = of(run, 'trace').find((t) => t[3].includes('"/locked"'))![3];
+      expect(trace).toContain('mount(NULL, "/locked", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_REMOUNT|MS_BIND');
+    } finally {
+      native().umount(locked, 0);
+      fs.rmdirSync(locked);
+    }
+  });
+
   it('rootless: an unprivileged helper maps its own uid to root and still builds the container', async () => {
     fs.chmodSync(work, 0o755);
     const nobody = 65534;
