@@ -331,15 +331,8 @@ export class SandboxCgroup {
 
   /** Kill what is left and remove every directory (sub-groups first). */
   async remove(): Promise<void> {
-    const errors: Error[] = [];
-    for (const dir of this.dirs) {
-      try {
-        await removeTree(dir);
-      } catch (err) {
-        errors.push(err as Error);
-      }
-    }
-    if (errors.length) {
+    const results = await Promise.allSettled(this.dirs.map((dir) => removeTree(dir)));
+    if (results.some((r) => r.status === 'rejected')) {
       // Something still runs in it (e.g. a process escaped the kill): kill and try once more.
       await this.kill().catch(() => undefined);
       for (const dir of this.dirs) await removeTree(dir);

@@ -10,3 +10,5 @@ export { SandboxOptionError, parseSize } from './options';
 export type {
   SandboxOptions, RunSandboxOptions, ProcessOptions, SandboxMount, SandboxResult, SandboxReason, SandboxTrace,
 } from './options';
+export { sandboxResources } from './leaks';
+export type { SandboxResources } from './leaks';

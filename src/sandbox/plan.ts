@@ -82,10 +82,19 @@ export function sandboxSpec(shape: SandboxShape): Spec {
       ],
       maskedPaths: base.linux!.maskedPaths,
       readonlyPaths: base.linux!.readonlyPaths,
-      seccomp: defaultSeccompProfile(CAPS),
+      seccomp: nativeArchOnly(defaultSeccompProfile(CAPS)),
     },
   };
   return spec;
+}
+
+/**
+ * Docker's profile also admits the 32-bit ABIs (x86, x32), which triples the filter the helper
+ * compiles for every sandbox. Sandboxes run native binaries: other ABIs are refused outright
+ * (the filter kills the process), which is both smaller and stricter.
+ */
+function nativeArchOnly<T extends { architectures?: string[] }>(profile: T): T {
+  return { ...profile, architectures: profile.architectures?.slice(0, 1) };
 }
 
 export interface RunValues {
