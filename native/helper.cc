@@ -279,6 +279,26 @@ void ApplySetting(const Step& step, Settings& settings) {
   }
 }
 
+// Which namespaces clone3 creates and which the container process unshares itself later.
+void DecideNamespaces(const std::vector<Step>& plan, const Step& clone, Settings& settings) {
+  settings.cloneFlags = CloneFlagsFromList(clone.fields[0]);
+  // The cgroup namespace waits until the monitor has moved the child into its cgroups.
+  settings.unshareFlags = settings.cloneFlags & CLONE_NEWCGROUP;
+  bool joinsUserNs = false;
+  for (const Step& step : plan) joinsUserNs |= step.op == "setns" && step.fields[0] == "user";
+  if (joinsUserNs) {
+    // New namespaces belong to the user namespace of the process that creates them: with a
+    // joined user namespace the child creates them itself, after its setns. A pid or time
+    // namespace cannot be made that way without a second fork, which the helper does not do.
+    const uint64_t later = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+    settings.unshareFlags |= settings.cloneFlags & later;
+    if (settings.cloneFlags & (CLONE_NEWPID | CLONE_NEWTIME | CLONE_NEWUSER)) {
+      Fail(EINVAL, "clone3", "", "cannot create a pid, time or user namespace while joining a user namespace");
+    }
+  }
+  settings.cloneFlags &= ~settings.unshareFlags;
+}
+
 // ===== The monitor, after clone =====
 
 struct RlimitName {
@@ -771,17 +791,44 @@ void RunContainerStep(Container& c, const Step& step) {
   }
 }
 
+// After "go": join the namespaces to join, become root of the user namespace, create the ones
+// that had to wait (cgroup; everything when joining a user namespace), loopback, session keyring.
+void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Container& c, const Step* cloneStep) {
+  bool userNs = settings.cloneFlags & CLONE_NEWUSER;
+  for (const Step& step : plan) userNs |= step.op == "setns" && step.fields[0] == "user";
+  // Join existing namespaces, the user namespace first: it grants the capabilities the
+  // others need.
+  for (int pass = 0; pass < 2; pass++) {
+    for (const Step& step : plan) {
+      if (step.op == "setns" && !IsMonitorSetns(step) && (step.fields[0] == "user") == (pass == 0)) {
+        RunStep(step, [&] { RunContainerStep(c, step); });
+      }
+    }
+  }
+  if (userNs) {
+    // Become root of the user namespace (if 0 is mapped) so files we create belong to it.
+    if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
+  }
+  const Step cloneFallback{0, "clone", {}};
+  const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
+  if (settings.unshareFlags || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
+    // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
+    // joined user namespace owns what we create here.
+    if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
+    if (newNet) BringUpLoopback();
+  });
+  for (const Step& step : plan) {
+    if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
+  }
+}
+
 // Everything the clone3 child does; never returns.
 [[noreturn]] void ContainerProcess(const std::vector<Step>& plan, const Settings& settings, const Step* cloneStep) {
   gInContainerProcess = true;
   Container c;
   c.settings = &settings;
   c.consolePending = settings.consoleSocketFd >= 0;
-  bool userNs = settings.cloneFlags & CLONE_NEWUSER;
-  for (const Step& step : plan) {
-    if (step.op == "user") c.haveUserOp = true;
-    if (step.op == "setns" && step.fields[0] == "user") userNs = true;
-  }
+  for (const Step& step : plan) c.haveUserOp |= step.op == "user";
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
   try {
@@ -802,30 +849,7 @@ void RunContainerStep(Container& c, const Step& step) {
       });
     }
 
-    // Join existing namespaces, the user namespace first: it grants the capabilities the
-    // others need.
-    for (int pass = 0; pass < 2; pass++) {
-      for (const Step& step : plan) {
-        if (step.op == "setns" && !IsMonitorSetns(step) && (step.fields[0] == "user") == (pass == 0)) {
-          RunStep(step, [&] { RunContainerStep(c, step); });
-        }
-      }
-    }
-    if (userNs) {
-      // Become root of the user namespace (if 0 is mapped) so files we create belong to it.
-      if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
-    }
-    const Step cloneFallback{0, "clone", {}};
-    const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
-    if (settings.unshareFlags || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
-      // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
-      // joined user namespace owns what we create here.
-      if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
-      if (newNet) BringUpLoopback();
-    });
-    for (const Step& step : plan) {
-      if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
-    }
+    EnterNamespaces(plan, settings, c, cloneStep);
     setsid();  // own session: ready for a controlling terminal, no signals from the caller's group
     if (settings.mode == "create") {
       c.execFifoFd = open(settings.execFifo.c_str(), O_PATH | O_CLOEXEC);
@@ -949,22 +973,7 @@ int HelperMain(char** argv, char** envp) {
     pid_t pid = 0;
     gTraceLines.clear();
     try {
-      settings.cloneFlags = CloneFlagsFromList(clone.fields[0]);
-      // The cgroup namespace waits until the monitor has moved the child into its cgroups.
-      settings.unshareFlags = settings.cloneFlags & CLONE_NEWCGROUP;
-      bool joinsUserNs = false;
-      for (const Step& step : plan) joinsUserNs |= step.op == "setns" && step.fields[0] == "user";
-      if (joinsUserNs) {
-        // New namespaces belong to the user namespace of the process that creates them: with a
-        // joined user namespace the child creates them itself, after its setns. A pid or time
-        // namespace cannot be made that way without a second fork, which the helper does not do.
-        const uint64_t later = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
-        settings.unshareFlags |= settings.cloneFlags & later;
-        if (settings.cloneFlags & (CLONE_NEWPID | CLONE_NEWTIME | CLONE_NEWUSER)) {
-          Fail(EINVAL, "clone3", "", "cannot create a pid, time or user namespace while joining a user namespace");
-        }
-      }
-      settings.cloneFlags &= ~settings.unshareFlags;
+      DecideNamespaces(plan, clone, settings);
       pid = CloneContainerProcess(settings.cloneFlags);
     } catch (const StepFailure& failure) {
       FlushTrace(clone);
@@ -974,6 +983,7 @@ int HelperMain(char** argv, char** envp) {
     if (pid == 0) {
       gTraceLines.clear();
       close(pair[0]);
+      if (settings.terminalReceiver >= 0) close(settings.terminalReceiver);
       gChannel = pair[1];
       ContainerProcess(plan, settings, cloneStep);
     }
