@@ -6,6 +6,7 @@ import { applyChanges, importRootfs, loadArchive, saveArchive } from '../../src/
 import { ImageStore, setImageInUseProvider } from '../../src/image/store';
 import { buildDockerArchive, buildOciLayout } from '../setup/images';
 import { makeBusyboxRootfs, removeTree, tempDir } from '../setup/rootfs';
+import { describeRun, requirePeer, run } from '../setup/peers';
 import { layerOf, makeStore, treeOf } from './image-helpers';
 
 let tmp: string;
@@ -99,6 +100,24 @@ describe('save', () => {
     expect(again.id).toBe(image.id);
     expect(again.repoTags).toEqual(['localhost/rt:1']);
     expect(treeOf(store2.layerDiffDir(again.layers[0].chainId))).toEqual(treeOf(store.layerDiffDir(image.layers[0].chainId)));
+  });
+});
+
+describe('save: read by skopeo', () => {
+  it('skopeo reads the saved tarball both as docker-archive and as oci-archive', async () => {
+    if (!requirePeer('skopeo')) return;
+    const [image] = await loadArchive(store, await buildDockerArchive(path.join(tmp, 'in.tar'), { repoTag: 'localhost/sk:1' }));
+    const out = path.join(tmp, 'saved.tar');
+    await saveArchive(store, ['localhost/sk:1'], out);
+    for (const transport of ['docker-archive', 'oci-archive']) {
+      const r = run('skopeo', ['inspect', '--raw', `${transport}:${out}`]);
+      expect(r.status, describeRun('skopeo', ['inspect', `${transport}:${out}`], r)).toBe(0);
+      const manifest = JSON.parse(r.stdout);
+      expect(manifest.config.digest).toBe(image.id);
+    }
+    const layout = path.join(tmp, 'copied');
+    const c = run('skopeo', ['copy', `docker-archive:${out}`, `oci:${layout}:copy`]);
+    expect(c.status, describeRun('skopeo', ['copy'], c)).toBe(0);
   });
 });
 
