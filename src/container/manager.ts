@@ -20,7 +20,7 @@ import {
   validateContainerName, type MountRequest,
 } from './options';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
-import { buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
+import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
 import { ContainerStore, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
@@ -173,11 +173,19 @@ export class ContainerManager {
     const imageConfig: ContainerConfig = this.images.configOf(image).config ?? {};
 
     const id = ContainerStore.newId();
-    const finalName = this.claimName(name, id);
     const dir = this.store.containerDir(id);
+    // The directory exists before the name is claimed: a name whose owner has no directory is stale.
+    this.store.ensureDirs();
+    fs.mkdirSync(dir, { recursive: false, mode: 0o711 });
+    let finalName: string;
+    try {
+      finalName = this.claimName(name, id);
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     const createdVolumes: string[] = [];
     try {
-      fs.mkdirSync(dir, { recursive: false, mode: 0o711 });
       const rootfs = path.join(dir, 'rootfs');
       const initDir = path.join(dir, 'init');
       for (const d of [rootfs, path.join(dir, 'layer', 'upper'), path.join(dir, 'layer', 'work')]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
@@ -236,6 +244,7 @@ export class ContainerManager {
         seccomp,
         mounts: [...etcMounts, ...mounts],
         cgroupsPath: `/hull/${id}`,
+        availableCapabilities: boundingCapabilities(),
       });
       const record: ContainerRecord = {
         Id: id,
@@ -403,12 +412,7 @@ export class ContainerManager {
 
   /** The container's process is gone: take the exit from the monitor's exit.json, clean the runtime state. */
   private async recordExit(id: string, known?: { exitCode: number }): Promise<ContainerRecord> {
-    let exit: { exitCode: number; signal: number; finishedAt: string; oomKilled: boolean } | undefined;
-    try {
-      exit = this.runtime.store.readExit(id);
-    } catch {
-      exit = undefined;
-    }
+    const exit = known ? undefined : await this.awaitExitFile(id);
     try {
       await this.runtime.delete(id, { force: true });
     } catch (err) {
@@ -427,6 +431,26 @@ export class ContainerManager {
     // Foreground runs remove their own container; this is for detached --rm ones found exited.
     if (rec.HostConfig.AutoRemove && !known) await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
     return rec;
+  }
+
+  /**
+   * The monitor writes exit.json right after the container's init is reaped: while the monitor
+   * still lives, wait for it (bounded) rather than report an unknown exit status.
+   */
+  private async awaitExitFile(id: string): Promise<{ exitCode: number; signal: number; finishedAt: string; oomKilled: boolean } | undefined> {
+    let monitorPid = 0;
+    try {
+      monitorPid = this.runtime.record(id).monitorPid;
+    } catch {
+      return undefined;
+    }
+    for (let i = 0; i < 500; i++) {
+      const exit = this.runtime.store.readExit(id);
+      if (exit) return exit;
+      if (!monitorPid || !processAlive(monitorPid)) return this.runtime.store.readExit(id);
+      await sleep(10);
+    }
+    return undefined;
   }
 
   async list(opts: { all?: boolean } = {}): Promise<ContainerSummary[]> {
@@ -744,7 +768,7 @@ export class ContainerManager {
       const u = resolveUser(path.join(this.store.containerDir(rec.Id), 'rootfs'), opts.user);
       user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
     }
-    const caps = opts.privileged ? require('../runtime/flags').CAPABILITIES as string[] : undefined;
+    const caps = opts.privileged ? boundingCapabilities() : undefined;
     const process: Process = {
       ...structuredClone(base),
       terminal: opts.tty ?? false,
@@ -789,6 +813,17 @@ export class ContainerManager {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** A live process (a zombie counts as gone: its exit is final). */
+function processAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
 
 function parseLogOpts(list: string[]): ContainerRecord['HostConfig']['LogConfig'] {
   const config: { 'max-size'?: string; 'max-file'?: string } = {};

@@ -57,6 +57,8 @@ export interface ContainerSpecInput {
   /** Mounts after the defaults (/etc files, volumes, binds, tmpfs), already resolved to host sources. */
   mounts: Mount[];
   cgroupsPath: string;
+  /** Capabilities in our own bounding set (what "ALL" and --privileged can grant). */
+  availableCapabilities?: readonly string[];
 }
 
 /** `--cap-add`/`--cap-drop` names ("NET_ADMIN", "cap_net_admin", "ALL") → canonical "CAP_…" names. */
@@ -69,11 +71,12 @@ export function capabilityName(name: string): string {
 }
 
 /** Docker's rule: start from the defaults (or all with ALL/privileged), add, then drop. */
-export function effectiveCapabilities(privileged: boolean, capAdd: string[], capDrop: string[]): string[] {
+export function effectiveCapabilities(privileged: boolean, capAdd: string[], capDrop: string[], available: readonly string[] = CAPABILITIES): string[] {
   const add = capAdd.map(capabilityName);
   const drop = capDrop.map(capabilityName);
-  if (privileged) return [...CAPABILITIES];
-  let caps = new Set(add.includes('ALL') ? CAPABILITIES : DEFAULT_CAPABILITIES);
+  // "All" means all that we hold: a capability outside our own bounding set cannot be granted.
+  if (privileged) return [...available];
+  let caps = new Set(add.includes('ALL') ? available : DEFAULT_CAPABILITIES);
   if (drop.includes('ALL')) caps = new Set();
   for (const c of add) if (c !== 'ALL') caps.add(c);
   for (const c of drop) if (c !== 'ALL') caps.delete(c);
@@ -93,13 +96,21 @@ function defaultMounts(privileged: boolean): Mount[] {
   ];
 }
 
+/** The capabilities in this process's bounding set (from /proc/self/status CapBnd). */
+export function boundingCapabilities(status = require('node:fs').readFileSync('/proc/self/status', 'utf8') as string): string[] {
+  const hex = /^CapBnd:\s*([0-9a-f]+)/m.exec(status)?.[1];
+  if (!hex) return [...CAPABILITIES];
+  const mask = BigInt(`0x${hex}`);
+  return CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
 /** Parents before children: a volume at /a/b must come after one at /a. */
 function byDepth(a: Mount, b: Mount): number {
   return a.destination.split('/').length - b.destination.split('/').length;
 }
 
 export function buildContainerSpec(input: ContainerSpecInput): Spec {
-  const caps = effectiveCapabilities(input.privileged, input.capAdd, input.capDrop);
+  const caps = effectiveCapabilities(input.privileged, input.capAdd, input.capDrop, input.availableCapabilities);
   const namespaces: Namespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (input.network !== 'host') namespaces.push({ type: 'network' });
   const userMounts = [...input.mounts].sort(byDepth);

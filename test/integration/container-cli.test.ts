@@ -1,0 +1,230 @@
+// End-to-end tests of the container verbs through bin/hull, on the shared test image (busybox +
+// hull-probe) loaded into a private state root. Every container is removed and the root is checked
+// for leaked mounts and processes at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyLayer } from '../../src/image/apply';
+import { loadArchive } from '../../src/image/archive';
+import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
+import { testImages } from '../setup/images';
+import { mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
+
+const HULL = path.resolve(__dirname, '../../bin/hull');
+const IMAGE = 'localhost/hull-test:latest';
+let root: string;
+let tmp: string;
+
+function hull(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(process.execPath, [HULL, ...args], {
+    encoding: 'utf8',
+    input: opts.input,
+    env: { ...process.env, HULL_ROOT: root, ...opts.env },
+    timeout: 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function hullAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+beforeAll(async () => {
+  tmp = tempDir('hull-container-cli-');
+  root = path.join(tmp, 'root');
+  const images = await testImages();
+  await loadArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), images.dockerArchive);
+});
+
+afterAll(() => {
+  if (!root) return;
+  const ids = hull(['ps', '-a', '-q', '--no-trunc']).stdout.split('\n').filter(Boolean);
+  if (ids.length) hull(['rm', '-f', '-v', ...ids]);
+  const leakedMounts = mountsContaining(root);
+  const leakedProcs = processesContaining(root);
+  removeTree(tmp);
+  expect(leakedMounts).toEqual([]);
+  expect(leakedProcs).toEqual([]);
+});
+
+describe('run in the foreground', () => {
+  it('passes the exit code and output through, and --rm leaves nothing', () => {
+    const ok = hull(['run', '--rm', IMAGE, 'sh', '-c', 'echo hello; echo oops >&2']);
+    expect(ok).toMatchObject({ code: 0, stdout: 'hello\n', stderr: 'oops\n' });
+    expect(hull(['run', '--rm', IMAGE, 'sh', '-c', 'exit 3']).code).toBe(3);
+    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
+    expect(fs.readdirSync(path.join(root, 'containers')).filter((n) => !n.startsWith('.'))).toEqual([]);
+  });
+
+  it('gives flags after the image to the command', () => {
+    expect(hull(['run', '--rm', IMAGE, 'echo', '-n', '--rm', 'x']).stdout).toBe('--rm x');
+  });
+
+  it('exits 127 for a missing command, 126 for one that cannot run, 125 for its own errors', () => {
+    const missing = hull(['run', '--rm', IMAGE, 'no-such-command']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/not found/);
+    expect(hull(['run', '--rm', IMAGE, '/etc/passwd']).code).toBe(126);
+    expect(hull(['run', '--rm', 'localhost/no-such-image:1', 'true']).code).toBe(125);
+    expect(hull(['run', '--rm', '--pull', 'never', 'INVALID::ref', 'true']).code).toBe(125);
+    expect(hull(['run', '--no-such-flag', IMAGE, 'true']).code).toBe(125);
+    expect(hull(['run', '--rm', '-v', '/definitely/not/here:/x', IMAGE, 'true']).code).toBe(125);
+    expect(hull(['run', '--rm', '-v', 'vol:../escape', IMAGE, 'true']).code).toBe(125);
+    // (a missing --env-file is not tested here: Node 20 itself reads --env-file anywhere in argv)
+    const badEnv = path.join(tmp, 'bad.env');
+    fs.writeFileSync(badEnv, 'GOOD=1\nBAD KEY=2\n');
+    expect(hull(['run', '--rm', '--env-file', badEnv, IMAGE, 'true']).code).toBe(125);
+    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
+    expect(hull(['volume', 'ls', '-q']).stdout).toBe('');
+  });
+
+  it('applies env, env files, workdir, user, hostname and entrypoint', () => {
+    const envFile = path.join(tmp, 'a.env');
+    fs.writeFileSync(envFile, '# comment\nFROM_FILE=yes\n\nB=file\n');
+    const r = hull([
+      'run', '--rm', '-e', 'A=1', '--env-file', envFile, '-e', 'B=flag', '-w', '/tmp/work', '-u', '1000:1000',
+      '--hostname', 'box', IMAGE, 'sh', '-c', 'echo $A $FROM_FILE $B; pwd; id -u; id -g; hostname; cat /etc/hostname',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('1 yes flag\n/tmp/work\n1000\n1000\nbox\nbox\n');
+    const ep = hull(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'from', 'entrypoint']);
+    expect(ep.stdout).toBe('from entrypoint\n');
+    expect(hull(['run', '--rm', '-u', 'nosuchuser', IMAGE, 'true']).code).toBe(125);
+  });
+
+  it("has docker's default capabilities, seccomp, masked paths and /etc files", () => {
+    const r = hull(['run', '--rm', IMAGE, 'hull-probe', 'report']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.caps.bnd).toBe('00000000a80425fb');
+    expect(report.caps.eff).toBe('00000000a80425fb');
+    expect(report.caps.inh).toBe('0000000000000000');
+    expect(report.seccomp).toBe(2);
+    expect(report.pid).toBe(1);
+    const kcore = hull(['run', '--rm', IMAGE, 'sh', '-c', 'wc -c < /proc/timer_list; cat /etc/hosts; test -s /etc/resolv.conf && echo resolv']);
+    expect(kcore.stdout).toMatch(/^0\n/);
+    expect(kcore.stdout).toMatch(/127\.0\.0\.1\s+localhost/);
+    expect(kcore.stdout).toMatch(/resolv\n$/);
+    const priv = JSON.parse(hull(['run', '--rm', '--privileged', IMAGE, 'hull-probe', 'report']).stdout);
+    expect(priv.seccomp).toBe(0);
+    const ro = hull(['run', '--rm', '--read-only', IMAGE, 'touch', '/x']);
+    expect(ro.code).not.toBe(0);
+    expect(ro.stderr).toMatch(/Read-only file system/);
+  });
+});
+
+describe('detached containers', () => {
+  it('run -d, ps, logs, exec, stop, wait, inspect, rm', async () => {
+    const name = unique('web');
+    const run = hull(['run', '-d', '--name', name, '--label', 'team=hull', IMAGE, 'sh', '-c',
+      'echo started; echo err >&2; trap "echo bye; exit 7" TERM; while true; do sleep 0.1; done']);
+    expect(run.code).toBe(0);
+    const id = run.stdout.trim();
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    expect(hull(['ps', '-q']).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect(hull(['ps', '--format', '{{.Names}} {{.State}}', '--filter', 'label=team=hull']).stdout).toBe(`${name} running\n`);
+    expect(hull(['ps', '--filter', 'label=team=other', '-q']).stdout).toBe('');
+    for (let i = 0; i < 100 && !hull(['logs', name]).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(hull(['logs', id.slice(0, 8)]).stdout).toMatch(/started\nerr\n/);
+    const exec = hull(['exec', name, 'sh', '-c', 'echo in-exec; exit 4']);
+    expect(exec).toMatchObject({ code: 4, stdout: 'in-exec\n' });
+    expect(hull(['exec', name, 'no-such-command']).code).toBe(127);
+    const inspect = JSON.parse(hull(['inspect', name]).stdout)[0];
+    expect(inspect).toMatchObject({ Id: id, Name: `/${name}`, State: { Status: 'running', Running: true, Paused: false } });
+    expect(inspect.State.Pid).toBeGreaterThan(0);
+    expect(inspect.GraphDriver.Data.UpperDir).toContain(id);
+    expect(hull(['run', '-d', '--name', name, IMAGE, 'true']).code).toBe(125); // name in use
+    expect(hull(['rm', name]).code).toBe(1); // running
+    expect(hull(['stop', '-t', '10', name])).toMatchObject({ code: 0, stdout: `${name}\n` });
+    expect(hull(['wait', name]).stdout).toBe('7\n');
+    expect(hull(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', name]).stdout).toBe('exited 7 false\n');
+    expect(hull(['logs', '--tail', '1', name]).stdout).toBe('bye\n');
+    expect(hull(['ps', '-a', '--format', '{{.Status}}']).stdout).toMatch(/^Exited \(7\)/);
+    expect(hull(['exec', name, 'true']).code).not.toBe(0);
+    expect(hull(['rm', name])).toMatchObject({ code: 0, stdout: `${name}\n` });
+    expect(hull(['inspect', name]).code).toBe(1);
+    expect(mountsContaining(id)).toEqual([]);
+  });
+
+  it('create, start, pause, unpause, kill, restart, rm -f', async () => {
+    const name = unique('life');
+    const created = hull(['create', '--name', name, IMAGE, 'sleep', '1000']);
+    expect(created.code).toBe(0);
+    expect(hull(['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `name=${name}`]).stdout).toBe(`${name} created\n`);
+    expect(hull(['start', name]).code).toBe(0);
+    expect(hull(['inspect', '-f', '{{.State.Status}}', name]).stdout).toBe('running\n');
+    expect(hull(['pause', name]).code).toBe(0);
+    expect(hull(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name]).stdout).toBe('paused true\n');
+    expect(hull(['exec', name, 'true']).code).not.toBe(0);
+    expect(hull(['unpause', name]).code).toBe(0);
+    const top = hull(['top', name]);
+    expect(top.stdout).toMatch(/sleep 1000/);
+    expect(hull(['kill', name]).code).toBe(0);
+    expect(hull(['wait', name]).stdout).toBe('137\n');
+    expect(hull(['restart', '-t', '1', name]).code).toBe(0);
+    expect(hull(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', name]).stdout).toBe('running 1\n');
+    expect(hull(['kill', '-s', 'BOGUS', name]).code).not.toBe(0);
+    expect(hull(['rm', '-f', name]).code).toBe(0);
+    expect(hull(['ps', '-a', '-q', '--filter', `name=${name}`]).stdout).toBe('');
+  });
+
+  it('20 parallel runs with one name leave exactly one container', async () => {
+    const name = unique('same');
+    const results = await Promise.all(Array.from({ length: 20 }, () => hullAsync(['run', '-d', '--name', name, IMAGE, 'sleep', '1000'])));
+    expect(results.filter((r) => r.code === 0)).toHaveLength(1);
+    expect(results.filter((r) => r.code === 125)).toHaveLength(19);
+    expect(hull(['ps', '-a', '-q']).stdout.trim().split('\n')).toHaveLength(1);
+    expect(hull(['rm', '-f', name]).code).toBe(0);
+    expect(fs.readdirSync(path.join(root, 'containers')).filter((n) => !n.startsWith('.'))).toEqual([]);
+  });
+});
+
+describe('volumes', () => {
+  it('named volumes start with the image content and outlive the container', () => {
+    const vol = unique('data');
+    const first = hull(['run', '--rm', '-v', `${vol}:/etc`, IMAGE, 'sh', '-c', 'cat /etc/passwd | head -1; echo kept > /etc/note']);
+    expect(first.stdout).toBe('root:x:0:0:root:/root:/bin/sh\n');
+    expect(hull(['volume', 'ls', '-q']).stdout).toContain(`${vol}\n`);
+    const second = hull(['run', '--rm', '-v', `${vol}:/data:ro`, IMAGE, 'sh', '-c', 'cat /data/note; touch /data/x']);
+    expect(second.stdout).toBe('kept\n');
+    expect(second.code).not.toBe(0);
+    const name = unique('holder');
+    expect(hull(['run', '-d', '--name', name, '--mount', `type=volume,source=${vol},target=/v`, IMAGE, 'sleep', '1000']).code).toBe(0);
+    const inUse = hull(['volume', 'rm', vol]);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toMatch(/in use/);
+    expect(hull(['rm', '-f', name]).code).toBe(0);
+    expect(hull(['volume', 'rm', vol])).toMatchObject({ code: 0, stdout: `${vol}\n` });
+    expect(hull(['volume', 'inspect', vol]).code).toBe(1);
+  });
+
+  it('binds ro/rw, tmpfs with size and mode, anonymous volumes removed by rm -v', () => {
+    const dir = path.join(tmp, 'bind');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'from host\n');
+    const rw = hull(['run', '--rm', '-v', `${dir}:/mnt`, IMAGE, 'sh', '-c', 'cat /mnt/in.txt; echo back > /mnt/out.txt']);
+    expect(rw.stdout).toBe('from host\n');
+    expect(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8')).toBe('back\n');
+    expect(hull(['run', '--rm', '-v', `${dir}:/mnt:ro`, IMAGE, 'touch', '/mnt/x']).code).not.toBe(0);
+    const t = hull(['run', '--rm', '--tmpfs', '/scratch:size=1m,mode=1770', IMAGE, 'sh', '-c', 'stat -c %a /scratch; df -k /scratch | tail -1']);
+    expect(t.stdout).toMatch(/^1770\n/);
+    expect(t.stdout).toMatch(/\b1024\b/);
+    const name = unique('anon');
+    expect(hull(['create', '--name', name, '-v', '/anon', IMAGE, 'true']).code).toBe(0);
+    const anon = JSON.parse(hull(['inspect', name]).stdout)[0].Mounts[0];
+    expect(anon).toMatchObject({ Type: 'volume', Destination: '/anon' });
+    expect(hull(['volume', 'ls', '-q']).stdout).toContain(anon.Name);
+    expect(hull(['rm', '-v', name]).code).toBe(0);
+    expect(hull(['volume', 'ls', '-q']).stdout).not.toContain(anon.Name);
+  });
+});
