@@ -753,7 +753,9 @@ void RunContainerStep(Container& c, const Step& step) {
     if (c.haveCaps && !c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
     std::vector<gid_t> groups;
     for (const std::string& g : SplitList(f[2])) groups.push_back(static_cast<gid_t>(Number(g)));
-    SwitchUser(static_cast<uid_t>(Number(f[0])), static_cast<gid_t>(Number(f[1])), groups);
+    const uid_t uid = static_cast<uid_t>(Number(f[0]));
+    if (uid != 0) GiveStdioToUser(uid);
+    SwitchUser(uid, static_cast<gid_t>(Number(f[1])), groups);
     c.userDone = true;
     if (c.capsDeferred) ApplyCaps(c.caps);
   } else if (op == "caps") {

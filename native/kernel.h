@@ -108,6 +108,7 @@ void SetupConsole(int rootFd, int consoleSocket);
 // `terminal 1` without a console socket: the monitor receives the master over its own socketpair
 // and relays it to its stdio, in raw mode when that is a terminal.
 int ReceivePtyMaster(int socket);  // -1 on failure
+void GiveStdioToUser(uid_t uid);  // before the `user` switch: fchown fds 0-2 (not /dev/null)
 bool MakeRaw(int fd, struct termios* saved);
 void CopyWindowSize(int from, int to);
 

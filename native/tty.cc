@@ -6,7 +6,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -99,6 +101,21 @@ void SetupConsole(int rootFd, int consoleSocket) {
   }
   if (slave > 2) close(slave);
   if (ioctl(0, TIOCSCTTY, 0) < 0) FailErrno("ioctl(TIOCSCTTY)", name);
+}
+
+void GiveStdioToUser(uid_t uid) {
+  // A non-root container process must be able to reopen its own stdio (nginx opens /dev/stdout,
+  // i.e. /proc/self/fd/1): make it the owner of the pipes or files it was given, as runc does.
+  // /dev/null stays as it is; ids not mapped here (EINVAL/EPERM) or a read-only fs are left alone.
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_uid == uid) continue;
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) continue;
+    Trace("fchown(" + std::to_string(fd) + ", " + std::to_string(uid) + ", -1)");
+    if (fchown(fd, uid, static_cast<gid_t>(-1)) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS) {
+      FailErrno("fchown", "stdio fd " + std::to_string(fd));
+    }
+  }
 }
 
 int ReceivePtyMaster(int socket) {

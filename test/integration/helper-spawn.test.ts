@@ -254,6 +254,26 @@ describe('hull-helper run mode', () => {
     expect(lines.slice(-3)).toEqual(['unlimited', '123', '456']);
   });
 
+  it('a non-root container user owns its stdio and can reopen it through /proc/self/fd', async () => {
+    const out = path.join(work, `stdout-${Math.random().toString(36).slice(2)}.txt`);
+    const fd = fs.openSync(out, 'w', 0o600);
+    try {
+      const plan = containerPlan('id -u; echo reopened >> /proc/self/fd/1');
+      plan[plan.findIndex((op) => op[0] === 'user')] = ['user', 1000, 1000, ''];
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(helperPath, [], { stdio: ['ignore', fd, 'inherit', 'pipe'] });
+        (child.stdio[3] as net.Socket).on('error', () => {});
+        (child.stdio[3] as net.Socket).write(plan.map((op) => op.map((f) => escapeField(String(f))).join('\t')).join('\n') + '\nend\n');
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(out, 'utf8')).toBe('1000\nreopened\n');
+    expect(fs.statSync(out).uid).toBe(1000);
+  });
+
   it('resolves argv[0] on the container PATH and reports a missing executable', async () => {
     const plan = containerPlan('unused');
     const firstArg = plan.findIndex((op) => op[0] === 'arg');
