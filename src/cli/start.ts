@@ -18,7 +18,7 @@ export function register(program: Command): void {
         try {
           const code = await manager.start(rec.Id, {
             attach: true,
-            stdio: [flags.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+            interactive: flags.interactive ?? false,
           });
           process.exit(code);
         } finally {

@@ -19,6 +19,7 @@ import {
   containerPath, normalizeSignal, parseEnvFile, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
   validateContainerName, type MountRequest,
 } from './options';
+import { ConsoleRelay } from './console';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
 import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
 import { ContainerStore, generateName } from './store';
@@ -66,6 +67,8 @@ export interface StartOptions {
   attach?: boolean;
   /** Foreground stdio (default: inherit, stdin only when the container was made with -i). */
   stdio?: Stdio;
+  /** Attach stdin (default: the container's -i). */
+  interactive?: boolean;
   onStarted?: (pid: number) => void;
 }
 
@@ -495,6 +498,11 @@ export class ContainerManager {
         });
       });
     if (!opts.attach) {
+      if (spec.process?.terminal) {
+        // Nobody would hold the pty master once we exit: a detached container runs without one.
+        this.warn('detached containers run without a tty (-t is ignored with -d)');
+        spec.process.terminal = false;
+      }
       const logFd = fs.openSync(rec.LogPath, 'a', 0o640);
       try {
         await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', logFd, logFd] });
@@ -508,7 +516,9 @@ export class ContainerManager {
       this.bringUpLoopback(rec, pid);
       return 0;
     }
-    const stdio: Stdio = opts.stdio ?? [rec.Config.OpenStdin ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    const interactive = opts.interactive ?? rec.Config.OpenStdin;
+    const tty = spec.process?.terminal ? new ConsoleRelay(interactive) : undefined;
+    const stdio: Stdio = tty ? ['ignore', 'ignore', 'inherit'] : opts.stdio ?? [interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
     let code: number;
     try {
       code = await this.runtime.run({
@@ -518,6 +528,7 @@ export class ContainerManager {
         detach: false,
         keep: true,
         stdio,
+        consoleSocket: tty?.socketPath,
         onStarted: (pid) => {
           markRunning(pid);
           this.bringUpLoopback(rec, pid);
@@ -526,6 +537,8 @@ export class ContainerManager {
       });
     } catch (err) {
       throw this.startFailure(id, err);
+    } finally {
+      await tty?.finish();
     }
     await this.recordExit(id, { exitCode: code });
     return code;
@@ -778,9 +791,11 @@ export class ContainerManager {
       cwd: opts.workdir || base.cwd,
       ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
     };
-    const stdio: Stdio = opts.stdio ?? [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    const tty = opts.tty && !opts.detach ? new ConsoleRelay(opts.interactive ?? false) : undefined;
+    if (opts.tty && opts.detach) process.terminal = false;
+    const stdio: Stdio = tty ? ['ignore', 'ignore', 'inherit'] : opts.stdio ?? [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
     try {
-      return await this.runtime.exec(rec.Id, process, { detach: opts.detach, stdio, onStarted: opts.onStarted });
+      return await this.runtime.exec(rec.Id, process, { detach: opts.detach, stdio, onStarted: opts.onStarted, consoleSocket: tty?.socketPath });
     } catch (err) {
       const e = err as HullRuntimeError;
       if (e instanceof HullRuntimeError && (e.op === 'exec' || e.op === 'arg')) {
@@ -789,6 +804,8 @@ export class ContainerManager {
       }
       if (e instanceof HullRuntimeError) throw new ContainerCliError(e.message, 126);
       throw err;
+    } finally {
+      await tty?.finish();
     }
   }
 
