@@ -160,6 +160,9 @@ void FlushTrace(const Step& step) {
   std::string text;
   for (const std::string& line : gTraceLines) text += (text.empty() ? "" : "; ") + line;
   gTraceLines.clear();
+  // A channel packet must fit the socket buffer: huge argv or env lists are shortened.
+  constexpr size_t kMaxTrace = 16384;
+  if (text.size() > kMaxTrace) text = text.substr(0, kMaxTrace) + "...";
   Report({"trace", std::to_string(step.index), step.op, text.empty() ? PlainStep(step) : text});
 }
 
