@@ -43,7 +43,29 @@ export function parseCgroupLayout(mountinfo: string, root = '/sys/fs/cgroup'): C
 
 let cached: CgroupLayout | undefined;
 
-export function detectCgroupLayout(): CgroupLayout {
-  cached ??= parseCgroupLayout(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
-  return cached;
+/**
+ * The layout of this host. Fast path (every `create` pays for it): look at the directory instead
+ * of parsing mountinfo, which can be thousands of lines on a busy host. `cgroup.controllers` at the
+ * root only exists on cgroup2; on v1 each sub-directory (not symlink) is a hierarchy named after its
+ * controllers ("cpu,cpuacct", "systemd" for name=systemd). Anything unusual: parse mountinfo.
+ */
+export function detectCgroupLayout(root = '/sys/fs/cgroup'): CgroupLayout {
+  if (cached) return cached;
+  if (fs.existsSync(`${root}/cgroup.controllers`)) return (cached = { mode: 'unified', unifiedRoot: root, v1: [] });
+  let entries: fs.Dirent[] = [];
+  try {
+    entries = fs.readdirSync(root, { withFileTypes: true });
+  } catch {
+    /* no cgroupfs at all: fall through */
+  }
+  const v1: V1Hierarchy[] = [];
+  let unifiedRoot: string | undefined;
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const mountPoint = `${root}/${e.name}`;
+    if (e.name === 'unified') unifiedRoot = mountPoint;
+    else v1.push({ name: e.name, mountPoint, controllers: e.name === 'systemd' ? ['name=systemd'] : e.name.split(',') });
+  }
+  if (!v1.length) return (cached = parseCgroupLayout(fs.readFileSync('/proc/self/mountinfo', 'utf8'), root));
+  return (cached = { mode: unifiedRoot ? 'hybrid' : 'legacy', unifiedRoot, v1 });
 }

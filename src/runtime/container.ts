@@ -212,7 +212,7 @@ export class Runtime {
         noPivot: opts.noPivot,
         preserveFds: opts.preserveFds,
       });
-      this.store.write(record); // status "creating" until the pid is known; lets `delete` clean up a crash
+      this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
@@ -221,7 +221,7 @@ export class Runtime {
       });
       await helper.ready;
       this.recordPid(record, helper.pid, helper.monitorPid);
-      this.store.write(record);
+      this.store.write(record, { lock: false });
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
       return { helper, record, spec };
     } catch (err) {
@@ -248,7 +248,7 @@ export class Runtime {
   private onSync(name: string, pid: number, spec: Spec, record: ContainerRecord): void {
     if (!record.initPid) {
       this.recordPid(record, pid, 0);
-      this.store.write(record);
+      this.store.write(record, { lock: false });
     }
     const state = { ...ociState(record, 'created'), status: 'creating' };
     if (name === SYNC_CREATE_RUNTIME) {
