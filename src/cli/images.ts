@@ -12,11 +12,12 @@ interface Row {
 }
 
 function rowsOf(images: ImageRecord[], filter?: string): Row[] {
+  // "busybox" lists every busybox tag; "busybox:1" only that one.
   let wanted: { repo: string; tag?: string } | null = null;
   if (filter) {
     const ref = parseReference(filter);
-    wanted = { repo: `${ref.domain}/${ref.path}`, tag: filter.includes(':') && !filter.endsWith(`/${ref.path.split('/').pop()}`) ? ref.tag : undefined };
-    if (!/:[^/]+$/.test(filter)) wanted.tag = undefined;
+    const tagGiven = /:[^/]+$/.test(filter.split('@')[0]);
+    wanted = { repo: `${ref.domain}/${ref.path}`, tag: tagGiven ? ref.tag : undefined };
   }
   const rows: Row[] = [];
   for (const image of images) {

@@ -28,7 +28,12 @@ export async function unpackAndRecord(
   store: ImageStore,
   manifestDigest: string,
   tags: ImageReference[],
-  options: { repoDigest?: { ref: ImageReference; digest: string }; onLayer?: (layer: Descriptor, state: 'exists' | 'applied') => void } = {},
+  options: {
+    repoDigest?: { ref: ImageReference; digest: string };
+    onLayer?: (layer: Descriptor, state: 'exists' | 'applied') => void;
+    /** Lease the layer chainIDs against a concurrent garbage collection until the record exists. */
+    protect?: (...ids: string[]) => void;
+  } = {},
 ): Promise<ImageRecord> {
   const manifest = JSON.parse(store.readBlob(manifestDigest).toString('utf8')) as Manifest;
   const config = JSON.parse(store.readBlob(manifest.config.digest).toString('utf8')) as ImageConfig;
@@ -37,6 +42,7 @@ export async function unpackAndRecord(
     throw new Error(`image config ${manifest.config.digest} lists ${diffIds.length} diffIDs for ${manifest.layers.length} layers`);
   }
   const chain = chainIds(diffIds);
+  options.protect?.(...chain);
   for (let i = 0; i < manifest.layers.length; i++) {
     const layer = manifest.layers[i];
     if (store.hasLayer(chain[i])) {
@@ -115,7 +121,10 @@ export async function loadFromDirectory(store: ImageStore, dir: string, protect:
       if (!manifestDigest) continue;
       const manifest = JSON.parse(store.readBlob(manifestDigest).toString('utf8')) as Manifest;
       const tags = new Set<string>();
-      const name = entry.annotations?.['io.containerd.image.name'] ?? entry.annotations?.['org.opencontainers.image.ref.name'];
+      // ref.name is often just a tag ("latest", from `skopeo copy … oci:dir:latest`): a name
+      // without '/' or ':' cannot say which repository, so such images load untagged.
+      const refName = entry.annotations?.['org.opencontainers.image.ref.name'];
+      const name = entry.annotations?.['io.containerd.image.name'] ?? (refName && /[/:]/.test(refName) ? refName : undefined);
       if (name) {
         const ref = tryParseTag(name);
         if (ref) tags.add(fullString(ref));
@@ -123,7 +132,7 @@ export async function loadFromDirectory(store: ImageStore, dir: string, protect:
       for (const d of dockerEntries) {
         if (d.configDigest === manifest.config.digest) for (const t of d.repoTags) tags.add(t);
       }
-      const record = await unpackAndRecord(store, manifestDigest, [...tags].map((t) => parseReference(t)));
+      const record = await unpackAndRecord(store, manifestDigest, [...tags].map((t) => parseReference(t)), { protect });
       progress(`Loaded image${tags.size ? `: ${[...tags].map(displayFull).join(', ')}` : ` ID: ${record.id}`}`);
       loaded.push(record);
     }
@@ -142,8 +151,8 @@ export async function loadFromDirectory(store: ImageStore, dir: string, protect:
     if (expectedFromName && `sha256:${expectedFromName[1]}` !== configDigest) {
       throw new Error(`image archive: config ${entry.config} has digest ${configDigest}, its name says sha256:${expectedFromName[1]}`);
     }
+    protect(configDigest); // lease before writing: see ImageStore.garbageCollect
     store.writeBlob(configBytes, { digest: configDigest });
-    protect(configDigest);
     const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
     const layers: Descriptor[] = [];
     for (const layerPath of entry.layers) {
@@ -153,10 +162,10 @@ export async function loadFromDirectory(store: ImageStore, dir: string, protect:
       if (nameDigest && `sha256:${nameDigest[1]}` !== digest) {
         throw new Error(`image archive: layer ${layerPath} has digest ${digest}, its name says sha256:${nameDigest[1]}`);
       }
+      protect(digest);
       if (!store.hasBlob(digest)) {
         await store.writeBlobStream(fs.createReadStream(file), { digest, size, what: `layer ${layerPath}` });
       }
-      protect(digest);
       layers.push({ mediaType: await sniffLayerMediaType(file, 'docker'), digest, size });
     }
     if ((config.rootfs?.diff_ids ?? []).length !== layers.length) {
@@ -168,9 +177,11 @@ export async function loadFromDirectory(store: ImageStore, dir: string, protect:
       config: { mediaType: MediaType.dockerConfig, digest: configDigest, size: configBytes.length },
       layers,
     };
-    const manifestDigest = store.writeBlob(Buffer.from(JSON.stringify(manifest)));
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const manifestDigest = sha256Digest(manifestBytes);
     protect(manifestDigest);
-    const record = await unpackAndRecord(store, manifestDigest, entry.repoTags.map((t) => parseReference(t)));
+    store.writeBlob(manifestBytes, { digest: manifestDigest });
+    const record = await unpackAndRecord(store, manifestDigest, entry.repoTags.map((t) => parseReference(t)), { protect });
     progress(entry.repoTags.length ? `Loaded image: ${entry.repoTags.map(displayFull).join(', ')}` : `Loaded image ID: ${record.id}`);
     loaded.push(record);
   }
@@ -228,12 +239,12 @@ async function copyLayoutBlob(store: ImageStore, dir: string, desc: Descriptor, 
   const hex = digestHex(assertDigest(desc.digest, 'descriptor digest'));
   const file = insidePath(dir, `blobs/sha256/${hex}`, `blob ${desc.digest}`);
   if (readLimit !== undefined && desc.size > readLimit) throw new Error(`image archive: ${desc.digest} is ${desc.size} bytes, more than the ${readLimit} allowed`);
+  protect(desc.digest);
   if (!store.hasBlob(desc.digest)) {
     await store.writeBlobStream(fs.createReadStream(file), { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
   } else if (store.blobSize(desc.digest) !== desc.size) {
     throw new Error(`image archive: blob ${desc.digest}: size mismatch: ${store.blobSize(desc.digest)} bytes, descriptor says ${desc.size}`);
   }
-  protect(desc.digest);
   return readLimit !== undefined ? store.readBlob(desc.digest) : Buffer.alloc(0);
 }
 
@@ -396,8 +407,8 @@ export async function importRootfs(store: ImageStore, input: string | Readable, 
     const diffId = mediaType === MediaType.ociLayerGzip
       ? (await digestStream(fs.createReadStream(ingest.path).pipe(zlib.createGunzip()))).digest
       : blobDigest;
-    await ingest.commit({ digest: blobDigest, size });
     lease.add(blobDigest);
+    await ingest.commit({ digest: blobDigest, size });
     const platform = options.platform ?? hostPlatform();
     const created = new Date().toISOString();
     const config: ImageConfig = {
@@ -409,16 +420,21 @@ export async function importRootfs(store: ImageStore, input: string | Readable, 
       rootfs: { type: 'layers', diff_ids: [diffId] },
       history: [{ created, created_by: 'hull import', ...(options.message ? { comment: options.message } : {}) }],
     };
-    const configDigest = store.writeBlob(Buffer.from(JSON.stringify(config)));
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const configDigest = sha256Digest(configBytes);
+    lease.add(configDigest);
+    store.writeBlob(configBytes);
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       config: { mediaType: MediaType.ociConfig, digest: configDigest, size: store.blobSize(configDigest) },
       layers: [{ mediaType, digest: blobDigest, size }],
     };
-    const manifestDigest = store.writeBlob(Buffer.from(JSON.stringify(manifest)));
-    lease.add(configDigest, manifestDigest);
-    return await unpackAndRecord(store, manifestDigest, target ? [target] : []);
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const manifestDigest = sha256Digest(manifestBytes);
+    lease.add(manifestDigest);
+    store.writeBlob(manifestBytes);
+    return await unpackAndRecord(store, manifestDigest, target ? [target] : [], { protect: lease.add.bind(lease) });
   } finally {
     ingest.abort();
     lease.release();

@@ -51,14 +51,14 @@ export async function pullImage(store: ImageStore, reference: string, options: P
 
   const lease = store.createLease();
   try {
-    store.writeBlob(manifestBytes, { digest: manifestDigest, what: `manifest ${manifestDigest}` });
-    lease.add(manifestDigest);
+    // Lease first, then write: a concurrent garbage collection must never see unleased content.
     assertDigest(manifest.config?.digest, 'config digest');
+    lease.add(manifestDigest, manifest.config.digest);
+    store.writeBlob(manifestBytes, { digest: manifestDigest, what: `manifest ${manifestDigest}` });
     if (!store.hasBlob(manifest.config.digest)) {
       const configBytes = await client.getBlobBytes(ref.path, manifest.config);
       store.writeBlob(configBytes, { digest: manifest.config.digest, size: manifest.config.size, what: 'image config' });
     }
-    lease.add(manifest.config.digest);
     const config = JSON.parse(store.readBlob(manifest.config.digest).toString('utf8')) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (!Array.isArray(manifest.layers) || diffIds.length !== manifest.layers.length) {

@@ -246,6 +246,19 @@ describe('manifest faults', () => {
     storeIsEmpty();
   });
 
+  it('refuses a layer whose diffID differs from the image config and keeps no layer', async () => {
+    const { configDigest } = fake.addImage('1', layer);
+    const config = JSON.parse(fake.blobs.get(configDigest)!.toString());
+    config.rootfs.diff_ids = [sha('something else')];
+    const bytes = Buffer.from(JSON.stringify(config));
+    const manifest = JSON.parse(fake.manifests.get('1')!.bytes.toString());
+    manifest.config = { ...manifest.config, digest: fake.addBlob(bytes), size: bytes.length };
+    fake.manifests.set('1', { bytes: Buffer.from(JSON.stringify(manifest)), mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    await expect(pull(`${fake.host}/app:1`)).rejects.toThrow(/diff ?ID/i);
+    storeIsEmpty();
+    expect(fs.readdirSync(store.layersDir)).toEqual([]); // the temp layer went too
+  });
+
   it('refuses an oversized manifest', async () => {
     const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', pad: 'x'.repeat(5 * 1024 * 1024) }));
     fake.manifests.set('1', { bytes: huge, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
