@@ -27,14 +27,20 @@ export class RegistryError extends Error {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Network errors worth another attempt (connection reset/refused, socket closed, timeouts). */
+/**
+ * Network errors worth another attempt: resets, closed sockets, timeouts. A refused connection is
+ * not retried (nothing listens there; a dead mirror should fall through to the next endpoint fast).
+ */
 export function isTransientNetworkError(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string; message?: string }; name?: string; message?: string };
-  const code = e?.cause?.code ?? e?.code ?? '';
-  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-    'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED'].includes(code)) return true;
+  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+  const code = e?.cause?.code ?? e?.code;
+  if (code) {
+    return ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
+      'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'ECONNABORTED'].includes(code);
+  }
+  // undici's "terminated" (body cut short) carries its reason as a cause without a code at times.
   const message = `${e?.message ?? ''} ${e?.cause?.message ?? ''}`;
-  return /terminated|other side closed|socket hang up|ECONNRESET|fetch failed/i.test(message);
+  return /terminated|other side closed|socket hang up|ECONNRESET/i.test(message);
 }
 
 export function retryDelay(policy: RetryPolicy, attempt: number, retryAfter?: string | null): number {

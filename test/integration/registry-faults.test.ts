@@ -438,6 +438,14 @@ describe('mirrors', () => {
       fake.addImage('2', layer);
       await pullImage(store, `${upstreamHost}/app:2`, { config, retry: fast });
       expect(fake.log.some((l) => l.url === '/v2/app/manifests/2')).toBe(true);
+      // A mirror nobody listens on is skipped (connection refused is not retried).
+      const closed = net.createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const deadPort = (closed.address() as net.AddressInfo).port;
+      await new Promise<void>((r) => closed.close(() => r()));
+      const withDead: HullConfig = { ...config, mirrors: { [upstreamHost]: [{ host: `127.0.0.1:${deadPort}`, pathPrefix: '', insecure: true }] } };
+      const image3 = await pullImage(makeStore(path.join(tmp, 'dead-mirror')), `${upstreamHost}/app:2`, { config: withDead, retry: { attempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000 } });
+      expect(image3.repoTags).toEqual([`${upstreamHost}/app:2`]);
     } finally {
       await mirror.stop();
     }
