@@ -6,6 +6,8 @@ export { isValidDigest, assertDigest, chainIds, sha256Digest, DigestError } from
 export { ImageStore, ImageNotFoundError, setImageInUseProvider, shortId } from './store';
 export type { ImageRecord, LayerRecord, LayerMeta, InUseProvider, ApplyLayerFn } from './store';
 export { pullImage } from './pull';
+export { ensureImage } from './ensure';
+export type { PullPolicy, ResolvedImage } from './ensure';
 export type { PullOptions } from './pull';
 export { pushImage } from './push';
 export type { PushOptions } from './push';
