@@ -595,6 +595,8 @@ struct Container {
   CapSets caps;
   bool haveCaps = false, boundingDropped = false, capsDeferred = false, userDone = false;
   bool haveUserOp = false;
+  bool haveSysctl = false;
+  int procFd = -1;  // our own procfs instance for sysctls
 };
 
 // Wait for the monitor's "go" (after maps/cgroups, or after a sync hook). Anything else: stop.
@@ -713,6 +715,8 @@ void RunContainerStep(Container& c, const Step& step) {
   } else if (op == "pivot") {
     if (f[0] != "pivot" && f[0] != "chroot") Fail(EINVAL, "pivot_root", "", "pivot must be pivot or chroot");
     PivotRoot(RootFd(c, op), f[0] == "chroot");
+    // Take the procfs handle now, before masks and read-only paths cover parts of /proc.
+    if (c.haveSysctl) c.procFd = OpenProcfsHandle();
   } else if (op == "readonly-root") {
     RemountRootReadonly();
   } else if (op == "mask") {
@@ -724,7 +728,8 @@ void RunContainerStep(Container& c, const Step& step) {
   } else if (op == "domainname") {
     SetDomainname(f[0]);
   } else if (op == "sysctl") {
-    WriteSysctl(f[0], f[1]);
+    if (c.procFd < 0) c.procFd = OpenProcfsHandle();
+    WriteSysctl(c.procFd, f[0], f[1]);
   } else if (op == "umask") {
     SetUmask(static_cast<mode_t>(Number(f[0], 8)));
   } else if (op == "nnp") {
@@ -833,7 +838,10 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   Container c;
   c.settings = &settings;
   c.consolePending = settings.consoleSocketFd >= 0;
-  for (const Step& step : plan) c.haveUserOp |= step.op == "user";
+  for (const Step& step : plan) {
+    c.haveUserOp |= step.op == "user";
+    c.haveSysctl |= step.op == "sysctl";
+  }
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
   try {

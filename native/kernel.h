@@ -88,7 +88,9 @@ void BringUpLoopback();                         // new network namespace: "lo" u
 void JoinSessionKeyring(const std::string& id);  // "_ses.<id>"
 void SetHostname(const std::string& name);
 void SetDomainname(const std::string& name);
-void WriteSysctl(const std::string& key, const std::string& value);
+// A verified procfs handle of our own for sysctls (see ns.cc); taken right after pivot_root.
+int OpenProcfsHandle();
+void WriteSysctl(int procFd, const std::string& key, const std::string& value);
 
 // --- caps.cc ---
 struct CapSets {

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/magic.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -223,24 +224,44 @@ void JoinSessionKeyring(const std::string& id) {
   if (syscall(SYS_keyctl, KEYCTL_SETPERM, key, permissions) < 0) FailErrno("keyctl(KEYCTL_SETPERM)", name);
 }
 
-void WriteSysctl(const std::string& key, const std::string& value) {
-  // "net.ipv4.ip_forward" -> "sys/net/ipv4/ip_forward", opened beneath a handle we checked really is
-  // procfs (a rootfs could have put anything at /proc before our mount, CVE-2019-16884).
+int OpenProcfsHandle() {
+  // Our own procfs instance, mounted nowhere (fsopen + fsmount): no bind or mask that the plan puts
+  // over /proc (read-only /proc/sys, CVE-2019-16884 style fakes) affects it. Where the new mount API
+  // is refused (a user namespace whose /proc is already partly masked), fall back to the /proc we
+  // mounted, checked to be procfs.
+  Trace("fsopen(\"proc\"); fsconfig(FSCONFIG_CMD_CREATE); fsmount(MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV|MOUNT_ATTR_NOEXEC)");
+  int fd = -1;
+  int context = static_cast<int>(syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC));
+  if (context >= 0) {
+    if (syscall(SYS_fsconfig, context, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0) {
+      fd = static_cast<int>(syscall(SYS_fsmount, context, FSMOUNT_CLOEXEC,
+                                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    }
+    close(context);
+  }
+  if (fd < 0) {
+    Trace("open(\"/proc\", O_PATH|O_DIRECTORY)");
+    fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) FailErrno("open", "/proc");
+  }
+  struct statfs fs;
+  if (fstatfs(fd, &fs) < 0) FailErrno("fstatfs", "/proc");
+  if (fs.f_type != PROC_SUPER_MAGIC) Fail(EINVAL, "fstatfs", "/proc", "/proc is not procfs");
+  return fd;
+}
+
+void WriteSysctl(int procFd, const std::string& key, const std::string& value) {
+  // "net.ipv4.ip_forward" -> "sys/net/ipv4/ip_forward", opened beneath the procfs handle.
   std::string relative = "sys/";
   for (char c : key) relative += c == '.' ? '/' : c;
   const std::string shown = "/proc/" + relative;
-  int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (proc < 0) FailErrno("open", "/proc");
-  struct statfs fs;
-  if (fstatfs(proc, &fs) < 0) FailErrno("fstatfs", "/proc");
-  if (fs.f_type != PROC_SUPER_MAGIC) Fail(EINVAL, "fstatfs", "/proc", "/proc is not procfs");
   struct open_how how = {};
   how.flags = O_WRONLY | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   Trace("write(" + Quote(shown) + ", " + Quote(value) + ")");
-  int fd = static_cast<int>(syscall(SYS_openat2, proc, relative.c_str(), &how, sizeof how));
-  close(proc);
+  int fd = static_cast<int>(syscall(SYS_openat2, procFd, relative.c_str(), &how, sizeof how));
   if (fd < 0) FailErrno("openat2", shown);
+  struct statfs fs;
   if (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC) Fail(EINVAL, "fstatfs", shown, shown + " is not on procfs");
   ssize_t n = write(fd, value.data(), value.size());
   int err = errno;

@@ -363,7 +363,9 @@ describe('hull-helper run mode', () => {
     const plan = containerPlan('cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname /proc/self/oom_score_adj', {
       before: [['oom-score-adj', 123]],
     });
-    plan.splice(plan.findIndex((op) => op[0] === 'hostname'), 0, ['sysctl', 'net.ipv4.ip_forward', '1'], ['domainname', 'hull.test']);
+    // Even after /proc/sys became read-only (sysctls use the helper's own procfs instance).
+    plan.splice(plan.findIndex((op) => op[0] === 'hostname'), 0,
+      ['readonly', '/proc/sys'], ['sysctl', 'net.ipv4.ip_forward', '1'], ['domainname', 'hull.test']);
     const run = await runHelper(plan);
     expect(of(run, 'error')).toEqual([]);
     expect(run.stdout).toBe('1\nhull.test\n123\n');
@@ -629,8 +631,10 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     fs.chmodSync(work, 0o755); // the mapped root is "others" for host-root-owned directories
     makeBusyboxRootfs(userRoot);
     execFileSync('chown', ['-R', `${base}:${base}`, userRoot]);
-    const plan = containerPlan('id -u; cat /proc/self/uid_map; touch /tmp/made && stat -c %u /tmp/made; mount -t tmpfs x /mnt 2>/dev/null; echo ok', {
+    const plan = containerPlan('id -u; cat /proc/self/uid_map; touch /tmp/made && stat -c %u /tmp/made; mount -t tmpfs x /mnt 2>/dev/null; echo ok; cat /proc/sys/net/ipv4/ip_forward', {
       namespaces: 'user,pid,mount,uts,ipc,net,cgroup',
+      // sysctls still work after /proc is partly masked and /proc/sys is read-only
+      after: [['mask', '/proc/kcore'], ['mask', '/proc/timer_list'], ['readonly', '/proc/sys'], ['sysctl', 'net.ipv4.ip_forward', '1']],
     });
     const clone = plan.findIndex((op) => op[0] === 'clone');
     plan.splice(clone + 1, 0, ['setgroups', 'deny'], ['uid-map', 0, base, 65536], ['gid-map', 0, base, 65536]);
@@ -644,6 +648,7 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(lines[2]).toBe('0');
     expect(fs.statSync(path.join(userRoot, 'tmp/made')).uid).toBe(base);
     expect(lines[3]).toBe('ok');
+    expect(lines[4]).toBe('1');
     expect(run.code).toBe(0);
   });
 
