@@ -237,6 +237,19 @@ describe('blob faults', () => {
   });
 });
 
+describe('concurrency', () => {
+  it('two pulls of one image into one root both succeed and share the layer', async () => {
+    fake.addImage('1', layer);
+    fake.addImage('2', layer);
+    const other = makeStore(store.root);
+    const [a, b] = await Promise.all([pull(`${fake.host}/app:1`), pullImage(other, `${fake.host}/app:2`, { config: noConfig, retry: fast })]);
+    expect(a.id).toBe(b.id);
+    expect(store.getImage(`${fake.host}/app:1`).repoTags.sort()).toEqual([`${fake.host}/app:1`, `${fake.host}/app:2`]);
+    expect(fs.readdirSync(store.layersDir)).toEqual([a.layers[0].chainId.slice(7)]);
+    expect(fs.readdirSync(store.ingestDir)).toEqual([]);
+  });
+});
+
 describe('manifest faults', () => {
   it('refuses a digest with path characters and writes nothing outside the store', async () => {
     fake.addImage('1', layer, { manifestOverride: (m) => { (m.layers as Array<{ digest: string }>)[0].digest = 'sha256:../../../../x'; } });
