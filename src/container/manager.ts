@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
 import { stateRoot } from '../config';
 import { native } from '../native';
 import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
@@ -20,6 +21,7 @@ import {
   validateContainerName, type MountRequest,
 } from './options';
 import { ConsoleRelay } from './console';
+import { commitLayer, copyIn, copyOut, diffLayer, exportRootfs, type Change, type CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
 import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
 import { ContainerStore, generateName } from './store';
@@ -550,15 +552,10 @@ export class ContainerManager {
     let exitCode = 125;
     let message = e.message ?? String(err);
     if (e instanceof HullRuntimeError && (e.op === 'exec' || e.op === 'arg' || e.op === 'cwd')) {
-      if (e.op === 'cwd') {
-        message = `failed to create task for container: chdir to cwd: ${message}`;
-      } else if (e.code === 'ENOENT') {
-        exitCode = 127;
-        message = `failed to create task for container: exec: ${message}: executable file not found in $PATH`;
-      } else if (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EISDIR' || e.code === 'EPERM') {
-        exitCode = 126;
-        message = `failed to create task for container: exec: ${message}: permission denied`;
-      }
+      // The helper's message already reads like docker's: `exec: "x": executable file not found in $PATH`.
+      message = `failed to create task for container: ${message}`;
+      if (e.op !== 'cwd' && e.code === 'ENOENT') exitCode = 127;
+      else if (e.op !== 'cwd' && ['EACCES', 'ENOEXEC', 'EISDIR', 'EPERM'].includes(e.code ?? '')) exitCode = 126;
     }
     try {
       this.store.update(id, (r) => Object.assign(r.State, { Status: 'created', Running: false, Pid: 0, ExitCode: exitCode, Error: message }));
@@ -799,8 +796,8 @@ export class ContainerManager {
     } catch (err) {
       const e = err as HullRuntimeError;
       if (e instanceof HullRuntimeError && (e.op === 'exec' || e.op === 'arg')) {
-        if (e.code === 'ENOENT') throw new ContainerCliError(`exec failed: ${e.message}: executable file not found in $PATH`, 127);
-        if (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EISDIR') throw new ContainerCliError(`exec failed: ${e.message}: permission denied`, 126);
+        if (e.code === 'ENOENT') throw new ContainerCliError(`exec failed: ${e.message}`, 127);
+        if (e.code === 'EACCES' || e.code === 'ENOEXEC' || e.code === 'EISDIR') throw new ContainerCliError(`exec failed: ${e.message}`, 126);
       }
       if (e instanceof HullRuntimeError) throw new ContainerCliError(e.message, 126);
       throw err;
@@ -820,6 +817,42 @@ export class ContainerManager {
   paths(rec: ContainerRecord): { dir: string; rootfs: string; upper: string; lowers: string[] } {
     const dir = this.store.containerDir(rec.Id);
     return { dir, rootfs: path.join(dir, 'rootfs'), upper: path.join(dir, 'layer', 'upper'), lowers: rec.Layers };
+  }
+
+  /** docker diff: changes in the writable layer. */
+  async diff(nameOrId: string): Promise<Change[]> {
+    const rec = await this.get(nameOrId);
+    const p = this.paths(rec);
+    return diffLayer(p.upper, p.lowers);
+  }
+
+  /** docker commit: pauses a running container (unless `pause: false`) while its layer is read. */
+  async commit(nameOrId: string, opts: CommitOptions & { pause?: boolean } = {}): Promise<ImageRecord> {
+    const rec = await this.get(nameOrId);
+    const p = this.paths(rec);
+    return this.whilePaused(rec, opts.pause !== false, () => commitLayer(this.images, rec, p.upper, p.dir, opts));
+  }
+
+  async export(nameOrId: string, out: Writable): Promise<void> {
+    const rec = await this.get(nameOrId);
+    await exportRootfs(this.mountedRootfs(rec), out);
+  }
+
+  /** docker cp, either direction (`toContainer`); the container is paused meanwhile so it cannot swap paths. */
+  async copy(nameOrId: string, direction: 'in' | 'out', containerPath: string, hostPath: string): Promise<void> {
+    const rec = await this.get(nameOrId);
+    const rootfs = this.mountedRootfs(rec);
+    await this.whilePaused(rec, true, async () => (direction === 'in' ? copyIn(rootfs, hostPath, containerPath) : copyOut(rootfs, containerPath, hostPath)));
+  }
+
+  private async whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
+    const freeze = pause && rec.State.Status === 'running';
+    if (freeze) await this.runtime.pause(rec.Id).catch(() => undefined);
+    try {
+      return await fn();
+    } finally {
+      if (freeze) await this.runtime.resume(rec.Id).catch(() => undefined);
+    }
   }
 
   /** Mount the rootfs if needed (export, cp of a stopped container). */

@@ -228,3 +228,61 @@ describe('volumes', () => {
     expect(hull(['volume', 'ls', '-q']).stdout).not.toContain(anon.Name);
   });
 });
+
+describe('the writable layer', () => {
+  it('diff lists A/C/D; commit makes an image that runs; export and cp work both ways', () => {
+    const name = unique('layer');
+    const made = hull(['run', '--name', name, IMAGE, 'sh', '-c', 'echo x > /etc/newfile; rm /bin/ls; mkdir -p /root/a/b; echo hi > /root/a/b/c']);
+    expect(made.code).toBe(0);
+    expect(hull(['diff', name]).stdout).toBe(
+      ['C /bin', 'D /bin/ls', 'C /etc', 'A /etc/newfile', 'C /root', 'A /root/a', 'A /root/a/b', 'A /root/a/b/c', ''].join('\n'),
+    );
+    const tag = `localhost/${unique('committed')}:v1`;
+    const commit = hull(['commit', '-m', 'test', '-c', 'CMD ["cat", "/etc/newfile"]', name, tag]);
+    expect(commit.code).toBe(0);
+    expect(commit.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(hull(['run', '--rm', tag])).toMatchObject({ code: 0, stdout: 'x\n' });
+    expect(hull(['run', '--rm', tag, 'ls', '/']).code).toBe(127); // the whiteout came back as a deletion
+    expect(hull(['run', '--rm', tag, 'cat', '/root/a/b/c']).stdout).toBe('hi\n');
+
+    const exported = path.join(tmp, 'export.tar');
+    expect(hull(['export', '-o', exported, name]).code).toBe(0);
+    const list = spawnSync('tar', ['-tf', exported], { encoding: 'utf8' }).stdout.split('\n');
+    expect(list).toContain('./etc/newfile');
+    expect(list).toContain('./bin/busybox');
+    expect(list).not.toContain('./bin/ls');
+
+    const out = path.join(tmp, 'cp-out');
+    fs.mkdirSync(out);
+    expect(hull(['cp', `${name}:/root/a`, out]).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'a/b/c'), 'utf8')).toBe('hi\n');
+    fs.writeFileSync(path.join(tmp, 'in.txt'), 'from host\n');
+    expect(hull(['cp', path.join(tmp, 'in.txt'), `${name}:/root/`]).code).toBe(0);
+    expect(hull(['diff', name]).stdout).toContain('A /root/in.txt\n');
+    expect(hull(['cp', `${name}:/no/such/file`, out]).code).toBe(1);
+    expect(hull(['rm', name]).code).toBe(0);
+  });
+
+  it('cp out of a path that symlinks to / stays inside the container', () => {
+    const name = unique('escape');
+    expect(hull(['run', '--name', name, IMAGE, 'sh', '-c', 'ln -s / /root/host; ln -s /etc/passwd /root/pw; echo inside > /root/marker']).code).toBe(0);
+    const out = path.join(tmp, 'escape-out');
+    fs.mkdirSync(out);
+    // Resolved in the container's root: /root/host/root/marker is the container's own file.
+    expect(hull(['cp', `${name}:/root/host/root/marker`, out]).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'marker'), 'utf8')).toBe('inside\n');
+    expect(hull(['cp', `${name}:/root/host/etc/passwd`, out]).code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'passwd'), 'utf8')).toMatch(/^root:x:0:0:root:\/root:\/bin\/sh\nnobody/);
+    expect(hull(['rm', name]).code).toBe(0);
+  });
+});
+
+describe('terminals', () => {
+  it('-t gives the container a pty and passes the exit code', () => {
+    const r = hull(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo $TERM; exit 5']);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toBe('/dev/pts/0\r\nxterm\r\n');
+    const i = hull(['run', '--rm', '-i', IMAGE, 'sh'], { input: 'echo from stdin\nexit 6\n' });
+    expect(i).toMatchObject({ code: 6, stdout: 'from stdin\n' });
+  });
+});
