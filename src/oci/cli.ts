@@ -45,6 +45,7 @@ export function runtimeFor(globals: Globals): Runtime {
   const { Runtime } = require('../runtime/container') as typeof import('../runtime/container');
   return new Runtime({
     root: globals.root,
+    detachedMonitor: 'exit', // as runc: the caller's subreaper (shim, conmon) reaps the container
     onWarning: (m) => log(globals, 'warning', m),
     onTrace: globals.debug ? (step, op, text) => log(globals, 'debug', `step ${step} ${op}: ${text}`) : undefined,
   });

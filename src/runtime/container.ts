@@ -21,6 +21,13 @@ export interface RuntimeOptions {
   onWarning?: (message: string) => void;
   /** Step-by-step trace from the helper (`--debug`). */
   onTrace?: (step: number, op: string, text: string) => void;
+  /**
+   * What happens to the helper of a detached container once it runs. 'keep' (API default): it stays
+   * as the container's monitor and records exit.json. 'exit' (hull-oci, like runc): it goes away so
+   * the container becomes the child of the caller's subreaper (containerd-shim, conmon), which reaps
+   * it and reads its exit status.
+   */
+  detachedMonitor?: 'keep' | 'exit';
 }
 
 export interface CreateOptions {
@@ -117,7 +124,7 @@ export class Runtime {
   /** OCI create: the container process is set up and waits on exec.fifo; returns its pid. */
   async create(opts: CreateOptions): Promise<number> {
     const { helper, record } = await this.spawnContainer(opts, 'create');
-    helper.release();
+    await this.detachFrom(helper, record);
     return record.initPid;
   }
 
@@ -129,7 +136,7 @@ export class Runtime {
     const { helper, record, spec } = await this.spawnContainer(opts, 'run', opts.detach ?? false);
     this.runPoststart(spec, record);
     if (opts.detach) {
-      helper.release();
+      await this.detachFrom(helper, record);
       return 0;
     }
     opts.onStarted?.(record.initPid);
@@ -233,6 +240,20 @@ export class Runtime {
       }
       this.store.remove(opts.id);
       throw err;
+    }
+  }
+
+  /** Let the caller go while the container runs on (see RuntimeOptions.detachedMonitor). */
+  private async detachFrom(helper: HelperProcess, record?: ContainerRecord): Promise<void> {
+    if (this.options.detachedMonitor !== 'exit') {
+      helper.release();
+      return;
+    }
+    await helper.abandon();
+    if (record) {
+      record.monitorPid = 0;
+      record.monitorStartTime = undefined;
+      this.store.write(record, { lock: false });
     }
   }
 
@@ -399,7 +420,7 @@ export class Runtime {
     }
     if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(helper.pid));
     if (opts.detach) {
-      helper.release();
+      await this.detachFrom(helper);
       return 0;
     }
     opts.onStarted?.(helper.pid);
