@@ -225,6 +225,7 @@ std::vector<std::string> SplitList(const std::string& list, char separator = ','
 struct Settings {
   std::string mode = "run";  // create | run | exec
   bool detach = false;
+  bool monitor = true;  // `monitor 0`: hand the container to our parent's subreaper after `ready`
   bool terminal = false;
   std::string id, stateDir, execFifo, consoleSocket;
   uint64_t cloneFlags = 0;    // namespaces clone3 creates
@@ -235,7 +236,7 @@ struct Settings {
 };
 
 bool IsSetting(const std::string& op) {
-  return op == "mode" || op == "detach" || op == "trace" || op == "id" || op == "state-dir" ||
+  return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
          op == "exec-fifo" || op == "console-socket" || op == "terminal";
 }
 // setns into a pid or time namespace changes only where our *children* go: the monitor does it.
@@ -263,6 +264,8 @@ void ApplySetting(const Step& step, Settings& settings) {
     settings.mode = value;
   } else if (step.op == "detach") {
     settings.detach = value == "1";
+  } else if (step.op == "monitor") {
+    settings.monitor = value != "0";
   } else if (step.op == "trace") {
     gTracing = value == "1";
   } else if (step.op == "id") {
@@ -483,6 +486,11 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
     m.awaitingSync = true;
   } else if (kind == "ready") {
     m.ready = true;
+    if (!m.settings->monitor) {
+      // Under containerd-shim or conmon the container must become *their* child (they are
+      // subreapers and wait for it themselves, as with runc): we step out of the way.
+      _exit(0);
+    }
     if (m.settings->detach) {
       // From now on we outlive our caller: own session, and do not hold its stdio open.
       setsid();
@@ -597,6 +605,7 @@ struct Container {
   bool haveUserOp = false;
   bool haveSysctl = false;
   int procFd = -1;  // our own procfs instance for sysctls
+  int failureExitCode = 125;
 };
 
 // Wait for the monitor's "go" (after maps/cgroups, or after a sync hook). Anything else: stop.
@@ -664,7 +673,7 @@ void RunExec(Container& c, const Step& step) {
   Trace("execve(" + Quote(path) + ", [" + args + "], env)");
   FlushTrace(step);
   if (c.settings->mode != "create") Report({"ready"});
-  if (!c.settings->detach) {
+  if (!c.settings->detach && c.settings->monitor) {
     // Foreground: if the monitor is SIGKILLed it cannot kill us, so let the kernel do it. Set last:
     // any credential change (the `user` step) clears it.
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -672,6 +681,8 @@ void RunExec(Container& c, const Step& step) {
     if (poll(&monitor, 1, 0) > 0 && (monitor.revents & POLLHUP)) _exit(125);  // it died before that
   }
   execve(path.c_str(), argv.data(), envp.data());
+  // Without a monitor (`monitor 0`) our exit code is all the shim sees: use the shell's.
+  c.failureExitCode = errno == ENOENT ? 127 : errno == EACCES || errno == EPERM ? 126 : 125;
   FailErrno("execve", path);
 }
 
@@ -889,7 +900,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   } catch (const StepFailure& failure) {
     Report(ErrorMessage({0, "", {}}, failure));
   }
-  _exit(125);
+  _exit(c.failureExitCode);
 }
 
 }  // namespace

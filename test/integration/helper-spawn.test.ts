@@ -621,6 +621,30 @@ describe('hull-helper state, create mode and monitoring', () => {
     expect(of(run, 'exit')).toEqual([]);
     expect(JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8'))).toMatchObject({ exitCode: 3, signal: 0 });
   });
+
+  it('monitor 0: the helper steps aside after ready and the container lives on without it', async () => {
+    let containerPid = 0;
+    let parentAfterHandoff = -1;
+    const run = await runHelper([['detach', 1], ['monitor', 0], ...containerPlan(`sleep 1000; echo ${work}`)], {
+      onMessage: (msg, _control, current) => {
+        if (msg[0] === 'pid') containerPid = Number(msg[1]);
+        if (msg[0] !== 'ready') return;
+        void (async () => {
+          // The helper exits on its own; the container is re-parented (to init here, to the shim
+          // under containerd or conmon) and keeps running until we kill it.
+          while (native().kill(current.monitorPid, 0)) await new Promise((r) => setTimeout(r, 20));
+          const status = fs.readFileSync(`/proc/${containerPid}/status`, 'utf8');
+          parentAfterHandoff = Number(/^PPid:\s+(\d+)/m.exec(status)![1]);
+          process.kill(containerPid, 'SIGKILL');
+        })();
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(of(run, 'ready')).toHaveLength(1);
+    expect(of(run, 'exit')).toEqual([]);
+    expect(parentAfterHandoff).not.toBe(run.monitorPid);
+    expect(parentAfterHandoff).not.toBe(-1);
+  });
 });
 
 describe('hull-helper user namespaces and joining namespaces', () => {
