@@ -586,7 +586,7 @@ class Applier {
       ApplyMeta(meta, &e);
       meta = PendingMeta();
       // Pre-POSIX archives mark directories only by a trailing slash.
-      if ((e.type == '0' || e.type == '\0') && !e.name.empty() && e.name.back() == '/') e.type = '5';
+      if ((e.type == '0' || e.type == '\0') && e.size == 0 && !e.name.empty() && e.name.back() == '/') e.type = '5';
       lastEntry_ = e.name;
       // Types without content (links, dirs, devices) carry no data whatever the size field says.
       bool hasData = e.type == '0' || e.type == '\0' || e.type == '7';
@@ -717,7 +717,9 @@ class Applier {
         if (errno != ENOENT) FailSys(errno, "openat2", HostPath(sub), entry);
         // mkdirat under the *resolved* previous directory: whatever symlinks led there, it is in-root.
         if (mkdirat(prev.get(), comps[i].c_str(), 0700) != 0) {
-          // EEXIST here means a dangling symlink sits where a directory is needed.
+          if (errno == EEXIST) {
+            FailTar(entry, "parent \"" + sub + "\" is a symlink whose target does not exist inside the layer");
+          }
           FailSys(errno, "mkdirat", HostPath(sub), entry);
         }
         cur = Fd(openat(prev.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -952,6 +954,9 @@ class Applier {
       if (fstatat(tparent.get(), tcomps.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) FailSys(errno, "fstatat", HostPath(trel), e.name);
     }
     if (S_ISDIR(st.st_mode)) FailTar(e.name, "hardlink to a directory \"" + e.linkname + "\"");
+    if (opts_.overlay && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+      FailTar(e.name, "hardlink target \"" + e.linkname + "\" was deleted by a whiteout");
+    }
     // The link target is resolved before the old link path is removed, so replacing a path by a
     // link to itself keeps working.
     if (linkExists) RemovePath(parentFd, base, rel, e.name);
