@@ -636,8 +636,40 @@ std::string FindExecutable(const Container& c) {
   Fail(ENOENT, "execve", name, "exec: \"" + name + "\": executable file not found in $PATH");
 }
 
+// As runc: without HOME in the environment, use the user's home from the container's own
+// /etc/passwd (as mounted now, volumes included), or "/".
+void AddHomeIfMissing(Container& c) {
+  for (const std::string& var : c.env) {
+    if (var.compare(0, 5, "HOME=") == 0) return;
+  }
+  std::string home = "/";
+  int root = c.rootFd >= 0 ? c.rootFd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = OpenInRoot(root, "/etc/passwd", O_RDONLY);
+  if (fd >= 0) {
+    std::string passwd;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0 && passwd.size() < (1 << 20)) passwd.append(chunk, static_cast<size_t>(n));
+    close(fd);
+    const std::string uid = std::to_string(getuid());
+    for (const std::string& line : SplitList(passwd, '\n')) {
+      std::vector<std::string> f;  // name:password:uid:gid:gecos:home:shell (empty fields kept)
+      size_t start = 0;
+      for (size_t colon; (colon = line.find(':', start)) != std::string::npos; start = colon + 1) f.push_back(line.substr(start, colon - start));
+      f.push_back(line.substr(start));
+      if (f.size() >= 6 && f[2] == uid && !f[5].empty()) {
+        home = f[5];
+        break;
+      }
+    }
+  }
+  Trace("env HOME=" + home);
+  c.env.push_back("HOME=" + home);
+}
+
 void RunExec(Container& c, const Step& step) {
   if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
+  AddHomeIfMissing(c);
   std::string path = FindExecutable(c);
 
   // fds: preserved ones move from 4.. down to 3..; everything else >= 3 closes at execve.

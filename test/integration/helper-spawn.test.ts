@@ -234,7 +234,7 @@ describe('hull-helper run mode', () => {
 
   it('applies user, groups, capabilities, no_new_privs and rlimits', async () => {
     const plan = containerPlan(
-      'id; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status; ulimit -c; ulimit -n; ulimit -Hn',
+      'id; echo $HOME; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status; ulimit -c; ulimit -n; ulimit -Hn',
       {
         before: [['rlimit', 'RLIMIT_NOFILE', 123, 456], ['rlimit', 'RLIMIT_CORE', '18446744073709551615', -1]],
       },
@@ -246,6 +246,7 @@ describe('hull-helper run mode', () => {
     expect(of(run, 'error')).toEqual([]);
     const lines = run.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^uid=1000\(probe\) gid=1000\(probe\) groups=5\(tty\),65534\(nogroup\)/);
+    expect(lines[1]).toBe('/home'); // HOME from the container's /etc/passwd, as runc does
     expect(lines).toContain('CapEff:\t0000000000000400');
     expect(lines).toContain('CapPrm:\t0000000000000400');
     expect(lines).toContain('CapBnd:\t0000000000000421');
