@@ -9,7 +9,13 @@ import { detectCgroupLayout, V1Cgroup, V2Cgroup, type CgroupDriver, type CgroupR
 import type { Limits, SandboxTrace } from './options';
 
 export const SANDBOX_CGROUP_PARENT = 'hull-sandbox';
-/** v1 controllers a sandbox joins (others stay where the Node process is). */
+/**
+ * v1 controllers a sandbox may join (others stay where the Node process is). Every joined
+ * hierarchy costs a mkdir, a cgroup.procs write and an rmdir per run, so a run joins only what it
+ * uses: memory (limit, peak, OOM) and pids always, cpu only for a CPU quota; cpuacct (CPU time) and
+ * freezer (kill-all) only when there is no unified hierarchy, whose cpu.stat and cgroup.kill do
+ * both jobs on hybrid hosts.
+ */
 const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'freezer'];
 const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
 const CFS_PERIOD_US = 100_000;
@@ -130,15 +136,17 @@ function keyed(text: string | undefined, key: string): number | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** rmdir children first; EBUSY while the last tasks exit is retried with backoff (runc: 10 tries). */
-async function removeTree(dir: string): Promise<void> {
-  let entries: fs.Dirent[] = [];
-  try {
-    entries = await fs.promises.readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+async function removeTree(dir: string, hasChildren = true): Promise<void> {
+  if (hasChildren) {
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
   }
-  for (const e of entries) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
   let delay = 1;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -183,12 +191,27 @@ export class SandboxCgroup {
     return this.dirs;
   }
 
-  private static layoutFor(cgroupPath: string, trace?: SandboxTrace): SandboxCgroup {
+  private static layoutFor(cgroupPath: string, controllers: readonly string[], trace?: SandboxTrace): SandboxCgroup {
     const h = detect();
     const byController = new Map<string, string>();
-    for (const [controller, root] of h.roots) byController.set(controller, path.join(root, cgroupPath));
+    for (const [controller, root] of h.roots) {
+      if (h.version === 2 || controllers.includes(controller)) byController.set(controller, path.join(root, cgroupPath));
+    }
     const unifiedDir = h.unifiedRoot ? path.join(h.unifiedRoot, cgroupPath) : undefined;
     return new SandboxCgroup(h.version, byController, unifiedDir, cgroupPath, trace);
+  }
+
+  /** The v1 controllers a group with these limits joins (see V1_CONTROLLERS). */
+  private static controllersFor(limits: Limits): string[] {
+    const controllers = ['memory', 'pids'];
+    if (limits.cpuQuotaUs !== undefined) controllers.push('cpu');
+    if (!detect().unifiedRoot) controllers.push('cpuacct', 'freezer');
+    return controllers;
+  }
+
+  /** v1 controllers of this group (its sub-groups live in the same hierarchies). */
+  private get controllers(): string[] {
+    return [...this.byController.keys()];
   }
 
   /** Creates /hull-sandbox/<name> in every hierarchy and writes the limits. */
@@ -198,7 +221,7 @@ export class SandboxCgroup {
    */
   static async create(name: string, limits: Limits, opts: { trace?: SandboxTrace; delegate?: boolean; oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
     await ensureParent();
-    const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, opts.trace);
+    const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, SandboxCgroup.controllersFor(limits), opts.trace);
     await group.mkdirs();
     try {
       await group.applyLimits(limits);
@@ -212,8 +235,11 @@ export class SandboxCgroup {
   }
 
   /** A sub-group (no limits of its own: the parent's apply to it). */
+  private hasChildren = false;
+
   async child(name: string, opts: { oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
-    const group = SandboxCgroup.layoutFor(`${this.cgroupPath}/${name}`, this.trace);
+    this.hasChildren = true;
+    const group = SandboxCgroup.layoutFor(`${this.cgroupPath}/${name}`, this.controllers, this.trace);
     await group.mkdirs();
     if (opts.oomGroup) await group.setOomGroup().catch(async (err) => {
       await group.remove().catch(() => undefined);
@@ -291,7 +317,11 @@ export class SandboxCgroup {
       const mem = this.byController.get('memory');
       const cpuacct = this.byController.get('cpuacct');
       const [cpuNs, peakBytes, oomKills] = await Promise.all([
-        cpuacct ? readNumber(path.join(cpuacct, 'cpuacct.usage')) : undefined,
+        cpuacct
+          ? readNumber(path.join(cpuacct, 'cpuacct.usage'))
+          : this.unifiedDir
+            ? readText(path.join(this.unifiedDir, 'cpu.stat')).then((t) => (keyed(t, 'usage_usec') ?? 0) * 1000)
+            : undefined,
         mem ? readNumber(path.join(mem, 'memory.max_usage_in_bytes')) : undefined,
         this.oomKills(),
       ]);
@@ -331,7 +361,8 @@ export class SandboxCgroup {
 
   /** Kill what is left and remove every directory (sub-groups first). */
   async remove(): Promise<void> {
-    const results = await Promise.allSettled(this.dirs.map((dir) => removeTree(dir)));
+    // A group that never had sub-groups is removed without listing it first (one call per hierarchy).
+    const results = await Promise.allSettled(this.dirs.map((dir) => removeTree(dir, this.hasChildren)));
     if (results.some((r) => r.status === 'rejected')) {
       // Something still runs in it (e.g. a process escaped the kill): kill and try once more.
       await this.kill().catch(() => undefined);
