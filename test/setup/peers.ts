@@ -199,8 +199,9 @@ export function createPodmanEnv(opts: { runtime?: string } = {}): PodmanEnv {
     CONTAINERS_CONF: path.join(dir, 'containers.conf'),
     CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
   };
+  // 45 s per call: a runtime that hangs fails the call, leaving room for the debug rerun.
   const podman = (args: string[], o: { timeoutMs?: number; input?: string } = {}) =>
-    run('podman', ['--runtime', runtime, ...args], { env, ...o });
+    run('podman', ['--runtime', runtime, ...args], { env, timeoutMs: 45_000, ...o });
   return {
     dir,
     env,
@@ -291,7 +292,7 @@ export async function startDockerd(opts: { runtimes?: Record<string, string> } =
     env,
     child,
     createdDirs,
-    docker: (a, o = {}) => run('docker', a, { env, ...o }),
+    docker: (a, o = {}) => run('docker', a, { env, timeoutMs: 45_000, ...o }),
     log: () => {
       try {
         return fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8');
