@@ -4,7 +4,7 @@
 import { HullConfig, loadConfig, normalizeRegistryHost } from '../config';
 import type { Credentials } from './auth';
 import { assertDigest, chainIds } from './digest';
-import { formatPlatform, hostPlatform, listPlatforms, parsePlatform, PlatformSpec, selectManifest } from './platform';
+import { formatPlatform, hostPlatform, listPlatforms, normalizePlatform, parsePlatform, PlatformSpec, selectManifest } from './platform';
 import { ProgressReporter, silentProgress } from './progress';
 import { familiarName, familiarString, ImageReference, parseReference } from './reference';
 import { FetchedManifest, RegistryClient } from './registry';
@@ -46,6 +46,13 @@ export async function pullImage(store: ImageStore, reference: string, options: P
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
   progress.message(`${ref.digest ?? ref.tag}: Pulling from ${familiarName(ref)}`);
 
+  const current = await upToDate(store, ref, platform, options);
+  if (current) {
+    progress.message(`Digest: ${current.digest}`);
+    progress.message(`Status: Image is up to date for ${familiarString(ref)}`);
+    return current.record;
+  }
+
   const { client, top } = await resolve(ref, options);
   const { manifest, manifestBytes, manifestDigest } = await chooseManifest(client, ref, top, platform);
 
@@ -85,6 +92,33 @@ export async function pullImage(store: ImageStore, reference: string, options: P
     progress.finish();
     lease.release();
   }
+}
+
+/**
+ * A tag we pulled before whose registry digest (HEAD) is unchanged: nothing to do. HEAD does not
+ * count as a pull on Docker Hub, and the digest is only compared with one we verified ourselves.
+ */
+async function upToDate(store: ImageStore, ref: ImageReference, platform: PlatformSpec, options: PullOptions): Promise<{ record: ImageRecord; digest: string } | null> {
+  if (ref.digest) return null;
+  const record = store.findImage(familiarString(ref));
+  if (record) {
+    // The local copy must also be the platform asked for (a multi-platform tag has several).
+    const config = store.configOf(record);
+    const have = normalizePlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
+    if (have.os !== platform.os || have.architecture !== platform.architecture || (platform.variant && have.variant !== platform.variant)) return null;
+  }
+  const prefix = `${ref.domain}/${ref.path}@`;
+  const known = record?.repoDigests.filter((d) => d.startsWith(prefix)).map((d) => d.slice(prefix.length)) ?? [];
+  if (!record || known.length === 0 || !record.layers.every((l) => store.hasLayer(l.chainId))) return null;
+  for (const client of pullEndpoints(ref, options)) {
+    try {
+      const digest = await client.headManifestDigest(ref.path, ref.tag as string);
+      if (digest) return known.includes(digest) ? { record, digest } : null;
+    } catch {
+      /* this endpoint cannot say: try the next, then fall back to a full resolve */
+    }
+  }
+  return null;
 }
 
 /** GET the manifest from the first endpoint that answers (mirrors, then the registry). */

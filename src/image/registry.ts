@@ -157,6 +157,24 @@ export class RegistryClient {
     return { digest, mediaType, bytes, json };
   }
 
+  /**
+   * HEAD a manifest: the registry's Docker-Content-Digest, or null when it sends none (HEAD
+   * unsupported, 405, no header). Only good for "is it still what we have?": never trusted alone.
+   */
+  async headManifestDigest(repository: string, tag: string): Promise<string | null> {
+    const repo = this.repoPath(repository);
+    const res = await this.request(`${this.baseUrl}/v2/${repo}/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { Accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [RegistryClient.pullScope(repo)],
+      retry: true,
+      what: `manifest ${repository}:${tag}`,
+    });
+    await res.body?.cancel().catch(() => {});
+    const digest = res.headers.get('docker-content-digest');
+    return res.status === 200 && digest && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : null;
+  }
+
   /** GET a small blob (an image config) into memory, verified. */
   async getBlobBytes(repository: string, desc: Descriptor, limit = 64 * 1024 * 1024): Promise<Buffer> {
     assertDigest(desc.digest, 'blob digest');

@@ -138,6 +138,18 @@ describe('blob faults', () => {
     expect(fs.readFileSync(path.join(store.layerDiffDir(image.layers[0].chainId), 'hello'), 'utf8')).toBe('hello\n');
   });
 
+  it('an up-to-date tag costs one HEAD, a changed one a full resolve', async () => {
+    fake.addImage('1', layer);
+    await pull(`${fake.host}/app:1`);
+    fake.log = [];
+    await pull(`${fake.host}/app:1`);
+    expect(fake.log.map((l) => `${l.method} ${l.url}`)).toEqual(['HEAD /v2/app/manifests/1']);
+    fake.addImage('1', layer, { arch: 'amd64', manifestOverride: (m) => { m.annotations = { changed: 'yes' }; } });
+    fake.log = [];
+    await pull(`${fake.host}/app:1`);
+    expect(fake.log.filter((l) => l.method === 'GET' && l.url.includes('/manifests/')).length).toBe(1);
+  });
+
   it('refuses wrong bytes of the right size', async () => {
     const { layerDigest } = fake.addImage('1', layer);
     const evil = Buffer.from(layer);
