@@ -6,7 +6,7 @@ import { applyChanges, importRootfs, loadArchive, saveArchive } from '../../src/
 import { ImageStore, setImageInUseProvider } from '../../src/image/store';
 import { buildDockerArchive, buildOciLayout } from '../setup/images';
 import { makeBusyboxRootfs, removeTree, tempDir } from '../setup/rootfs';
-import { describeRun, requirePeer, run } from '../setup/peers';
+import { describeRun, requirePeer, run, unmountAndRemove } from '../setup/peers';
 import { layerOf, makeStore, treeOf } from './image-helpers';
 
 let tmp: string;
@@ -118,6 +118,32 @@ describe('save: read by skopeo', () => {
     const layout = path.join(tmp, 'copied');
     const c = run('skopeo', ['copy', `docker-archive:${out}`, `oci:${layout}:copy`]);
     expect(c.status, describeRun('skopeo', ['copy'], c)).toBe(0);
+  });
+});
+
+describe('save/load: podman', () => {
+  it('podman loads what hull saves, and hull loads what podman saves', async () => {
+    if (!requirePeer('podman')) return;
+    const [image] = await loadArchive(store, await buildDockerArchive(path.join(tmp, 'in.tar'), { repoTag: 'localhost/pod:1' }));
+    await saveArchive(store, ['localhost/pod:1'], path.join(tmp, 'hull.tar'));
+    const podman = (...args: string[]) => {
+      const full = ['--root', path.join(tmp, 'podman-root'), '--runroot', path.join(tmp, 'podman-run'), '--storage-driver', 'vfs', ...args];
+      const r = run('podman', full, { timeoutMs: 120_000 });
+      expect(r.status, describeRun('podman', full, r)).toBe(0);
+      return r.stdout;
+    };
+    try {
+      podman('load', '-i', path.join(tmp, 'hull.tar'));
+      expect(podman('images', '--no-trunc', '--format', '{{.ID}}').trim()).toBe(image.id);
+      podman('save', '-o', path.join(tmp, 'podman.tar'), 'localhost/pod:1');
+      const other = makeStore(path.join(tmp, 'root2'));
+      const [back] = await loadArchive(other, path.join(tmp, 'podman.tar'));
+      expect(back.id).toBe(image.id);
+      expect(back.repoTags).toEqual(['localhost/pod:1']);
+    } finally {
+      unmountAndRemove(path.join(tmp, 'podman-root'));
+      unmountAndRemove(path.join(tmp, 'podman-run'));
+    }
   });
 });
 
