@@ -13,7 +13,8 @@ import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
 import { ImageStore, type ImageRecord } from '../image/store';
 import type { ContainerConfig } from '../image/types';
 import { HullRuntimeError, Runtime } from '../runtime';
-import type { Mount, Process, Spec } from '../runtime/spec';
+import type { Mount, Process, Resources, Spec } from '../runtime/spec';
+import type { CgroupStats } from '../cgroup';
 import type { Stdio } from '../runtime/helper-process';
 import { ContainerCliError, ContainerStateError, NoSuchContainerError, usageError } from './errors';
 import {
@@ -21,7 +22,7 @@ import {
   validateContainerName, type MountRequest,
 } from './options';
 import { ConsoleRelay } from './console';
-import { commitLayer, copyIn, copyOut, diffLayer, exportRootfs, type Change, type CommitOptions } from './layer';
+import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
 import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
 import { ContainerStore, generateName } from './store';
@@ -806,6 +807,29 @@ export class ContainerManager {
     }
   }
 
+  /** docker update: new memory / cpu / pids limits for a running container (kept for later starts). */
+  async update(nameOrId: string, resources: Resources): Promise<void> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status === 'running' || rec.State.Status === 'paused') this.runtime.update(rec.Id, resources);
+    this.store.update(rec.Id, (r) => {
+      const linux = (r.Spec.linux ??= {});
+      const old = linux.resources ?? {};
+      linux.resources = {
+        ...old,
+        ...(resources.memory ? { memory: { ...old.memory, ...resources.memory } } : {}),
+        ...(resources.cpu ? { cpu: { ...old.cpu, ...resources.cpu } } : {}),
+        ...(resources.pids ? { pids: resources.pids } : {}),
+      };
+    });
+  }
+
+  /** Usage figures of a running container (empty for a stopped one). */
+  async stats(nameOrId: string): Promise<{ record: ContainerRecord; stats: CgroupStats }> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') return { record: rec, stats: {} };
+    return { record: rec, stats: this.runtime.stats(rec.Id) };
+  }
+
   /** Processes in the container (host pids). */
   async processes(nameOrId: string): Promise<number[]> {
     const rec = await this.get(nameOrId);
@@ -823,26 +847,30 @@ export class ContainerManager {
   async diff(nameOrId: string): Promise<Change[]> {
     const rec = await this.get(nameOrId);
     const p = this.paths(rec);
-    return diffLayer(p.upper, p.lowers);
+    return layerModule().diffLayer(p.upper, p.lowers);
   }
 
   /** docker commit: pauses a running container (unless `pause: false`) while its layer is read. */
   async commit(nameOrId: string, opts: CommitOptions & { pause?: boolean } = {}): Promise<ImageRecord> {
     const rec = await this.get(nameOrId);
     const p = this.paths(rec);
-    return this.whilePaused(rec, opts.pause !== false, () => commitLayer(this.images, rec, p.upper, p.dir, opts));
+    return this.whilePaused(rec, opts.pause !== false, () => layerModule().commitLayer(this.images, rec, p.upper, p.dir, opts));
   }
 
   async export(nameOrId: string, out: Writable): Promise<void> {
     const rec = await this.get(nameOrId);
-    await exportRootfs(this.mountedRootfs(rec), out);
+    await layerModule().exportRootfs(this.mountedRootfs(rec), out);
   }
 
   /** docker cp, either direction (`toContainer`); the container is paused meanwhile so it cannot swap paths. */
   async copy(nameOrId: string, direction: 'in' | 'out', containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.get(nameOrId);
     const rootfs = this.mountedRootfs(rec);
-    await this.whilePaused(rec, true, async () => (direction === 'in' ? copyIn(rootfs, hostPath, containerPath) : copyOut(rootfs, containerPath, hostPath)));
+    await this.whilePaused(rec, true, async () => {
+      const { copyIn, copyOut } = layerModule();
+      if (direction === 'in') copyIn(rootfs, hostPath, containerPath);
+      else copyOut(rootfs, containerPath, hostPath);
+    });
   }
 
   private async whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
@@ -863,6 +891,12 @@ export class ContainerManager {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** Loaded on demand: it pulls in tar and the image archive code, which `run` does not need. */
+function layerModule(): typeof import('./layer') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./layer') as typeof import('./layer');
+}
 
 /** A live process (a zombie counts as gone: its exit is final). */
 function processAlive(pid: number): boolean {
