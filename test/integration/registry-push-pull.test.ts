@@ -9,6 +9,7 @@ import type { HullConfig } from '../../src/config';
 import { describeWithPeers, run, describeRun, requirePeer } from '../setup/peers';
 import { startRegistry, type Registry } from '../setup/registry';
 import { makeBusyboxRootfs, removeTree, tempDir } from '../setup/rootfs';
+import { buildOciLayout } from '../setup/images';
 import { buildImage, layerOf, makeStore, testApplier, treeOf } from './image-helpers';
 
 const noConfig: HullConfig = { insecureRegistries: [], mirrors: {}, source: null };
@@ -122,6 +123,22 @@ describeWithPeers(['registry'], 'push and pull with docker-registry', () => {
     const a = makeStore(path.join(tmp, 'q'));
     await expect(pullImage(a, `${registry.host}/test/busybox:1`, { config: noConfig, retry: fast, platform: 'linux/s390x' })).resolves.toBeDefined();
     await expect(pullImage(a, `${registry.host}/test/nothing:1`, { config: noConfig, retry: fast })).rejects.toThrow(/manifest test\/nothing:1: not found/);
+  });
+
+  it('pulls what skopeo pushed; skopeo reads what hull pushed', async () => {
+    if (!requirePeer('skopeo')) return;
+    const layout = await buildOciLayout(path.join(tmp, 'skopeo-src'), { tag: 'v1' });
+    const env = { ...process.env, http_proxy: '', https_proxy: '' };
+    const up = ['copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${registry.host}/from/skopeo:v1`];
+    const r = run('skopeo', up, { env });
+    expect(r.status, describeRun('skopeo', up, r)).toBe(0);
+    const store = makeStore(path.join(tmp, 'from-skopeo'));
+    const image = await pullImage(store, `${registry.host}/from/skopeo:v1`, { config: noConfig, retry: fast });
+    expect(fs.readlinkSync(path.join(store.layerDiffDir(image.layers[0].chainId), 'bin/sh'))).toBe('busybox');
+    const inspect = ['inspect', '--tls-verify=false', '--raw', `docker://${registry.host}/test/busybox:1`];
+    const i = run('skopeo', inspect, { env });
+    expect(i.status, describeRun('skopeo', inspect, i)).toBe(0);
+    expect(JSON.parse(i.stdout).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
   });
 
   it('loads what skopeo copied from the registry into a docker-archive and an oci-archive', async () => {
