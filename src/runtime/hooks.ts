@@ -38,7 +38,9 @@ export function runHooks(kind: HookKind, hooks: Hook[] | undefined, state: OciSt
       encoding: 'utf8',
     });
     const where = `${kind} hook #${i} (${hook.path})`;
-    if (result.error) {
+    // A hook that exits without reading its stdin makes our write fail with EPIPE: that is fine.
+    const epipe = (result.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && result.status !== null;
+    if (result.error && !epipe) {
       const code = (result.error as NodeJS.ErrnoException).code;
       if (code === 'ETIMEDOUT') throw new HookError(`${where}: timed out after ${hook.timeout}s`);
       throw new HookError(`${where}: ${result.error.message}`);
