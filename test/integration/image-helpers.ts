@@ -123,3 +123,44 @@ export async function buildImage(store: ImageStore, layers: Buffer[], tag: strin
   await unpackAndRecord(store, digest, [parseReference(tag)]);
   return digest;
 }
+
+export interface RawTarEntry {
+  name: string;
+  type?: 'file' | 'dir' | 'symlink' | 'hardlink';
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  content?: string | Buffer;
+  linkname?: string;
+}
+
+/** A ustar archive written byte by byte: for entries tar(1) will not make (links into lower layers). */
+export function rawTar(entries: RawTarEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  const octal = (n: number, width: number) => n.toString(8).padStart(width - 1, '0') + '\0';
+  for (const e of entries) {
+    const body = Buffer.from(e.content ?? '');
+    const h = Buffer.alloc(512);
+    const type = e.type ?? 'file';
+    h.write(e.name, 0, 100);
+    h.write(octal(e.mode ?? (type === 'dir' ? 0o755 : 0o644), 8), 100);
+    h.write(octal(e.uid ?? 0, 8), 108);
+    h.write(octal(e.gid ?? 0, 8), 116);
+    h.write(octal(type === 'file' ? body.length : 0, 12), 124);
+    h.write(octal(0, 12), 136);
+    h.write('        ', 148); // checksum placeholder: spaces
+    h.write({ file: '0', hardlink: '1', symlink: '2', dir: '5' }[type], 156);
+    h.write(e.linkname ?? '', 157, 100);
+    h.write('ustar\0', 257);
+    h.write('00', 263);
+    let sum = 0;
+    for (const byte of h) sum += byte;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    blocks.push(h);
+    if (type === 'file' && body.length) {
+      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    }
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}

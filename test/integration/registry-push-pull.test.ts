@@ -10,7 +10,9 @@ import { describeWithPeers, run, describeRun, requirePeer } from '../setup/peers
 import { startRegistry, type Registry } from '../setup/registry';
 import { makeBusyboxRootfs, removeTree, tempDir } from '../setup/rootfs';
 import { buildOciLayout } from '../setup/images';
-import { buildImage, layerOf, makeStore, testApplier, treeOf } from './image-helpers';
+import { buildImage, layerOf, makeStore, rawTar, testApplier, treeOf } from './image-helpers';
+import * as zlib from 'node:zlib';
+import { native } from '../../src/native';
 
 const noConfig: HullConfig = { insecureRegistries: [], mirrors: {}, source: null };
 const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
@@ -117,6 +119,35 @@ describeWithPeers(['registry'], 'push and pull with docker-registry', () => {
       const wh = fs.lstatSync(path.join(top, 'home'));
       expect(wh.isCharacterDevice()).toBe(true); // overlay-form whiteout
     }
+  });
+
+  it('carries whiteouts, opaque directories and hardlinks into lower layers through the registry', async () => {
+    if (!testApplier().native) return; // overlay form needs the native applier
+    const a = makeStore(path.join(tmp, 'wh-a'));
+    const lower = zlib.gzipSync(rawTar([
+      { name: 'etc/', type: 'dir' }, { name: 'etc/file', content: 'shared\n', mode: 0o640, uid: 7, gid: 8 },
+      { name: 'home/', type: 'dir' }, { name: 'home/user', content: 'x' },
+      { name: 'srv/', type: 'dir' }, { name: 'srv/old', content: 'old' },
+    ]));
+    const upper = zlib.gzipSync(rawTar([
+      { name: 'etc/', type: 'dir' }, { name: 'etc/link', type: 'hardlink', linkname: 'etc/file' },
+      { name: '.wh.home', content: '' },
+      { name: 'srv/', type: 'dir' }, { name: 'srv/.wh..wh..opq', content: '' }, { name: 'srv/new', content: 'new' },
+    ]));
+    const name = `${registry.host}/test/whiteouts:1`;
+    await buildImage(a, [lower, upper], name);
+    await pushImage(a, name, { config: noConfig, retry: fast });
+    const b = makeStore(path.join(tmp, 'wh-b'));
+    const image = await pullImage(b, name, { config: noConfig, retry: fast });
+    const top = b.layerDiffDir(image.layers[1].chainId);
+    const link = fs.statSync(path.join(top, 'etc/link'));
+    expect(fs.readFileSync(path.join(top, 'etc/link'), 'utf8')).toBe('shared\n');
+    expect({ mode: link.mode & 0o7777, uid: link.uid, gid: link.gid }).toEqual({ mode: 0o640, uid: 7, gid: 8 });
+    const whiteout = fs.lstatSync(path.join(top, 'home'));
+    expect(whiteout.isCharacterDevice() && whiteout.rdev === 0).toBe(true);
+    expect(native().getxattr(path.join(top, 'srv'), 'trusted.overlay.opaque')?.toString()).toBe('y');
+    expect(fs.existsSync(path.join(top, '.wh.home'))).toBe(false);
+    expect(fs.readdirSync(path.join(top, 'srv'))).toEqual(['new']);
   });
 
   it('takes a single-platform manifest as is and names a missing tag', async () => {
