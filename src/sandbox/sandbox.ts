@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerConfig } from '../image/types';
+import { probePath } from '../native';
 import { HelperProcess, type HelperExit } from '../runtime/helper-process';
 import { SandboxCgroup } from './cgroup';
 import { Execution, type LaunchParams } from './execution';
@@ -215,6 +216,7 @@ export class Sandbox implements AsyncDisposable {
   static async start(options: SandboxStartOptions): Promise<Sandbox> {
     const o = await resolveSandboxOptions(options, ['env', 'cwd']);
     const defaults = resolveProcessOptions({ env: options.env, cwd: options.cwd });
+    if (!fs.existsSync(probePath)) throw new Error(`${probePath} is missing: the sandbox init is built by npm run build:native`);
     const id = newId();
     const root = await openRoot(o, id);
     let group: SandboxCgroup | undefined;
@@ -267,6 +269,7 @@ export class Sandbox implements AsyncDisposable {
           throw new Error(`sandbox ${this.id} has stopped (its init exited)`);
         }
         group = await this.group.child(`e${n}`, { oomGroup: true });
+        if (this.closing) throw new Error(`sandbox ${this.id} is closed`);
         return {
           plan: templatesFor(this.prepared.shape).exec().fill({
             id, cgroupDirs: group.joinDirs(), argv: command, env, cwd, trace: !!this.options.trace, initPid: this.init.pid,
@@ -294,6 +297,7 @@ export class Sandbox implements AsyncDisposable {
   /** Kill everything in the sandbox, then remove its cgroup and give back its root. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const execution of this.running) execution.kill();
       await this.group.kill().catch(() => this.init.kill());
       await Promise.allSettled([...this.running].map((e) => e.result));
       await this.initExit;
