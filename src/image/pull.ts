@@ -44,7 +44,7 @@ export async function pullImage(store: ImageStore, reference: string, options: P
   const ref = parseReference(reference);
   const progress = options.progress ?? silentProgress;
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
-  progress.message(`${ref.digest ?? ref.tag}: Pulling from ${familiarName(ref)}`);
+  progress.message(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
 
   const current = await upToDate(store, ref, platform, options);
   if (current) {
