@@ -145,6 +145,35 @@ describe('overlay root filesystems', () => {
     expect(fs.readdirSync(target).sort()).toEqual(['f0', 'f1']);
   });
 
+  it('legacy mount(2) path: escapes `:` `,` `\\` in layer paths and refuses more than a page with E2BIG', async () => {
+    process.env.HULL_OVERLAY_LEGACY = '1';
+    try {
+      const lowers = ['odd:colon', 'odd,comma', 'odd\\backslash'].map((n) => path.join(work, n));
+      for (const [i, dir] of lowers.entries()) {
+        fs.mkdirSync(dir);
+        fs.writeFileSync(path.join(dir, `f${i}`), String(i));
+      }
+      const [upper, wk, target, big] = mkdirs('u:l', 'w,l', 'mlegacy', 'mbig');
+      mountRootfs({ layers: lowers, upper, work: wk, target });
+      mounted.push(target);
+      expect(fs.readdirSync(target).sort()).toEqual(['f0', 'f1', 'f2']);
+      const many = Array.from({ length: 60 }, (_, i) => path.join(work, `layer-with-a-long-name-${String(i).padStart(3, '0')}-${'z'.repeat(40)}`));
+      for (const dir of many) fs.mkdirSync(dir);
+      const err = (() => {
+        try {
+          mountRootfs({ layers: many, upper, work: wk, target: big });
+        } catch (e) {
+          return e as NodeJS.ErrnoException;
+        }
+      })();
+      expect(err?.code).toBe('E2BIG');
+      expect(err?.message).toMatch(/over one page/);
+      expect(isMountPoint(big)).toBe(false);
+    } finally {
+      delete process.env.HULL_OVERLAY_LEGACY;
+    }
+  });
+
   it('does not honour overlay xattrs planted by a layer (redirect to another layer)', async () => {
     const layers = await applyChain([
       [{ name: 'private/', type: 'dir' }, { name: 'private/key', content: 'k' }],
