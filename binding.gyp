@@ -33,6 +33,8 @@
       "type": "executable",
       "sources": [
         "native/helper.cc",
+        "native/helper-container.cc",
+        "native/helper-report.cc",
         "native/plan.cc",
         "native/mount.cc",
         "native/ns.cc",

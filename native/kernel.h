@@ -1,4 +1,5 @@
-// Shared declarations of the helper's kernel-facing files. Each .cc wraps one kernel concept:
+// Shared declarations of the helper's files. helper.cc is the monitor, helper-container.cc the
+// container process, helper-report.cc their messages. Each other .cc wraps one kernel concept:
 //   mount.cc  mount namespaces, in-root path resolution, pivot_root, masked/readonly paths
 //   ns.cc     clone3 flags, setns, id maps, hostname, sysctl
 //   caps.cc   capabilities, uid/gid switch, no_new_privs, umask, cwd check
@@ -10,8 +11,11 @@
 #include <termios.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "plan.h"
 
 namespace hull {
 
@@ -113,5 +117,47 @@ int ReceivePtyMaster(int socket);  // -1 on failure
 void GiveStdioToUser(uid_t uid);  // before the `user` switch: fchown fds 0-2 (not /dev/null)
 bool MakeRaw(int fd, struct termios* saved);
 void CopyWindowSize(int from, int to);
+
+// --- helper-report.cc: messages and per-step reporting, shared by both helper processes ---
+constexpr int kControlFd = 3;   // the control socket to TypeScript
+extern bool gTracing;           // `trace 1`
+extern std::vector<std::string> gTraceLines;  // syscalls of the step being run
+extern bool gControlOpen;       // false once fd 3 is closed
+extern int gChannel;            // the container process' end of the channel
+extern bool gInContainerProcess;
+void SendControl(const std::vector<std::string>& fields);  // monitor -> TypeScript
+void Report(const std::vector<std::string>& fields);       // to TypeScript, from either process
+bool ReceivePacket(int fd, std::vector<std::string>& fields);
+void FlushTrace(const Step& step);
+std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failure);
+// Thrown after an `error` message went out: unwinds to the process' exit path.
+struct StepAborted {};
+// Run one step: its syscalls become one `trace` message, a failure one `error` message.
+void RunStep(const Step& step, const std::function<void()>& body);
+uint64_t Number(const std::string& text, int base = 10);  // Fail(EINVAL) if not a number
+int64_t SignedNumber(const std::string& text);
+std::vector<std::string> SplitList(const std::string& list, char separator = ',');
+
+// --- helper.cc: what the monitor decided before the clone ---
+struct Settings {
+  std::string mode = "run";  // create | run | exec
+  bool detach = false;
+  bool monitor = true;  // `monitor 0`: hand the container to our parent's subreaper after `ready`
+  bool terminal = false;
+  std::string id, stateDir, execFifo, consoleSocket;
+  uint64_t cloneFlags = 0;    // namespaces clone3 creates
+  uint64_t unshareFlags = 0;  // namespaces the container process creates itself (cgroup, see main)
+  int stateDirFd = -1;
+  int consoleSocketFd = -1;    // the container process sends the pty master here
+  int terminalReceiver = -1;    // terminal mode: our end of that socket
+};
+bool IsSetting(const std::string& op);
+bool IsMonitorSetns(const Step& step);  // setns pid/time: the monitor's own
+bool IsAfterCloneMonitorOp(const std::string& op);
+bool IsMonitorOp(const Step& step);
+bool IsProcessAttribute(const std::string& op);  // the console is set up before the first one
+
+// --- helper-container.cc ---
+[[noreturn]] void ContainerProcess(const std::vector<Step>& plan, const Settings& settings, const Step* cloneStep);
 
 }  // namespace hull

@@ -1,0 +1,372 @@
+// The container process: the clone3 child. Born in the new namespaces, it waits for the
+// monitor's "go", enters the namespaces it still has to, runs the mount phase and the process
+// attributes step by step, and finally execve()s the container's program (docs/internals/helper.md).
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernel.h"
+#include "plan.h"
+#include "seccomp.h"
+
+namespace hull {
+
+namespace {
+
+// What the container process accumulates while it runs the steps.
+struct Container {
+  const Settings* settings;
+  int rootFd = -1;
+  int execFifoFd = -1;
+  bool consolePending = false;
+  std::vector<std::string> env, argv;
+  int preserveFds = 0;
+  SeccompFilter seccomp;
+  CapSets caps;
+  bool haveCaps = false, boundingDropped = false, capsDeferred = false, userDone = false;
+  bool haveUserOp = false;
+  bool haveSysctl = false;
+  int procFd = -1;  // our own procfs instance for sysctls
+  int failureExitCode = 125;
+};
+
+// Wait for the monitor's "go" (after maps/cgroups, or after a sync hook). Anything else: stop.
+void WaitForGo() {
+  std::vector<std::string> fields;
+  if (!ReceivePacket(gChannel, fields) || fields[0] != "go") _exit(125);
+}
+
+int RootFd(const Container& c, const std::string& op) {
+  if (c.rootFd < 0) Fail(EINVAL, op, "", op + " needs a rootfs step before it");
+  return c.rootFd;
+}
+
+std::string FindExecutable(const Container& c) {
+  const std::string& name = c.argv[0];
+  if (name.find('/') != std::string::npos) return name;
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const std::string& var : c.env) {
+    if (var.compare(0, 5, "PATH=") == 0) path = var.substr(5);
+  }
+  for (const std::string& dir : SplitList(path, ':')) {
+    std::string candidate = dir + "/" + name;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  Fail(ENOENT, "execve", name, "exec: \"" + name + "\": executable file not found in $PATH");
+}
+
+// As runc: without HOME in the environment, use the user's home from the container's own
+// /etc/passwd (as mounted now, volumes included), or "/".
+void AddHomeIfMissing(Container& c) {
+  for (const std::string& var : c.env) {
+    if (var.compare(0, 5, "HOME=") == 0) return;
+  }
+  std::string home = "/";
+  int root = c.rootFd >= 0 ? c.rootFd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = OpenInRoot(root, "/etc/passwd", O_RDONLY);
+  if (fd >= 0) {
+    std::string passwd;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0 && passwd.size() < (1 << 20)) passwd.append(chunk, static_cast<size_t>(n));
+    close(fd);
+    const std::string uid = std::to_string(getuid());
+    for (const std::string& line : SplitList(passwd, '\n')) {
+      std::vector<std::string> f;  // name:password:uid:gid:gecos:home:shell (empty fields kept)
+      size_t start = 0;
+      for (size_t colon; (colon = line.find(':', start)) != std::string::npos; start = colon + 1) f.push_back(line.substr(start, colon - start));
+      f.push_back(line.substr(start));
+      if (f.size() >= 6 && f[2] == uid && !f[5].empty()) {
+        home = f[5];
+        break;
+      }
+    }
+  }
+  Trace("env HOME=" + home);
+  c.env.push_back("HOME=" + home);
+}
+
+void RunExec(Container& c, const Step& step) {
+  if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
+  AddHomeIfMissing(c);
+  std::string path = FindExecutable(c);
+
+  // fds: preserved ones move from 4.. down to 3..; everything else >= 3 closes at execve.
+  for (int i = 0; i < c.preserveFds; i++) {
+    if (dup2(4 + i, 3 + i) < 0) FailErrno("dup2", std::to_string(4 + i));
+  }
+  Trace("close_range(" + std::to_string(3 + c.preserveFds) + ", ~0, CLOSE_RANGE_CLOEXEC)");
+  if (close_range(3 + c.preserveFds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) FailErrno("close_range");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);  // the monitor's blocked signals are inherited
+  signal(SIGPIPE, SIG_DFL);                   // and so is its ignored SIGPIPE
+
+  std::vector<char*> argv, envp;
+  for (std::string& arg : c.argv) argv.push_back(&arg[0]);
+  for (std::string& var : c.env) envp.push_back(&var[0]);
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+
+  if (c.settings->mode == "create") {
+    // Block until `start` opens the fifo for reading. The O_PATH fd was taken before pivot;
+    // reopening it through /proc/self/fd gives a real write fd to the same fifo.
+    Trace("open(exec fifo, O_WRONLY); write(\"0\")");
+    FlushTrace(step);
+    Report({"ready"});
+    int fifo = open(FdPath(c.execFifoFd).c_str(), O_WRONLY | O_CLOEXEC);
+    if (fifo < 0) FailErrno("open", c.settings->execFifo);
+    if (write(fifo, "0", 1) != 1) FailErrno("write", c.settings->execFifo);
+    close(fifo);
+  }
+  std::string args;
+  for (const std::string& arg : c.argv) args += (args.empty() ? "" : ", ") + Quote(arg);
+  Trace("execve(" + Quote(path) + ", [" + args + "], env)");
+  FlushTrace(step);
+  if (c.settings->mode != "create") Report({"ready"});
+  if (!c.settings->detach && c.settings->monitor) {
+    // Foreground: if the monitor is SIGKILLed it cannot kill us, so let the kernel do it. Set last:
+    // any credential change (the `user` step) clears it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd monitor = {gChannel, POLLIN, 0};
+    if (poll(&monitor, 1, 0) > 0 && (monitor.revents & POLLHUP)) _exit(125);  // it died before that
+  }
+  execve(path.c_str(), argv.data(), envp.data());
+  // Without a monitor (`monitor 0`) our exit code is all the shim sees: use the shell's.
+  c.failureExitCode = errno == ENOENT ? 127 : errno == EACCES || errno == EPERM ? 126 : 125;
+  FailErrno("execve", path);
+}
+
+SeccompArg ParseSeccompArg(const std::string& text) {
+  std::vector<std::string> parts = SplitList(text, ':');
+  if (parts.size() < 3) Fail(EINVAL, "seccomp", "", "bad seccomp arg \"" + text + "\"");
+  SeccompArg arg;
+  arg.index = static_cast<unsigned>(Number(parts[0]));
+  arg.op = parts[1];
+  arg.value = Number(parts[2]);
+  arg.valueTwo = parts.size() > 3 ? Number(parts[3]) : 0;
+  return arg;
+}
+
+void RunContainerStep(Container& c, const Step& step) {
+  const std::string& op = step.op;
+  const std::vector<std::string>& f = step.fields;
+  if (op == "sync") {
+    Report({"sync", f[0]});
+    WaitForGo();
+  } else if (op == "setns") {
+    JoinNamespace(f[0], f[1]);
+  } else if (op == "propagation" || op == "rootfs-propagation") {
+    SetPropagation("/", Number(f[0]));
+  } else if (op == "rootfs") {
+    c.rootFd = PrepareRootfs(f[0]);
+  } else if (op == "mount") {
+    MountSpec spec;
+    spec.source = f[0];
+    spec.destination = f[1];
+    spec.fstype = f[2];
+    spec.flags = Number(f[3]);
+    spec.data = f[4];
+    spec.propagation = Number(f[5].empty() ? "0" : f[5]);
+    MountInRoot(RootFd(c, op), spec);
+  } else if (op == "mkdev") {
+    MakeDeviceInRoot(RootFd(c, op), f[0], f[1].empty() ? '?' : f[1][0], Number(f[2]), Number(f[3]),
+                     static_cast<mode_t>(Number(f[4], 8)), static_cast<uid_t>(Number(f[5])), static_cast<gid_t>(Number(f[6])));
+  } else if (op == "symlink") {
+    SymlinkInRoot(RootFd(c, op), f[0], f[1]);
+  } else if (op == "pivot") {
+    if (f[0] != "pivot" && f[0] != "chroot") Fail(EINVAL, "pivot_root", "", "pivot must be pivot or chroot");
+    PivotRoot(RootFd(c, op), f[0] == "chroot");
+    // Take the procfs handle now, before masks and read-only paths cover parts of /proc.
+    if (c.haveSysctl) c.procFd = OpenProcfsHandle();
+  } else if (op == "readonly-root") {
+    RemountRootReadonly();
+  } else if (op == "mask") {
+    MaskPath(RootFd(c, op), f[0]);
+  } else if (op == "readonly") {
+    ReadonlyPath(RootFd(c, op), f[0]);
+  } else if (op == "hostname") {
+    SetHostname(f[0]);
+  } else if (op == "domainname") {
+    SetDomainname(f[0]);
+  } else if (op == "sysctl") {
+    if (c.procFd < 0) c.procFd = OpenProcfsHandle();
+    WriteSysctl(c.procFd, f[0], f[1]);
+  } else if (op == "umask") {
+    SetUmask(static_cast<mode_t>(Number(f[0], 8)));
+  } else if (op == "nnp") {
+    SetNoNewPrivs();
+  } else if (op == "seccomp") {
+    c.seccomp = SeccompFilter();
+    c.seccomp.defaultAction = f[0];
+    c.seccomp.defaultErrno = static_cast<int>(Number(f[1].empty() ? "1" : f[1]));
+    c.seccomp.flags = SplitList(f[2]);
+    c.seccomp.arches = SplitList(f[3]);
+  } else if (op == "seccomp-rule") {
+    SeccompRule rule;
+    rule.action = f[0];
+    rule.errnoRet = static_cast<int>(Number(f[1].empty() ? "1" : f[1]));
+    rule.names = SplitList(f[2]);
+    for (const std::string& arg : SplitList(f[3])) rule.args.push_back(ParseSeccompArg(arg));
+    c.seccomp.rules.push_back(rule);
+  } else if (op == "seccomp-load") {
+    std::vector<sock_filter> program;
+    std::string error;
+    int rc = SeccompCompile(c.seccomp, program, error);
+    if (rc < 0) Fail(-rc, "seccomp", "", "seccomp: " + (error.empty() ? std::string(strerror(-rc)) : error));
+    Trace("seccomp(SECCOMP_SET_MODE_FILTER, " + std::to_string(c.seccomp.rules.size()) + " rules, " +
+          std::to_string(program.size()) + " instructions)");
+    rc = SeccompLoad(program, c.seccomp.flags);
+    if (rc < 0) Fail(-rc, "seccomp");
+  } else if (op == "user") {
+    // The bounding set must shrink while we still have CAP_SETPCAP, i.e. before the uid change.
+    if (c.haveCaps && !c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
+    std::vector<gid_t> groups;
+    for (const std::string& g : SplitList(f[2])) groups.push_back(static_cast<gid_t>(Number(g)));
+    const uid_t uid = static_cast<uid_t>(Number(f[0]));
+    if (uid != 0) GiveStdioToUser(uid);
+    SwitchUser(uid, static_cast<gid_t>(Number(f[1])), groups);
+    c.userDone = true;
+    if (c.capsDeferred) ApplyCaps(c.caps);
+  } else if (op == "caps") {
+    if (!c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
+    if (c.haveUserOp && !c.userDone) {
+      c.capsDeferred = true;  // capset after the uid change (see `user`)
+    } else {
+      ApplyCaps(c.caps);
+    }
+  } else if (op == "preserve-fds") {
+    c.preserveFds = static_cast<int>(Number(f[0]));
+  } else if (op == "cwd") {
+    Trace("chdir(" + Quote(f[0]) + ")");
+    if (chdir(f[0].c_str()) < 0) {
+      if (errno != ENOENT) FailErrno("chdir", f[0]);
+      // A missing working directory is created (as runc does), as the container user, under the
+      // container's root: after pivot_root no path can lead outside it.
+      std::string prefix;
+      for (const std::string& part : SplitList(f[0], '/')) {
+        prefix += "/" + part;
+        if (mkdir(prefix.c_str(), 0755) < 0 && errno != EEXIST) FailErrno("mkdir", prefix);
+      }
+      Trace("mkdir -p " + Quote(f[0]));
+      if (chdir(f[0].c_str()) < 0) FailErrno("chdir", f[0]);
+    }
+    VerifyCwd();
+  } else if (op == "env") {
+    c.env.push_back(f[0]);
+  } else if (op == "arg") {
+    c.argv.push_back(f[0]);
+  } else if (op == "exec") {
+    RunExec(c, step);
+  } else {
+    Fail(EINVAL, "plan", "", "op " + op + " cannot run in the container process");
+  }
+}
+
+// After "go": join the namespaces to join, become root of the user namespace, create the ones
+// that had to wait (cgroup; everything when joining a user namespace), loopback, session keyring.
+void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Container& c, const Step* cloneStep) {
+  bool userNs = settings.cloneFlags & CLONE_NEWUSER;
+  for (const Step& step : plan) userNs |= step.op == "setns" && step.fields[0] == "user";
+  // Join existing namespaces, the user namespace first: it grants the capabilities the
+  // others need.
+  for (int pass = 0; pass < 2; pass++) {
+    for (const Step& step : plan) {
+      if (step.op == "setns" && !IsMonitorSetns(step) && (step.fields[0] == "user") == (pass == 0)) {
+        RunStep(step, [&] { RunContainerStep(c, step); });
+      }
+    }
+  }
+  if (userNs) {
+    // Become root of the user namespace (if 0 is mapped) so files we create belong to it.
+    if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
+  }
+  const Step cloneFallback{0, "clone", {}};
+  const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
+  if (settings.unshareFlags || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
+    // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
+    // joined user namespace owns what we create here.
+    if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
+    if (newNet) BringUpLoopback();
+  });
+  for (const Step& step : plan) {
+    if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
+  }
+}
+
+}  // namespace
+
+// Everything the clone3 child does; never returns.
+[[noreturn]] void ContainerProcess(const std::vector<Step>& plan, const Settings& settings, const Step* cloneStep) {
+  gInContainerProcess = true;
+  Container c;
+  c.settings = &settings;
+  c.consolePending = settings.consoleSocketFd >= 0;
+  for (const Step& step : plan) {
+    c.haveUserOp |= step.op == "user";
+    c.haveSysctl |= step.op == "sysctl";
+  }
+
+  WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
+  try {
+    // From here on we are inside the container's namespaces: no ptrace, no /proc/<pid>/mem, no
+    // core dumps of our memory (CVE-2016-9962). execve resets this for the container's program.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    for (const Step& step : plan) {
+      if (step.op != "caps") continue;
+      RunStep(step, [&] {
+        c.haveCaps = true;
+        c.caps.bounding = Number(step.fields[0], 16);
+        c.caps.effective = Number(step.fields[1], 16);
+        c.caps.permitted = Number(step.fields[2], 16);
+        c.caps.inheritable = Number(step.fields[3], 16);
+        c.caps.ambient = Number(step.fields[4], 16);
+        gTraceLines.clear();  // parsed only; the caps step itself reports its syscalls later
+      });
+    }
+
+    EnterNamespaces(plan, settings, c, cloneStep);
+    setsid();  // own session: ready for a controlling terminal, no signals from the caller's group
+    if (settings.mode == "create") {
+      c.execFifoFd = open(settings.execFifo.c_str(), O_PATH | O_CLOEXEC);
+      if (c.execFifoFd < 0) {
+        const Step fallback{0, "exec-fifo", {}};
+        RunStep(fallback, [&] { FailErrno("open", settings.execFifo); });
+      }
+    }
+
+    for (const Step& step : plan) {
+      if (IsMonitorOp(step) || step.op == "setns") continue;
+      if (c.consolePending && IsProcessAttribute(step.op)) {
+        RunStep(step, [&] {
+          // exec mode has no rootfs step: the joined mount namespace's root is ours.
+          int root = c.rootFd >= 0 ? c.rootFd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+          SetupConsole(root, settings.consoleSocketFd);
+        });
+        c.consolePending = false;
+      }
+      RunStep(step, [&] { RunContainerStep(c, step); });
+    }
+    RunStep({plan.size(), "exec", {}}, [&] { Fail(EINVAL, "plan", "", "plan has no exec step"); });
+  } catch (const StepAborted&) {
+  } catch (const StepFailure& failure) {
+    Report(ErrorMessage({0, "", {}}, failure));
+  }
+  _exit(c.failureExitCode);
+}
+
+}  // namespace hull
