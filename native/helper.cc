@@ -42,9 +42,9 @@
 
 namespace hull {
 
-// ===== Settings: ops that only configure the helper =====
+// ===== Which process runs which op =====
 
-
+// Settings only configure the helper.
 bool IsSetting(const std::string& op) {
   return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
          op == "exec-fifo" || op == "console-socket" || op == "terminal";
@@ -68,6 +68,8 @@ bool IsProcessAttribute(const std::string& op) {
 }
 
 namespace {
+
+// ===== Before the clone =====
 
 void ApplySetting(const Step& step, Settings& settings) {
   const std::string& value = step.fields[0];
