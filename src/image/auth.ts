@@ -1,9 +1,11 @@
 // Registry authentication: WWW-Authenticate parsing, credentials (hull's auth.json written by
-// `hull login`, then ~/.docker/config.json), bearer tokens with a cache per host + scope.
+// `hull login`, then podman's and docker's files, docker credential helpers), bearer tokens with a
+// cache per host + scope + credentials.
 // Credentials are never printed or logged; errors name the registry, never the secret.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { normalizeRegistryHost, userConfigDir } from '../config';
 import { writeFileAtomic } from './fsutil';
 
@@ -137,9 +139,15 @@ function decodeEntry(entry: { auth?: string; username?: string; password?: strin
 export function findCredentials(registry: string, repository = ''): Credentials | null {
   const host = normalizeRegistryHost(registry);
   const target = repository ? `${host}/${repository}` : host;
-  for (const file of [hullAuthFile(), dockerConfigFile()]) {
+  for (const file of credentialFiles()) {
     const data = readAuthFile(file);
-    if (!data?.auths) continue;
+    if (!data) continue;
+    const helper = credentialHelperFor(data, host);
+    if (helper) {
+      const creds = fromCredentialHelper(helper, host);
+      if (creds) return creds;
+    }
+    if (!data.auths) continue;
     let best: { len: number; creds: Credentials } | null = null;
     for (const [key, entry] of Object.entries(data.auths)) {
       const k = normalizeAuthKey(key);
@@ -148,6 +156,39 @@ export function findCredentials(registry: string, repository = ''): Credentials 
       if (creds && (!best || k.length > best.len)) best = { len: k.length, creds };
     }
     if (best) return best.creds;
+  }
+  return null;
+}
+
+/** Where credentials are looked for, in order: hull's, containers' (podman), docker's. */
+function credentialFiles(): string[] {
+  const files = [hullAuthFile()];
+  if (process.env.REGISTRY_AUTH_FILE) files.push(process.env.REGISTRY_AUTH_FILE);
+  if (process.env.XDG_RUNTIME_DIR) files.push(path.join(process.env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
+  files.push(path.join(os.homedir(), '.config', 'containers', 'auth.json'), dockerConfigFile());
+  return files;
+}
+
+/** docker's `credHelpers.<host>` or `credsStore`: the suffix of a docker-credential-* program. */
+function credentialHelperFor(data: AuthFile, host: string): string | null {
+  const helpers = (data.credHelpers ?? {}) as Record<string, string>;
+  for (const [key, helper] of Object.entries(helpers)) {
+    if (normalizeAuthKey(key) === host && typeof helper === 'string') return helper;
+  }
+  return typeof data.credsStore === 'string' && data.credsStore ? data.credsStore : null;
+}
+
+/** Ask `docker-credential-<helper> get` (server on stdin, {Username, Secret} on stdout). */
+function fromCredentialHelper(helper: string, host: string): Credentials | null {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) return null;
+  const server = host === 'docker.io' ? 'https://index.docker.io/v1/' : host;
+  const r = spawnSync(`docker-credential-${helper}`, ['get'], { input: server, encoding: 'utf8', timeout: 30_000 });
+  if (r.error || r.status !== 0) return null; // not installed, or no credentials for this server
+  try {
+    const out = JSON.parse(r.stdout) as { Username?: string; Secret?: string };
+    if (out.Username && out.Secret) return { username: out.Username, password: out.Secret };
+  } catch {
+    /* unreadable answer: treat as none */
   }
   return null;
 }

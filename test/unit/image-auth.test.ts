@@ -41,6 +41,9 @@ describe('credentials', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-auth-'));
     process.env.HULL_AUTH_FILE = path.join(dir, 'hull/auth.json');
     process.env.DOCKER_CONFIG = path.join(dir, 'docker');
+    process.env.HOME = dir; // no podman/docker files of the machine
+    delete process.env.XDG_RUNTIME_DIR;
+    delete process.env.REGISTRY_AUTH_FILE;
   });
   afterEach(() => {
     process.env = { ...saved };
@@ -71,5 +74,16 @@ describe('credentials', () => {
     expect(fs.statSync(process.env.HULL_AUTH_FILE!).mode & 0o777).toBe(0o600);
     expect(removeCredentials('reg.example')).toBe(true);
     expect(findCredentials('reg.example', 'other/app')).toEqual({ username: 'all', password: 'pw1' });
+  });
+
+  it('asks docker credential helpers', () => {
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'docker-credential-fake'), '#!/bin/sh\nread server\n[ "$server" = "helped.example" ] || exit 1\necho \'{"ServerURL":"helped.example","Username":"hu","Secret":"hs"}\'\n', { mode: 0o755 });
+    process.env.PATH = `${bin}:${process.env.PATH}`;
+    fs.mkdirSync(path.join(dir, 'docker'));
+    fs.writeFileSync(path.join(dir, 'docker/config.json'), JSON.stringify({ credHelpers: { 'helped.example': 'fake' } }));
+    expect(findCredentials('helped.example')).toEqual({ username: 'hu', password: 'hs' });
+    expect(findCredentials('other.example')).toBeNull();
   });
 });
