@@ -72,7 +72,9 @@ export class HelperProcess {
     const extra = opts.preservedFds ?? [];
     this.child = spawn(helperPath, [], {
       stdio: [...opts.stdio, 'pipe', ...extra],
-      env: opts.env ?? {},
+      // The container's environment comes from `env` ops; the helper itself only needs a PATH
+      // (newuidmap/newgidmap fallback for id maps).
+      env: opts.env ?? { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
       // The monitor must not get our terminal signals (Ctrl-C goes to the container through it).
       detached: false,
     });
