@@ -162,6 +162,13 @@ describe('hull-helper run mode', () => {
     expect(run.code).toBe(0);
   });
 
+  it('creates a time namespace with clone3', async () => {
+    const run = await runHelper(containerPlan('readlink /proc/self/ns/time', { namespaces: 'pid,mount,uts,ipc,net,time' }));
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout.trim()).toMatch(/^time:\[\d+\]$/);
+    expect(run.stdout.trim()).not.toBe(fs.readlinkSync('/proc/self/ns/time'));
+  });
+
   it('mounts proc, tmpfs, devpts and read-only binds with the requested flags', async () => {
     const shared = path.join(work, 'shared');
     fs.mkdirSync(shared, { recursive: true });
