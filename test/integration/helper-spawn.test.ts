@@ -802,4 +802,47 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(execRun!.code).toBe(0);
     expect(run.code).toBe(137);
   });
+
+  it('exec mode joins a container with its own user namespace, user namespace first', async () => {
+    fs.chmodSync(work, 0o755);
+    let execRun: HelperRun | undefined;
+    let initPid = 0;
+    const plan = containerPlan(`sleep 1000; echo ${work}`, { namespaces: 'user,pid,mount,uts,ipc,net' });
+    plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0,
+      ['setgroups', 'deny'], ['uid-map', 0, 0, 1], ['gid-map', 0, 0, 1]);
+    const run = await runHelper(plan, {
+      onMessage: (msg, control) => {
+        if (msg[0] === 'pid') initPid = Number(msg[1]);
+        if (msg[0] !== 'ready') return;
+        const ns = (t: string) => `/proc/${initPid}/ns/${t}`;
+        void (async () => {
+          // In the order TypeScript writes them: the helper itself joins the user namespace first.
+          execRun = await runHelper([
+            ['mode', 'exec'],
+            ['trace', 1],
+            ['setns', 'ipc', ns('ipc')],
+            ['setns', 'pid', ns('pid')],
+            ['setns', 'mnt', ns('mnt')],
+            ['setns', 'user', ns('user')],
+            ['user', 0, 0, ''],
+            ['cwd', '/'],
+            ['env', 'PATH=/bin'],
+            ['arg', 'sh'],
+            ['arg', '-c'],
+            ['arg', 'cat /proc/self/uid_map; readlink /proc/self/ns/user'],
+            ['exec'],
+          ]);
+          control.destroy();
+        })();
+      },
+    });
+    expect(execRun).toBeDefined();
+    expect(of(execRun!, 'error')).toEqual([]);
+    const traces = of(execRun!, 'trace').filter((t) => t[2] === 'setns').map((t) => t[3]);
+    expect(traces.findIndex((t) => t.includes('CLONE_NEWUSER'))).toBeLessThan(traces.findIndex((t) => t.includes('CLONE_NEWIPC')));
+    const lines = execRun!.stdout.trim().split('\n');
+    expect(lines[0].trim().split(/\s+/)).toEqual(['0', '0', '1']);
+    expect(lines[1]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(run.code).toBe(137);
+  });
 });
