@@ -48,6 +48,7 @@ constexpr size_t kMaxWarnings = 100;
 const char kWhiteoutPrefix[] = ".wh.";
 const char kOpaqueMarker[] = ".wh..wh..opq";
 const char kOpaqueXattr[] = "trusted.overlay.opaque";
+const char kUserOpaqueXattr[] = "user.overlay.opaque";  // overlays mounted with `userxattr` (rootless)
 
 // ---------------------------------------------------------------------------------------------
 // Failures raised on the worker thread; turned into JS errors on the JS thread.
@@ -366,6 +367,7 @@ struct Stats {
 struct Options {
   std::string dir;
   bool overlay = false;
+  bool userxattr = false;
   std::vector<std::string> lowerDirs;
   int64_t uidShift = 0, gidShift = 0;
 };
@@ -905,7 +907,8 @@ class Applier {
     if (base == kOpaqueMarker) {
       int parentFd = ParentFd(comps, e.name);
       if (opts_.overlay) {
-        if (fsetxattr(parentFd, kOpaqueXattr, "y", 1, 0) != 0) FailSys(errno, "fsetxattr", HostPath(dirRel), e.name);
+        const char* xattr = opts_.userxattr ? kUserOpaqueXattr : kOpaqueXattr;
+        if (fsetxattr(parentFd, xattr, "y", 1, 0) != 0) FailSys(errno, "fsetxattr", HostPath(dirRel), e.name);
       } else {
         opaqueDirs_.push_back(dirRel);  // applied at the end: children written by this layer survive
       }
@@ -1278,6 +1281,8 @@ Napi::Value CreateLayerApplier(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "createLayerApplier: expected an options object");
   Napi::Object o = info[1].As<Napi::Object>();
   st->options.overlay = o.Get("overlay").ToBoolean().Value();
+  // Not in src/native.ts yet: opaque dirs as user.overlay.opaque for `userxattr` (rootless) overlays.
+  st->options.userxattr = o.Get("userxattr").ToBoolean().Value();
   Napi::Value lowers = o.Get("lowerDirs");
   if (lowers.IsArray()) {
     Napi::Array arr = lowers.As<Napi::Array>();

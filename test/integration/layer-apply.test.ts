@@ -258,3 +258,13 @@ describe('layer apply: applier lifecycle and modes', () => {
     expect([dir.mode & 0o7777, dir.uid]).toEqual([0o711, 3]);
   });
 });
+
+describe('layer apply: rootless overlay form', () => {
+  it('userxattr marks opaque directories with user.overlay.opaque', async () => {
+    const applier = native().createLayerApplier(layer, { overlay: true, lowerDirs: [], userxattr: true } as Parameters<ReturnType<typeof native>['createLayerApplier']>[1]);
+    await applier.write(buildTar([{ name: 'd/.wh..wh..opq' }]));
+    await applier.end();
+    expect(native().getxattr(path.join(layer, 'd'), 'user.overlay.opaque')?.toString()).toBe('y');
+    expect(native().getxattr(path.join(layer, 'd'), 'trusted.overlay.opaque')).toBeNull();
+  });
+});
