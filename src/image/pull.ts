@@ -6,7 +6,7 @@ import type { Credentials } from './auth';
 import { assertDigest, chainIds } from './digest';
 import { formatPlatform, hostPlatform, listPlatforms, normalizePlatform, parsePlatform, PlatformSpec, selectManifest } from './platform';
 import { ProgressReporter, silentProgress } from './progress';
-import { familiarName, familiarString, ImageReference, parseReference } from './reference';
+import { familiarString, ImageReference, parseReference } from './reference';
 import { FetchedManifest, RegistryClient } from './registry';
 import { ImageRecord, ImageStore } from './store';
 import { RegistryError, RetryPolicy } from './transport';

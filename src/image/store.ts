@@ -473,7 +473,7 @@ export class ImageStore {
       }
       if (inUse.has(image.id)) {
         if (!options.force) {
-          throw conflict(`unable to remove image ${displayName(nameOrId)}: image ${shortId(image.id)} is in use by a container (use -f to untag it)`);
+          throw conflict(`unable to remove image ${nameOrId}: image ${shortId(image.id)} is in use by a container (use -f to untag it)`);
         }
         for (const t of image.repoTags) out.push(`Untagged: ${displayTag(t)}`);
         image.repoTags = [];
@@ -711,8 +711,4 @@ export function displayTag(full: string): string {
   } catch {
     return full;
   }
-}
-
-function displayName(input: string): string {
-  return input;
 }
