@@ -31,7 +31,7 @@ export function isManifestMediaType(mt: string | undefined): boolean {
 }
 
 export function isSchema1(mt: string | undefined): boolean {
-  return mt === MediaType.dockerSchema1 || mt === MediaType.dockerSchema1Signed || mt === 'application/json';
+  return mt === MediaType.dockerSchema1 || mt === MediaType.dockerSchema1Signed;
 }
 
 export interface Platform {

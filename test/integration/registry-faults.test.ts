@@ -323,6 +323,13 @@ describe('manifest faults', () => {
     await expect(pull(`${fake.host}/app:2`)).rejects.toThrow(/differs from Content-Type/);
   });
 
+  it('accepts an OCI manifest without mediaType served as application/json', async () => {
+    const { manifestDigest } = fake.addImage('1', layer, { manifestOverride: (m) => { delete m.mediaType; } });
+    fake.manifests.get('1')!.mediaType = 'application/json';
+    const image = await pull(`${fake.host}/app:1`);
+    expect(image.manifestDigest).toBe(manifestDigest);
+  });
+
   it('selects the platform from an index and skips attestations', async () => {
     const amd = fake.addImage('amd', layer, { arch: 'amd64' });
     const arm = fake.addImage('arm', layer, { arch: 'arm64' });
