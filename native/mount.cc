@@ -146,6 +146,28 @@ int MkdirAllInRoot(int rootFd, const std::string& path) {
   Fail(ELOOP, "openat2", InRootPath(path));
 }
 
+uint64_t MountId(int fd, const std::string& shown) {
+  struct statx info;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &info) < 0) FailErrno("statx", shown);
+  return info.stx_mnt_id;
+}
+
+// The mount we just made on `coveredFd`, for its second call (remount, propagation). The path is
+// resolved again, so check it still leads to our mount: another mount than the covered directory's,
+// and for a bind, rooted at the source we bound. A shared volume swapped between the two calls
+// (CVE-2021-30465 style) fails the step instead of remounting something else.
+int ReopenOurMount(int rootFd, const std::string& path, int coveredFd, const struct stat* boundSource) {
+  const std::string shown = InRootPath(path);
+  int fd = ReopenInRoot(rootFd, path);
+  struct stat st;
+  if (fstat(fd, &st) < 0) FailErrno("fstat", shown);
+  bool sameSource = !boundSource || (st.st_dev == boundSource->st_dev && st.st_ino == boundSource->st_ino);
+  if (MountId(fd, shown) == MountId(coveredFd, shown) || !sameSource) {
+    Fail(EBUSY, "mount", shown, "mount destination " + shown + " changed while it was being mounted");
+  }
+  return fd;
+}
+
 // Split "/a/b/c" into the parent directory fd (created in-root) and "c".
 int ParentInRoot(int rootFd, const std::string& path, std::string& name) {
   std::vector<std::string> parts = PathComponents(path);
@@ -235,10 +257,10 @@ void MountInRoot(int rootFd, const MountSpec& spec) {
 
   // Bind of a file: the destination must be a file too.
   bool directory = true;
+  struct stat source = {};
   if (bind) {
-    struct stat st;
-    if (stat(spec.source.c_str(), &st) < 0) FailErrno("stat", spec.source);
-    directory = S_ISDIR(st.st_mode);
+    if (stat(spec.source.c_str(), &source) < 0) FailErrno("stat", spec.source);
+    directory = S_ISDIR(source.st_mode);
   }
   int destFd = directory ? MkdirAllInRoot(rootFd, spec.destination) : FileInRoot(rootFd, spec.destination);
 
@@ -255,22 +277,24 @@ void MountInRoot(int rootFd, const MountSpec& spec) {
   if (bind) {
     Mount(spec.source.c_str(), FdPath(destFd), shown, nullptr, MS_BIND | (flags & MS_REC), nullptr);
     if (flags & kRemountFlags) {
-      int mounted = ReopenInRoot(rootFd, spec.destination);
+      int mounted = ReopenOurMount(rootFd, spec.destination, destFd, &source);
       RemountBind(FdPath(mounted), shown, flags & (kRemountFlags | MS_REC));
       close(mounted);
     }
   } else {
     const char* fstype = spec.fstype.empty() ? nullptr : spec.fstype.c_str();
-    const char* source = spec.source.empty() ? fstype : spec.source.c_str();
-    Mount(source, FdPath(destFd), shown, fstype, flags, data);
+    const char* from = spec.source.empty() ? fstype : spec.source.c_str();
+    Mount(from, FdPath(destFd), shown, fstype, flags, data);
   }
-  close(destFd);
 
-  if (spec.propagation) {
-    int mounted = ReopenInRoot(rootFd, spec.destination);
+  if (spec.propagation && (flags & MS_REMOUNT)) {
+    ApplyPropagation(destFd, shown, spec.propagation);  // a remount made no new mount: it is destFd's
+  } else if (spec.propagation) {
+    int mounted = ReopenOurMount(rootFd, spec.destination, destFd, bind ? &source : nullptr);
     ApplyPropagation(mounted, shown, spec.propagation);
     close(mounted);
   }
+  close(destFd);
 }
 
 void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned major, unsigned minor,

@@ -176,11 +176,14 @@ describe('hull-helper run mode', () => {
     const run = await runHelper(
       containerPlan(
         'cat /data/file.txt; touch /data/x 2>/dev/null && echo writable || echo readonly; ' +
-          'cat /etc/hosts.copy; grep -E " /(proc|dev|dev/pts|data|etc/hosts.copy) " /proc/self/mountinfo',
+          'cat /etc/hosts.copy; grep -E " /(proc|dev|dev/pts|data|etc/hosts.copy|mnt) " /proc/self/mountinfo',
         {
           mounts: [
             ['mount', shared, '/data', 'bind', MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID, '', 0],
             ['mount', path.join(shared, 'file.txt'), '/etc/hosts.copy', 'bind', MS.BIND, '', MS.PRIVATE],
+            // a remount of an existing mount (as hull does for a read-only /sys/fs/cgroup tmpfs)
+            ['mount', 'tmpfs', '/mnt', 'tmpfs', 0, 'mode=755', 0],
+            ['mount', 'tmpfs', '/mnt', 'tmpfs', 0x20 /* MS_REMOUNT */ | MS.RDONLY, 'mode=755', MS.PRIVATE],
           ],
         },
       ),
@@ -196,6 +199,7 @@ describe('hull-helper run mode', () => {
     expect(mountLine('/dev/pts')).toMatch(/ - devpts .*ptmxmode=666/);
     expect(mountLine('/data')).toMatch(/ ro,nosuid/);
     expect(mountLine('/etc/hosts.copy')).not.toBe('');
+    expect(mountLine('/mnt')).toMatch(/ ro,relatime - tmpfs /);
     // The file bind created its (missing) destination as a file inside the rootfs.
     expect(fs.statSync(path.join(rootfs, 'etc/hosts.copy')).isFile()).toBe(true);
   });
