@@ -93,6 +93,8 @@ export interface LayerApplyOptions {
   /** Map ids (userns remap). Omitted = keep the tar's ids. */
   uidShift?: number;
   gidShift?: number;
+  /** Rootless overlay (mounted with `userxattr`): opaque dirs get user.overlay.opaque instead of trusted.*. */
+  userxattr?: boolean;
 }
 
 export interface LayerApplyStats {
