@@ -184,7 +184,15 @@ describe('store: tags, rmi, prune, in use, leftovers', () => {
     setImageInUseProvider(() => new Set([image.id]));
     await expect(store.removeImage('localhost/a:1')).rejects.toThrow(/in use/);
     setImageInUseProvider(undefined);
-    const out = await store.removeImage('localhost/a:1');
+    // The containers code's records (<root>/containers/<id>/container.json, "Image": id) count too.
+    const containerDir = path.join(store.root, 'containers', 'c'.repeat(64));
+    fs.mkdirSync(containerDir, { recursive: true });
+    fs.writeFileSync(path.join(containerDir, 'container.json'), JSON.stringify({ Id: 'c'.repeat(64), Image: image.id }));
+    await expect(store.removeImage('localhost/a:1')).rejects.toThrow(/in use by a container/);
+    expect(await store.removeImage('localhost/a:1', { force: true })).toEqual(['Untagged: localhost/a:1']);
+    expect(store.getImage(image.id).repoTags).toEqual([]); // kept for its container
+    fs.rmSync(path.join(store.root, 'containers'), { recursive: true });
+    const out = await store.removeImage(image.id);
     expect(out).toContain(`Deleted: ${image.id}`);
     expect(fs.readdirSync(store.blobsDir)).toEqual([]);
     expect(fs.readdirSync(store.layersDir)).toEqual([]);
