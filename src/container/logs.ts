@@ -143,3 +143,66 @@ export async function readLogs(
 export function jsonLogLine(stream: 'stdout' | 'stderr', text: string, time = new Date()): string {
   return `${JSON.stringify({ log: text, stream, time: time.toISOString() })}\n`;
 }
+
+/**
+ * A foreground container's stdout/stderr go through socket pairs we read: each chunk is copied to
+ * our own stdout/stderr and appended to the log as json-file lines, so `logs` shows a foreground
+ * run's output too (docker keeps it as well).
+ */
+export class OutputTee {
+  /** The container's ends, to pass as its stdout and stderr. */
+  readonly containerFds: [number, number];
+  private readonly done: Promise<void>[] = [];
+  private readonly log: number;
+
+  constructor(logPath: string, socketpair: () => [number, number]) {
+    this.log = fs.openSync(logPath, 'a', 0o640);
+    const out = socketpair();
+    const err = socketpair();
+    this.containerFds = [out[1], err[1]];
+    this.done.push(this.relay(out[0], 'stdout', process.stdout), this.relay(err[0], 'stderr', process.stderr));
+  }
+
+  private relay(fd: number, stream: 'stdout' | 'stderr', to: NodeJS.WriteStream): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require('node:net') as typeof import('node:net');
+    const socket = new net.Socket({ fd, readable: true, writable: false });
+    let partial = '';
+    return new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        to.write(chunk);
+        const text = partial + chunk.toString('utf8');
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        const now = new Date();
+        const out = lines.map((l) => jsonLogLine(stream, `${l}\n`, now)).join('');
+        if (out) fs.writeSync(this.log, out);
+      });
+      const finish = () => {
+        if (partial) fs.writeSync(this.log, jsonLogLine(stream, partial));
+        partial = '';
+        resolve();
+      };
+      socket.on('end', finish);
+      socket.on('close', finish);
+      socket.on('error', finish);
+    });
+  }
+
+  /** Our copies of the container's ends must go once the helper has its own. */
+  releaseContainerEnds(): void {
+    for (const fd of this.containerFds) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* closed already */
+      }
+    }
+  }
+
+  async finish(): Promise<void> {
+    this.releaseContainerEnds();
+    await Promise.race([Promise.all(this.done), new Promise((r) => setTimeout(r, 2000))]);
+    fs.closeSync(this.log);
+  }
+}

@@ -22,6 +22,7 @@ import {
   validateContainerName, type MountRequest,
 } from './options';
 import { ConsoleRelay } from './console';
+import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
 import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
@@ -521,7 +522,10 @@ export class ContainerManager {
     }
     const interactive = opts.interactive ?? rec.Config.OpenStdin;
     const tty = spec.process?.terminal ? new ConsoleRelay(interactive) : undefined;
-    const stdio: Stdio = tty ? ['ignore', 'ignore', 'inherit'] : opts.stdio ?? [interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    // A kept container logs its foreground output too; a --rm one needs no log (and runs faster).
+    const tee = !tty && !opts.stdio && !rec.HostConfig.AutoRemove ? new OutputTee(rec.LogPath, () => native().socketpair('stream')) : undefined;
+    const stdin = interactive ? 'inherit' : 'ignore';
+    const stdio: Stdio = tty ? ['ignore', 'ignore', 'inherit'] : tee ? [stdin, ...tee.containerFds] : opts.stdio ?? [stdin, 'inherit', 'inherit'];
     let code: number;
     try {
       code = await this.runtime.run({
@@ -533,6 +537,7 @@ export class ContainerManager {
         stdio,
         consoleSocket: tty?.socketPath,
         onStarted: (pid) => {
+          tee?.releaseContainerEnds();
           markRunning(pid);
           this.bringUpLoopback(rec, pid);
           opts.onStarted?.(pid);
@@ -542,6 +547,7 @@ export class ContainerManager {
       throw this.startFailure(id, err);
     } finally {
       await tty?.finish();
+      await tee?.finish();
     }
     await this.recordExit(id, { exitCode: code });
     return code;

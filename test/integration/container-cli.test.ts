@@ -286,3 +286,55 @@ describe('terminals', () => {
     expect(i).toMatchObject({ code: 6, stdout: 'from stdin\n' });
   });
 });
+
+describe('logs and robustness', () => {
+  it('keeps a foreground run as json-file lines: logs, --tail, -t, --since', () => {
+    const name = unique('fg');
+    const r = hull(['run', '--name', name, IMAGE, 'sh', '-c', 'echo one; echo two >&2; sleep 0.2; echo three; exit 2']);
+    expect(r).toMatchObject({ code: 2, stdout: 'one\nthree\n', stderr: 'two\n' });
+    const logs = hull(['logs', name]);
+    expect(logs.stdout).toBe('one\nthree\n');
+    expect(logs.stderr).toBe('two\n');
+    expect(hull(['logs', '--tail', '1', name]).stdout).toBe('three\n');
+    expect(hull(['logs', '-t', name]).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z one\n/);
+    expect(hull(['logs', '--since', '2000-01-01T00:00:00Z', name]).stdout).toBe('one\nthree\n');
+    expect(hull(['logs', '--since', '2999-01-01T00:00:00Z', name]).stdout).toBe('');
+    const raw = fs.readFileSync(JSON.parse(hull(['inspect', name]).stdout)[0].LogPath, 'utf8').split('\n')[0];
+    expect(JSON.parse(raw)).toMatchObject({ log: 'one\n', stream: 'stdout' });
+    expect(hull(['rm', name]).code).toBe(0);
+  });
+
+  it('logs -f follows a detached container until it exits', () => {
+    const name = unique('follow');
+    expect(hull(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done']).code).toBe(0);
+    expect(hull(['logs', '-f', name]).stdout).toBe('line1\nline2\nline3\n');
+    expect(hull(['wait', name]).stdout).toBe('0\n');
+    expect(hull(['rm', name]).code).toBe(0);
+  });
+
+  it('kill -9 of the foreground CLI leaves a container that ps shows as exited and rm cleans', async () => {
+    const name = unique('k9');
+    const child = spawn(process.execPath, [HULL, 'run', '--name', name, IMAGE, 'sleep', '1000'], { env: { ...process.env, HULL_ROOT: root }, stdio: 'ignore' });
+    for (let i = 0; i < 100 && !hull(['ps', '-q', '--filter', `name=${name}`]).stdout; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    let status = '';
+    for (let i = 0; i < 100; i++) {
+      status = hull(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]).stdout;
+      if (status.startsWith('exited')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status).toBe('exited 137\n');
+    const id = hull(['inspect', '-f', '{{.Id}}', name]).stdout.trim();
+    expect(hull(['rm', name]).code).toBe(0);
+    expect(mountsContaining(id)).toEqual([]);
+    expect(processesContaining(id)).toEqual([]);
+  });
+
+  it('50 parallel run --rm all succeed and leave nothing', async () => {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => hullAsync(['run', '--rm', IMAGE, 'sh', '-c', `exit ${i % 7}`])));
+    const wrong = results.map((r, i) => ({ ...r, i })).filter((r) => r.code !== r.i % 7);
+    expect(wrong).toEqual([]);
+    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
+  });
+});
