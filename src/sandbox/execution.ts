@@ -2,9 +2,10 @@
 // limit, enforce the timeout and watch for OOM, then turn what happened into a SandboxResult.
 // Every kill goes to the command's cgroup (cgroup.kill), never to one pid: the whole tree dies.
 import * as os from 'node:os';
-import { HelperProcess, HullRuntimeError, type HelperExit } from '../runtime/helper-process';
+import type { HullRuntimeError, HelperExit } from '../runtime/helper-process';
 import type { PlanOp } from '../runtime';
 import type { SandboxCgroup } from './cgroup';
+import { takeHelper, type SandboxHelper } from './helper';
 import type { ResolvedProcessOptions, SandboxReason, SandboxResult, SandboxTrace } from './options';
 
 export interface OutputChunk {
@@ -36,7 +37,7 @@ const SIGNAL_NAMES = Object.fromEntries(Object.entries(os.constants.signals).map
 export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<OutputChunk> {
   readonly result: Promise<SandboxResult>;
   private p?: LaunchParams;
-  private helper?: HelperProcess;
+  private helper?: SandboxHelper;
   private started = 0;
   private endedAt = 0;
   private stopReason?: SandboxReason;
@@ -54,11 +55,20 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
    */
   constructor(prepare: () => Promise<LaunchParams>, cleanup: () => Promise<void>) {
     this.result = (async () => {
+      let helper: SandboxHelper | undefined;
       try {
-        this.p = await prepare();
-        if (this.stopReason) return this.notStarted();
-        this.launch(this.p);
+        const preparing = prepare(); // cgroup work runs on the thread pool meanwhile
+        helper = takeHelper();
+        this.p = await preparing;
+        if (this.stopReason) {
+          helper.kill();
+          return this.notStarted();
+        }
+        this.launch(this.p, helper);
         return await this.finish(this.p);
+      } catch (err) {
+        preparingFailed(helper, this.helper);
+        throw err;
       } finally {
         this.done = true;
         this.notify();
@@ -93,20 +103,14 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     }
   }
 
-  private launch(p: LaunchParams): void {
+  private launch(p: LaunchParams, helper: SandboxHelper): void {
     this.started = performance.now();
-    const helper = new HelperProcess(p.plan, {
-      stdio: [p.proc.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      onTrace: p.trace,
-    });
     this.helper = helper;
     const child = helper.child;
-    if (p.proc.stdin) {
-      child.stdin!.on('error', () => {}); // EPIPE: the command did not read all of it
-      child.stdin!.end(p.proc.stdin);
-    }
-    child.stdout!.on('data', (chunk: Buffer) => this.onOutput(p, 'stdout', chunk));
-    child.stderr!.on('data', (chunk: Buffer) => this.onOutput(p, 'stderr', chunk));
+    helper.stdout.on('data', (chunk: Buffer) => this.onOutput(p, 'stdout', chunk));
+    helper.stderr.on('data', (chunk: Buffer) => this.onOutput(p, 'stderr', chunk));
+    helper.start(p.plan, p.trace);
+    helper.stdin.end(p.proc.stdin); // no input: EOF at once
     child.once('exit', () => {
       this.endedAt = performance.now();
       // Background processes may still hold stdout open: they end with the command.
@@ -154,7 +158,7 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     this.timers.push(backstop);
   }
 
-  /** Killed before it was spawned. */
+  /** Killed before its plan was sent. */
   private notStarted(): SandboxResult {
     return { exitCode: 137, signal: 'SIGKILL', reason: this.stopReason!, stdout: '', stderr: '', wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 };
   }
@@ -193,6 +197,11 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     else reason = 'exit';
     return { ...base, exitCode, signal, reason };
   }
+}
+
+/** A helper taken for a run that never got its plan goes away (it holds nothing yet). */
+function preparingFailed(taken: SandboxHelper | undefined, launched: SandboxHelper | undefined): void {
+  if (taken && taken !== launched) taken.kill();
 }
 
 /** The helper could not start the command: 127 not found, 126 not executable, 125 setup failed. */

@@ -1,9 +1,9 @@
 // The sandbox library: run untrusted commands in throwaway containers from Node (docs/sandbox.md).
-export { runSandbox, Sandbox } from './sandbox';
+export { runSandbox, Sandbox, releaseIdle } from './sandbox';
 export type { SandboxStartOptions } from './sandbox';
 export { Execution } from './execution';
 export type { OutputChunk } from './execution';
-export { prepareImage, releaseIdleImages, SANDBOX_RUN_DIR } from './image';
+export { prepareImage, SANDBOX_RUN_DIR } from './image';
 export type { PreparedImage } from './image';
 export { SANDBOX_CGROUP_PARENT } from './cgroup';
 export { SandboxOptionError, parseSize } from './options';

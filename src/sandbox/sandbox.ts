@@ -9,10 +9,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerConfig } from '../image/types';
 import { probePath } from '../native';
-import { HelperProcess, type HelperExit } from '../runtime/helper-process';
+import type { HelperExit } from '../runtime/helper-process';
 import { SandboxCgroup } from './cgroup';
 import { Execution, type LaunchParams } from './execution';
-import { acquireImage, IMAGE_IDLE_MS, shareHandle, WritableRoot, type SharedImage } from './image';
+import { releaseWarmHelpers, takeHelper, type SandboxHelper } from './helper';
+import { acquireImage, IMAGE_IDLE_MS, releaseIdleImages, shareHandle, WritableRoot, type SharedImage } from './image';
 import {
   checkArgv, EXEC_KEYS, resolveProcessOptions, resolveSandboxOptions, RUN_KEYS,
   type ProcessOptions, type ResolvedProcessOptions, type ResolvedSandboxOptions, type RunSandboxOptions,
@@ -209,7 +210,7 @@ export class Sandbox implements AsyncDisposable {
     private readonly prepared: Prepared,
     private readonly root: OpenRoot,
     private readonly group: SandboxCgroup,
-    private readonly init: HelperProcess,
+    private readonly init: SandboxHelper,
     private readonly initExit: Promise<HelperExit | undefined>,
   ) {}
 
@@ -220,7 +221,7 @@ export class Sandbox implements AsyncDisposable {
     const id = newId();
     const root = await openRoot(o, id);
     let group: SandboxCgroup | undefined;
-    let init: HelperProcess | undefined;
+    let init: SandboxHelper | undefined;
     try {
       const p = await prepare(o, root, { env: defaults.env, cwd: defaults.cwd }, true, options.user !== undefined);
       group = await SandboxCgroup.create(id, o.limits, { trace: o.trace, delegate: true });
@@ -228,7 +229,11 @@ export class Sandbox implements AsyncDisposable {
       const plan = templatesFor(p.shape).run.fill({
         id, cgroupDirs: initGroup.joinDirs(), argv: INIT_ARGV, env: [], cwd: '/', trace: !!o.trace,
       });
-      init = new HelperProcess(plan, { stdio: ['ignore', 'ignore', 'ignore'], onTrace: o.trace });
+      init = takeHelper();
+      init.stdout.resume(); // the idle init writes nothing; drain anyway
+      init.stderr.resume();
+      init.start(plan, o.trace);
+      init.stdin.end();
       await init.ready;
       const initExit = init.exited.catch(() => undefined);
       return new Sandbox(id, o, p, root, group, init, initExit);
@@ -310,4 +315,14 @@ export class Sandbox implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * Drop what the library keeps warm between runs: prepared images nobody uses (implicitly prepared
+ * ones otherwise stay mounted for 2 s) and warm helpers (otherwise stopped after 1 s unused). For
+ * graceful shutdown and for tests that check the host is clean.
+ */
+export async function releaseIdle(): Promise<void> {
+  await releaseIdleImages();
+  await releaseWarmHelpers();
 }

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { prepareImage, releaseIdleImages, runSandbox, Sandbox, sandboxResources } from '../../src/sandbox';
+import { prepareImage, releaseIdle, runSandbox, Sandbox, sandboxResources } from '../../src/sandbox';
 import { applyLayer } from '../../src/image/apply';
 import { loadArchive } from '../../src/image/archive';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
@@ -35,6 +35,7 @@ describe('many sandboxes from one process', () => {
       ),
     );
     results.forEach((r, i) => expect(r).toMatchObject({ reason: 'exit', exitCode: 0, stdout: `${i}\n1\n` }));
+    await releaseIdle();
     expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
   });
 
@@ -59,7 +60,7 @@ describe('many sandboxes from one process', () => {
     for (let n = 0; n < 100; n++) await one();
     for (let n = 0; n < 10; n++) await Promise.all(Array.from({ length: 10 }, one));
     await image.close();
-    await releaseIdleImages();
+    await releaseIdle();
     expect(i).toBe(200);
     expect([...reasons.keys()].sort()).toEqual(['error', 'exit', 'oom', 'output-limit', 'timeout']);
     expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
@@ -78,6 +79,7 @@ describe('many sandboxes from one process', () => {
         }),
       );
     }
+    await releaseIdle();
     expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
   });
 });

@@ -2,14 +2,15 @@
 // the documented code keeps working.
 import { afterAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { sandboxResources } from '../../src/sandbox';
+import { releaseIdle, sandboxResources } from '../../src/sandbox';
 import { makeBusyboxRootfs, removeTree, tempDir } from '../setup/rootfs';
 
 const dir = tempDir('hull-sbx-examples-');
 const rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
 process.env.HULL_EXAMPLE_ROOTFS = rootfs;
 
-afterAll(() => {
+afterAll(async () => {
+  await releaseIdle();
   expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
   removeTree(dir);
 });

@@ -2,7 +2,7 @@
 // OOM, the pids limit, the output limit; and the CPU quota. Host processes are checked directly.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { runSandbox, sandboxResources } from '../../src/sandbox';
+import { releaseIdle, runSandbox, sandboxResources } from '../../src/sandbox';
 import { makeBusyboxRootfs, processesContaining, removeTree, tempDir } from '../setup/rootfs';
 
 let dir: string;
@@ -12,7 +12,8 @@ beforeAll(() => {
   dir = tempDir('hull-sbx-limits-');
   rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
 });
-afterEach(() => {
+afterEach(async () => {
+  await releaseIdle();
   expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
 });
 afterAll(() => removeTree(dir));
@@ -86,6 +87,7 @@ describe('pids', () => {
   it('contains a shell fork bomb until the timeout', async () => {
     const r = await runSandbox({ rootfs, argv: ['sh', '-c', 'bomb() { bomb | bomb & }; bomb; sleep 1000'], pids: 64, timeoutMs: 2000 });
     expect(['timeout', 'exit']).toContain(r.reason);
+    await releaseIdle();
     expect(sandboxResources().processes).toEqual([]);
   });
 });

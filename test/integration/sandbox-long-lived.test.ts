@@ -2,7 +2,7 @@
 // kill only that exec's tree; close() and `await using` leaving nothing behind.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
-import { runSandbox, Sandbox, sandboxResources } from '../../src/sandbox';
+import { releaseIdle, runSandbox, Sandbox, sandboxResources } from '../../src/sandbox';
 import { makeBusyboxRootfs, processesContaining, removeTree, tempDir } from '../setup/rootfs';
 
 let dir: string;
@@ -12,7 +12,8 @@ beforeAll(() => {
   dir = tempDir('hull-sbx-long-');
   rootfs = makeBusyboxRootfs(path.join(dir, 'rootfs'));
 });
-afterEach(() => {
+afterEach(async () => {
+  await releaseIdle();
   expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
 });
 afterAll(() => removeTree(dir));
@@ -120,6 +121,7 @@ describe('bad input creates nothing', () => {
     ['an unknown option', { timeout: 10 }],
     ['no argv', { argv: undefined }],
   ])('%s', async (_name, extra) => {
+    await releaseIdle();
     const before = sandboxResources();
     await expect(runSandbox({ rootfs, argv: ['true'], ...extra } as never)).rejects.toThrow(/^(memory|pids|timeout|argv): /);
     expect(sandboxResources()).toEqual(before);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { applyLayer } from '../../src/image/apply';
 import { loadArchive } from '../../src/image/archive';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
-import { prepareImage, releaseIdleImages, runSandbox, sandboxResources } from '../../src/sandbox';
+import { prepareImage, releaseIdle, runSandbox, sandboxResources } from '../../src/sandbox';
 import { testImages } from '../setup/images';
 import { makeBusyboxRootfs, mountsContaining, removeTree, tempDir } from '../setup/rootfs';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await releaseIdleImages();
+  await releaseIdle();
   expect(sandboxResources()).toEqual({ cgroups: [], mounts: [], processes: [] });
 });
 
