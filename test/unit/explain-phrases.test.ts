@@ -1,0 +1,241 @@
+// The phrasing of every plan op (docs/internals/plan.md) in the explain trace. Inputs are trace
+// texts as build/Release/hull-helper really sends them (captured with `trace 1` on Linux 6.18).
+import { describe, expect, it } from 'vitest';
+import {
+  capabilityNames, createExplainer, explainEnabled, explainHostStep, explainStep, isBookkeeping, parseCalls,
+} from '../../src/trace/explain';
+
+const x = (op: string, text: string) => explainStep(0, op, text);
+
+describe('parseCalls', () => {
+  it('splits calls at "; " outside quotes and brackets, and unquotes arguments', () => {
+    const calls = parseCalls('mkdirat("/a; b", 0755); mount("x", "/a; b", NULL, MS_BIND, NULL)');
+    expect(calls.map((c) => c.name)).toEqual(['mkdirat', 'mount']);
+    expect(calls[1].args).toEqual(['x', '/a; b', 'NULL', 'MS_BIND', 'NULL']);
+  });
+  it('keeps escaped quotes inside strings', () => {
+    expect(parseCalls('sethostname("a\\"b")')[0].args).toEqual(['a"b']);
+  });
+  it('treats plain lines as pseudo-calls', () => {
+    expect(parseCalls('skip "/proc/asound" (missing)')[0].name).toBe('skip');
+    expect(parseCalls('')).toEqual([]);
+  });
+});
+
+describe('process and monitor ops', () => {
+  it('clone: the namespaces created, with the clone3 call', () => {
+    expect(x('clone', 'clone3({flags=CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET, exit_signal=SIGCHLD})')).toBe(
+      '=> creating namespaces (user, pid, mount, uts, ipc, net): clone3({flags=CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNET, exit_signal=SIGCHLD})',
+    );
+  });
+  it('clone, second report from inside: cgroup namespace and loopback', () => {
+    expect(x('clone', 'unshare(CLONE_NEWCGROUP); ioctl(SIOCSIFFLAGS, "lo", IFF_UP)')).toBe(
+      '=> creating the cgroup namespace from inside, bringing up the loopback interface: unshare(CLONE_NEWCGROUP); ioctl(SIOCSIFFLAGS, "lo", IFF_UP)',
+    );
+  });
+  it('setns: which namespace and whose', () => {
+    expect(x('setns', 'setns(open("/proc/42/ns/net"), CLONE_NEWNET)')).toBe(
+      '=> joining the net namespace of /proc/42/ns/net: setns(open("/proc/42/ns/net"), CLONE_NEWNET)',
+    );
+  });
+  it('setgroups: deny and allow, as the shell write', () => {
+    expect(x('setgroups', 'write("/proc/9/setgroups", "deny")')).toBe(
+      '=> denying setgroups (required before an unprivileged gid map): echo deny > /proc/9/setgroups',
+    );
+    expect(x('setgroups', 'write("/proc/9/setgroups", "allow")')).toBe('=> allowing setgroups: echo allow > /proc/9/setgroups');
+  });
+  it('uid-map and gid-map: the map lines into the file', () => {
+    expect(x('uid-map', 'write("/proc/1234/uid_map", "0 100000 65536\n")')).toBe('=> writing uid map: 0 100000 65536 > /proc/1234/uid_map');
+    expect(x('gid-map', 'write("/proc/1234/gid_map", "0 0 1\n1 100000 65535\n")')).toBe(
+      '=> writing gid map: 0 0 1, 1 100000 65535 > /proc/1234/gid_map',
+    );
+  });
+  it('uid-map through newuidmap when the direct write is refused', () => {
+    expect(x('uid-map', 'write("/proc/7/uid_map", "0 1000 1\n"); newuidmap 7 0 1000 1')).toBe(
+      '=> writing uid map with newuidmap (direct write refused): 0 1000 1 > /proc/7/uid_map; newuidmap 7 0 1000 1',
+    );
+  });
+  it('cgroup-join: echo pid > cgroup.procs', () => {
+    expect(x('cgroup-join', 'write("/sys/fs/cgroup/memory/hull/abc/cgroup.procs", "1234")')).toBe(
+      '=> joining cgroup: echo 1234 > /sys/fs/cgroup/memory/hull/abc/cgroup.procs',
+    );
+  });
+  it('rlimit and oom-score-adj', () => {
+    expect(x('rlimit', 'prlimit(22683, RLIMIT_NOFILE, {1024, 1024})')).toBe(
+      '=> setting resource limit RLIMIT_NOFILE: prlimit(22683, RLIMIT_NOFILE, {1024, 1024})',
+    );
+    expect(x('oom-score-adj', 'write("/proc/5/oom_score_adj", "100")')).toBe('=> setting the OOM score: echo 100 > /proc/5/oom_score_adj');
+  });
+  it('settings: trace, id (keyring), state-dir, console-socket, sync', () => {
+    expect(x('trace', 'trace 1')).toBe('=> tracing every step');
+    expect(x('id', 'keyctl(KEYCTL_JOIN_SESSION_KEYRING, "_ses.a"); keyctl(KEYCTL_SETPERM, "_ses.a", 0x3f1b0000)')).toMatch(
+      /^=> joining a new session keyring: keyctl\(KEYCTL_JOIN_SESSION_KEYRING/,
+    );
+    expect(x('state-dir', 'open("/run/hull-oci/a", O_RDONLY|O_DIRECTORY)')).toBe(
+      '=> opening the state directory: open("/run/hull-oci/a", O_RDONLY|O_DIRECTORY)',
+    );
+    expect(x('console-socket', 'connect("/tmp/c.sock")')).toBe('=> connecting to the console socket: connect("/tmp/c.sock")');
+    expect(x('sync', 'sync create-runtime')).toBe('=> pausing for the create-runtime hooks');
+    expect(x('mode', 'mode run')).toBe('=> mode run');
+    expect(x('detach', 'detach 1')).toBe('=> running detached (the monitor outlives its caller)');
+  });
+});
+
+describe('mount phase ops', () => {
+  it('propagation: slave or private, recursively', () => {
+    expect(x('propagation', 'mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)')).toBe(
+      '=> making every mount a slave (host mounts come in, ours never go out): mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)',
+    );
+    expect(x('propagation', 'mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)')).toMatch(/^=> making every mount private/);
+    expect(x('rootfs-propagation', 'mount(NULL, "/", NULL, MS_SHARED, NULL)')).toMatch(/^=> making this mount shared/);
+  });
+  it('rootfs: bound onto itself', () => {
+    expect(x('rootfs', 'mount(NULL, "/", NULL, MS_PRIVATE, NULL); mount("/b/rootfs", "/b/rootfs", NULL, MS_BIND|MS_REC, NULL); open("/b/rootfs", O_PATH|O_DIRECTORY)')).toMatch(
+      /^=> binding the root filesystem onto itself: mount\(NULL, "\/", NULL, MS_PRIVATE, NULL\); mount\("\/b\/rootfs"/,
+    );
+  });
+  it('mount: filesystem type and destination', () => {
+    expect(x('mount', 'mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)')).toBe(
+      '=> mounting proc on /proc: mount("proc", "/proc", "proc", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)',
+    );
+    expect(x('mount', 'mkdirat("/dev/shm", 0755); mount("shm", "/dev/shm", "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=1777,size=65536k")')).toMatch(
+      /^=> mounting tmpfs on \/dev\/shm: mkdirat/,
+    );
+  });
+  it('mount: a bind with a flag remount', () => {
+    expect(x('mount', 'mount("/srv/data", "/data", NULL, MS_BIND, NULL); mount(NULL, "/data", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)')).toBe(
+      '=> bind-mounting /srv/data on /data (then setting its flags): mount("/srv/data", "/data", NULL, MS_BIND, NULL); mount(NULL, "/data", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)',
+    );
+    expect(x('mount', 'mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_RDONLY|MS_REMOUNT, "mode=755")')).toMatch(/^=> remounting \/sys\/fs\/cgroup read-only: /);
+  });
+  it('mkdev: mknod, or the host node bound in a user namespace', () => {
+    expect(x('mkdev', 'mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))')).toBe(
+      '=> creating device /dev/null (char 1:3): mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))',
+    );
+    expect(x('mkdev', 'mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3)); openat("/dev/null", O_CREAT|O_EXCL|O_NOFOLLOW, 0644); mount("/dev/null", "/dev/null", NULL, MS_BIND, NULL)')).toMatch(
+      /^=> binding the host's \/dev\/null \(mknod is not allowed in a user namespace\): /,
+    );
+  });
+  it('symlink', () => {
+    expect(x('symlink', 'symlinkat("/proc/self/fd", "/dev/fd")')).toBe('=> linking /dev/fd -> /proc/self/fd: symlinkat("/proc/self/fd", "/dev/fd")');
+  });
+  it('pivot: pivot_root or chroot', () => {
+    const pivot = 'fchdir(rootfs); pivot_root(".", "."); mount(NULL, "old root", NULL, MS_REC|MS_SLAVE, NULL); umount2(".", MNT_DETACH); chdir("/")';
+    expect(x('pivot', pivot)).toBe(`=> pivoting root: ${pivot}`);
+    expect(x('pivot', 'fchdir(rootfs); mount(".", "/", NULL, MS_MOVE, NULL); chroot("."); chdir("/")')).toMatch(
+      /^=> moving the root and chrooting \(no pivot_root\): /,
+    );
+  });
+  it('readonly-root, mask, readonly', () => {
+    expect(x('readonly-root', 'mount(NULL, "/", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)')).toBe(
+      '=> making / read-only: mount(NULL, "/", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)',
+    );
+    expect(x('mask', 'mount("/dev/null", "/proc/keys", NULL, MS_BIND, NULL)')).toBe('=> hiding /proc/keys: mount("/dev/null", "/proc/keys", NULL, MS_BIND, NULL)');
+    expect(x('mask', 'skip "/proc/asound" (missing)')).toBe('=> not hiding /proc/asound (missing): skip "/proc/asound" (missing)');
+    expect(x('readonly', 'mount("/proc/sys", "/proc/sys", NULL, MS_BIND|MS_REC, NULL); mount(NULL, "/proc/sys", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_REC, NULL)')).toMatch(
+      /^=> making \/proc\/sys read-only: /,
+    );
+  });
+  it('the console, reported under the first process-attribute op', () => {
+    expect(x('hostname', 'open("/dev/pts/ptmx", O_RDWR|O_NOCTTY); ioctl(master, TIOCGPTPEER, O_RDWR|O_NOCTTY) = "/dev/pts/0"')).toMatch(
+      /^=> setting up the console/,
+    );
+  });
+});
+
+describe('process attribute ops', () => {
+  it('hostname, domainname, sysctl, umask, nnp', () => {
+    expect(x('hostname', 'sethostname("box")')).toBe('=> setting hostname: sethostname("box")');
+    expect(x('domainname', 'setdomainname("lan")')).toBe('=> setting domain name: setdomainname("lan")');
+    expect(x('sysctl', 'write("/proc/sys/net/ipv4/ip_forward", "1")')).toBe(
+      '=> setting sysctl net.ipv4.ip_forward: echo 1 > /proc/sys/net/ipv4/ip_forward',
+    );
+    expect(x('umask', 'umask(0022)')).toBe('=> setting umask: umask(0022)');
+    expect(x('nnp', 'prctl(PR_SET_NO_NEW_PRIVS, 1)')).toBe(
+      '=> forbidding new privileges (setuid files stop granting more): prctl(PR_SET_NO_NEW_PRIVS, 1)',
+    );
+  });
+  it('seccomp, seccomp-rule, seccomp-load', () => {
+    expect(x('seccomp', 'seccomp errno 1  SCMP_ARCH_X86_64')).toBe('=> starting a seccomp filter (default action: errno)');
+    expect(x('seccomp-rule', 'seccomp-rule errno 1 mkdir,mkdirat ')).toBe('=> seccomp rule: errno for mkdir, mkdirat');
+    expect(x('seccomp-load', 'seccomp(SECCOMP_SET_MODE_FILTER, 1 rules, 11 instructions)')).toBe(
+      '=> installing seccomp filter (11 instructions): seccomp(SECCOMP_SET_MODE_FILTER, 1 rules, 11 instructions)',
+    );
+  });
+  it('caps: the bounding set drop names what stays', () => {
+    expect(x('caps', 'prctl(PR_CAPBSET_DROP, every capability not in 0x20000420)')).toBe(
+      '=> dropping capabilities (the bounding set keeps CAP_KILL, CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE): prctl(PR_CAPBSET_DROP, every capability not in 0x20000420)',
+    );
+    expect(x('caps', 'caps 0x20000420 0x20000420 0x20000420 0x0 0x0')).toBe('=> reading the capability sets (applied with the user step)');
+  });
+  it('user: the ids and the capabilities kept', () => {
+    const text =
+      'prctl(PR_SET_KEEPCAPS, 1); setgroups(0, []); setresgid(1000, 1000, 1000); setresuid(1000, 1000, 1000); prctl(PR_SET_KEEPCAPS, 0); capset({effective=0x0, permitted=0x0, inheritable=0x0}); prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, 0x0)';
+    expect(x('user', text)).toBe(`=> becoming uid 1000, gid 1000 with capabilities none: ${text}`);
+  });
+  it('preserve-fds, cwd, env, arg', () => {
+    expect(x('preserve-fds', 'preserve-fds 2')).toBe('=> passing 2 extra fds');
+    expect(x('cwd', 'chdir("/work")')).toBe('=> changing directory to /work: chdir("/work")');
+    expect(x('cwd', 'chdir("/new"); mkdir -p "/new"')).toBe('=> changing directory to /new: chdir("/new"); mkdir -p "/new"');
+    expect(x('env', 'env PATH=/bin')).toBe('=> environment: PATH=/bin');
+    expect(x('arg', 'arg /bin/sh')).toBe('=> argument: /bin/sh');
+  });
+  it('exec: the program, and the create-mode wait on the fifo', () => {
+    expect(x('exec', 'env HOME=/; close_range(3, ~0, CLOSE_RANGE_CLOEXEC); execve("/bin/sh", ["/bin/sh"], env)')).toBe(
+      '=> executing /bin/sh: env HOME=/; close_range(3, ~0, CLOSE_RANGE_CLOEXEC); execve("/bin/sh", ["/bin/sh"], env)',
+    );
+    expect(x('exec', 'env HOME=/; close_range(3, ~0, CLOSE_RANGE_CLOEXEC); open(exec fifo, O_WRONLY); write("0")')).toMatch(
+      /^=> waiting for `start` \(blocked on the exec fifo\): /,
+    );
+  });
+  it('an op it does not know keeps its name and text', () => {
+    expect(x('frobnicate', 'frob(1)')).toBe('=> frobnicate: frob(1)');
+  });
+});
+
+describe('host-side steps (cgroup files written by TypeScript)', () => {
+  it('names what each cgroup file controls', () => {
+    expect(explainHostStep('write', '/sys/fs/cgroup/memory/hull-oci/a/memory.limit_in_bytes', '67108864')).toBe(
+      '=> setting the memory limit: echo 67108864 > /sys/fs/cgroup/memory/hull-oci/a/memory.limit_in_bytes',
+    );
+    expect(explainHostStep('write', '/sys/fs/cgroup/hull/a/cpu.max', '50000 100000')).toBe(
+      "=> setting the CPU quota: echo '50000 100000' > /sys/fs/cgroup/hull/a/cpu.max",
+    );
+    expect(explainHostStep('write', '/sys/fs/cgroup/pids/a/pids.max', '20')).toBe('=> setting the pids limit: echo 20 > /sys/fs/cgroup/pids/a/pids.max');
+    expect(explainHostStep('mkdir', '/sys/fs/cgroup/pids/a')).toBe('=> creating cgroup: mkdir /sys/fs/cgroup/pids/a');
+    expect(explainHostStep('write', '/sys/fs/cgroup/x/io.weight', '100')).toBe('=> writing io.weight: echo 100 > /sys/fs/cgroup/x/io.weight');
+  });
+});
+
+describe('createExplainer and explainEnabled', () => {
+  it('prints kernel steps and hides bookkeeping unless asked', () => {
+    const lines: string[] = [];
+    const onTrace = createExplainer((l) => lines.push(l));
+    onTrace(2, 'trace', 'trace 1');
+    onTrace(20, 'env', 'env PATH=/bin');
+    onTrace(21, 'seccomp-rule', 'seccomp-rule allow 0 read ');
+    onTrace(9, 'hostname', 'sethostname("a")');
+    onTrace.host('write', '/sys/fs/cgroup/pids/a/pids.max', '5');
+    expect(lines).toEqual(['=> setting hostname: sethostname("a")', '=> setting the pids limit: echo 5 > /sys/fs/cgroup/pids/a/pids.max']);
+
+    const all: string[] = [];
+    const verbose = createExplainer((l) => all.push(l), { all: true });
+    verbose(20, 'env', 'env PATH=/bin');
+    expect(all).toEqual(['=> environment: PATH=/bin']);
+  });
+  it('bookkeeping: settings, argv/env, seccomp rules, the parse-only caps report', () => {
+    expect(isBookkeeping('arg', 'arg x')).toBe(true);
+    expect(isBookkeeping('caps', 'caps 0x0 0x0 0x0 0x0 0x0')).toBe(true);
+    expect(isBookkeeping('caps', 'prctl(PR_CAPBSET_DROP, every capability not in 0x0)')).toBe(false);
+    expect(isBookkeeping('mount', 'mount("proc", "/proc", "proc", 0, NULL)')).toBe(false);
+  });
+  it('HULL_TRACE=1 turns it on, anything else does not', () => {
+    expect(explainEnabled({ HULL_TRACE: '1' })).toBe(true);
+    expect(explainEnabled({ HULL_TRACE: '0' })).toBe(false);
+    expect(explainEnabled({})).toBe(false);
+  });
+  it('capabilityNames decodes masks', () => {
+    expect(capabilityNames('0x00000000a80425fb')).toHaveLength(14);
+    expect(capabilityNames('0x0')).toEqual([]);
+  });
+});
