@@ -460,9 +460,11 @@ export class Runtime {
       if (status === 'paused' || cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
     }
     try {
-      signalProcess(record.initPid, record.initStartTime, 9); // no cgroup, or a process that escaped it
+      // No cgroup, or a process that escaped it. (Checked first: usually it is gone already, and
+      // then the addon need not even be loaded.)
+      if (isSameProcess(record.initPid, record.initStartTime)) signalProcess(record.initPid, record.initStartTime, 9);
     } catch {
-      /* already gone: that is what we want */
+      /* it exited meanwhile: that is what we want */
     }
     await waitGone(record.initPid, record.initStartTime);
     // The monitor writes exit.json into the state directory and then exits: let it finish first.
