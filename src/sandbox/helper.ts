@@ -96,6 +96,9 @@ export class SandboxHelper {
     this.started = true;
     this.onTrace = onTrace;
     this.control.write(serializePlan(ops));
+    // Start the next warm helper now: its (blocking) spawn overlaps with this container's setup,
+    // which runs in the kernel on behalf of the helper, not on our thread.
+    scheduleRefill();
   }
 
   private onData(chunk: string): void {
@@ -203,7 +206,6 @@ export function takeHelper(): SandboxHelper {
   else helper = new SandboxHelper();
   running++;
   helper.exited.finally(() => running--).catch(() => undefined);
-  scheduleRefill();
   drainLater();
   return helper;
 }
