@@ -59,7 +59,10 @@ async function main() {
     cpu: os.cpus()[0]?.model,
     nodeExtraCaCerts: 'unset for every measured command',
   };
-  const report = { machine, runs: opts.runs, warmup: opts.warmup, benches: [] };
+  const report = { machine, runs: opts.runs, warmup: opts.warmup, loadavgBefore: os.loadavg()[0], benches: [] };
+  // Figures from a busy machine mislead: say so next to them.
+  const busy = () => os.loadavg()[0] > os.cpus().length * 0.5;
+  if (busy() && !opts.json) log(`warning: load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cpus: figures will be noisy`);
   for (const name of opts.names) {
     const bench = require(`./${name}`);
     if (!opts.json) log(`${name}: ${bench.description} (${opts.runs} runs, ${opts.warmup} warm-up)`);
@@ -90,7 +93,9 @@ async function main() {
     }
     for (const s of subjects) if (s.error) console.log(`\n${s.name} failed: ${s.error.split('\n')[0]}`);
   }
+  report.loadavgAfter = os.loadavg()[0];
   if (opts.json) console.log(JSON.stringify(report, null, 2));
+  else if (busy()) console.log(`\nwarning: load average ${report.loadavgAfter.toFixed(1)} at the end: rerun on an idle machine for figures to quote`);
   // A bench whose subject failed is a failed bench run (the table still printed what worked).
   if (report.benches.some((b) => b.subjects.some((s) => s.error))) process.exitCode = 1;
 }
