@@ -154,6 +154,10 @@ function sweepStale(): void {
 let mountCounter = 0;
 
 async function loadShared(storeRoot: string, reference: string, trace?: SandboxTrace): Promise<SharedImage> {
+  // Opening an ImageStore creates its directories: look before, so a wrong storeRoot creates nothing.
+  if (!(await fs.promises.stat(path.join(storeRoot, 'image')).catch(() => null))?.isDirectory()) {
+    throw new SandboxOptionError('image', `no image ${JSON.stringify(reference)}: there is no hull image store at ${storeRoot}`, 'ENOIMAGE');
+  }
   const store = new ImageStore(storeRoot);
   let record;
   try {

@@ -171,6 +171,14 @@ describe('images from the hull store', () => {
     expect(writable.stdout).toBe('x\n');
   });
 
+  it('rejects a store root that is not a store, creating nothing there', async () => {
+    const notAStore = path.join(dir, 'not-a-store');
+    await expect(runSandbox({ image: imageRef, storeRoot: notAStore, argv: ['true'] })).rejects.toMatchObject({
+      option: 'image', code: 'ENOIMAGE', message: expect.stringMatching(/there is no hull image store at/),
+    });
+    expect(fs.existsSync(notAStore)).toBe(false);
+  });
+
   it('rejects an image that is not in the store, creating nothing', async () => {
     await expect(runSandbox({ image: 'localhost/no-such-image:1', storeRoot, argv: ['true'] })).rejects.toMatchObject({
       name: 'SandboxOptionError', option: 'image', code: 'ENOIMAGE', message: expect.stringMatching(/^image: no image "localhost\/no-such-image:1"/),
