@@ -2,13 +2,13 @@
 // reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupForContainer, cgroupFromRecord, detectCgroupLayout, type CgroupDriver, type CgroupStats } from '../cgroup';
+import { cgroupForContainer, cgroupFromRecord, type CgroupDriver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
 import { HookError, runHooks } from './hooks';
 import { compilePlan, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type PlanMode } from './plan';
-import { validateProcess, validateSpec, type Process, type Resources, type Spec } from './spec';
+import { unknownCapabilities, validateProcess, validateSpec, type Process, type Resources, type Spec } from './spec';
 import {
   ContainerError, DEFAULT_STATE_ROOT, EXEC_FIFO, StateStore, deriveStatus, isSameProcess, notExist, ociState,
   processStartTime, writeFileAtomic, type ContainerRecord, type OciState, type Status,
@@ -103,11 +103,6 @@ export function execProcessFromArgs(base: Process | undefined, o: ExecProcessOve
   return process;
 }
 
-/** Waits synchronously (short, bounded sleeps): used where the CLI must not return early. */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 export class Runtime {
   readonly store: StateStore;
 
@@ -177,6 +172,7 @@ export class Runtime {
     if (!process.terminal && opts.consoleSocket) {
       throw new ContainerError('cannot use console socket if runc will not detach or allocate tty');
     }
+    for (const cap of unknownCapabilities(process.capabilities)) this.warn(`ignoring unknown or unsupported capability "${cap}"`);
     if (spec.hooks?.startContainer?.length) {
       throw new ContainerError('hooks.startContainer: startContainer hooks are not supported by hull yet');
     }
@@ -586,4 +582,3 @@ async function waitGone(pid: number, startTime: string, timeoutMs = 10_000): Pro
   }
 }
 
-export { sleepSync };
