@@ -343,11 +343,13 @@ export class Runtime {
   async kill(id: string, signal: string | number = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
     const sig = parseSignal(signal);
     const { record, status, cgroup } = this.load(id);
-    if (status === 'stopped') throw new ContainerError('container not running', 'ESTATE');
+    // --all also works on a stopped container (as runc): the shim uses it to sweep up what the
+    // init left behind in its cgroup.
     if (opts.all && cgroup) {
-      await cgroup.killAll(sig);
+      if (status !== 'stopped' || cgroup.procs().length) await cgroup.killAll(sig);
       return;
     }
+    if (status === 'stopped') throw new ContainerError('container not running', 'ESTATE');
     signalProcess(record.initPid, record.initStartTime, sig);
   }
 
