@@ -48,6 +48,11 @@ describeWithPeers(['docker'], `dockerd --add-runtime hull=${interopRuntime}`, ()
     dockerOk(['run', '-d', '--runtime', 'hull', '--name', name, image, 'sleep', '1000']);
     expect(dockerOk(['inspect', '-f', '{{.State.Status}} {{.HostConfig.Runtime}}', name]).stdout.trim()).toBe('running hull');
     expect(dockerOk(['exec', name, 'echo', 'inside']).stdout).toBe('inside\n');
+    // Short-lived exec processes race their own reaping: the shim must get every exit status.
+    for (let i = 0; i < 5; i++) {
+      const r = d!.docker(['exec', name, 'sh', '-c', `exit ${i + 1}`]);
+      expect(r.status, describeRun('docker', ['exec', name, 'sh', '-c', `exit ${i + 1}`], r)).toBe(i + 1);
+    }
     dockerOk(['stop', '-t', '1', name]);
     expect(dockerOk(['inspect', '-f', '{{.State.Status}}', name]).stdout.trim()).toBe('exited');
     dockerOk(['rm', name]);

@@ -56,6 +56,11 @@ describeWithPeers(['podman'], `podman --runtime ${interopRuntime}`, () => {
     expect(podmanOk(['inspect', '-f', '{{.State.Status}}', name]).stdout.trim()).toBe('running');
 
     expect(podmanOk(['exec', name, 'echo', 'inside']).stdout).toBe('inside\n');
+    // Short-lived exec processes race their own reaping: conmon must get every exit status.
+    for (let i = 0; i < 5; i++) {
+      const r = pm.podman(['exec', name, 'sh', '-c', `exit ${i + 1}`]);
+      expect(r.status, describeRun('podman', ['exec', name, 'sh', '-c', `exit ${i + 1}`], r)).toBe(i + 1);
+    }
 
     // sleep as pid 1 ignores SIGTERM: stop falls back to SIGKILL after the timeout.
     podmanOk(['stop', '-t', '1', name]);
