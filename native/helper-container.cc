@@ -167,8 +167,6 @@ void RunContainerStep(Container& c, const Step& step) {
   if (op == "sync") {
     Report({"sync", f[0]});
     WaitForGo();
-  } else if (op == "setns") {
-    JoinNamespace(f[0], f[1]);
   } else if (op == "propagation" || op == "rootfs-propagation") {
     SetPropagation("/", Number(f[0]));
   } else if (op == "rootfs") {
@@ -281,13 +279,19 @@ void RunContainerStep(Container& c, const Step& step) {
 void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Container& c, const Step* cloneStep) {
   bool userNs = settings.cloneFlags & CLONE_NEWUSER;
   for (const Step& step : plan) userNs |= step.op == "setns" && step.fields[0] == "user";
-  // Join existing namespaces, the user namespace first: it grants the capabilities the
-  // others need.
+  // Join existing namespaces, the user namespace first: it grants the capabilities the others
+  // need. All of them are opened before the first setns: inside the container's user namespace we
+  // could no longer open /proc/<pid>/ns/* of a process that is not dumpable (yet).
+  std::vector<std::pair<const Step*, int>> joins;
+  for (const Step& step : plan) {
+    if (step.op != "setns" || IsMonitorSetns(step)) continue;
+    PrepareStep(step, [&] { joins.emplace_back(&step, OpenNamespace(step.fields[1])); });
+  }
   for (int pass = 0; pass < 2; pass++) {
-    for (const Step& step : plan) {
-      if (step.op == "setns" && !IsMonitorSetns(step) && (step.fields[0] == "user") == (pass == 0)) {
-        RunStep(step, [&] { RunContainerStep(c, step); });
-      }
+    for (const auto& [step, fd] : joins) {
+      if ((step->fields[0] == "user") != (pass == 0)) continue;
+      RunStep(*step, [&] { JoinNamespace(step->fields[0], fd, step->fields[1]); });
+      close(fd);
     }
   }
   if (userNs) {
@@ -327,15 +331,15 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     for (const Step& step : plan) {
+      // Parsed up front: `user` may need the bounding set before the `caps` step runs.
       if (step.op != "caps") continue;
-      RunStep(step, [&] {
+      PrepareStep(step, [&] {
         c.haveCaps = true;
         c.caps.bounding = Number(step.fields[0], 16);
         c.caps.effective = Number(step.fields[1], 16);
         c.caps.permitted = Number(step.fields[2], 16);
         c.caps.inheritable = Number(step.fields[3], 16);
         c.caps.ambient = Number(step.fields[4], 16);
-        gTraceLines.clear();  // parsed only; the caps step itself reports its syscalls later
       });
     }
 

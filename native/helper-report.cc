@@ -159,6 +159,15 @@ void RunStep(const Step& step, const std::function<void()>& body) {
   FlushTrace(step);
 }
 
+void PrepareStep(const Step& step, const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const StepFailure& failure) {
+    Report(ErrorMessage(step, failure));
+    throw StepAborted();
+  }
+}
+
 // ===== Parsing fields =====
 
 uint64_t Number(const std::string& text, int base) {

@@ -473,7 +473,13 @@ int HelperMain(char** argv, char** envp) {
       else if (IsSetting(step.op)) RunStep(step, [&] { ApplySetting(step, settings); });
     }
     for (const Step& step : plan) {
-      if (IsMonitorSetns(step)) RunStep(step, [&] { JoinNamespace(step.fields[0], step.fields[1]); });
+      if (IsMonitorSetns(step)) {
+        RunStep(step, [&] {
+          int fd = OpenNamespace(step.fields[1]);
+          JoinNamespace(step.fields[0], fd, step.fields[1]);
+          close(fd);
+        });
+      }
       if (step.op == "clone") cloneStep = &step;
     }
     if (settings.terminal && settings.consoleSocketFd < 0) {

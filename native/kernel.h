@@ -82,7 +82,10 @@ uint64_t CloneFlagsFromList(const std::string& list);
 uint64_t CloneFlagForType(const std::string& type);  // setns types: "net" -> CLONE_NEWNET
 std::string FormatCloneFlags(uint64_t flags);
 pid_t CloneContainerProcess(uint64_t flags);  // clone3 without a new stack: returns 0 in the child
-void JoinNamespace(const std::string& type, const std::string& path);
+// Open every namespace to join first, then setns: once we joined a user namespace we may no longer
+// open another process' /proc/<pid>/ns/* (ptrace access from the initial user namespace).
+int OpenNamespace(const std::string& path);
+void JoinNamespace(const std::string& type, int fd, const std::string& path);
 void UnshareNamespaces(uint64_t flags);
 // A kernel control file (/proc, cgroupfs) written with one write(2).
 void WriteProcFile(const std::string& path, const std::string& content);
@@ -134,6 +137,8 @@ std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failu
 struct StepAborted {};
 // Run one step: its syscalls become one `trace` message, a failure one `error` message.
 void RunStep(const Step& step, const std::function<void()>& body);
+// Work done ahead for a step that reports its trace later: only a failure is reported (as that step).
+void PrepareStep(const Step& step, const std::function<void()>& body);
 uint64_t Number(const std::string& text, int base = 10);  // Fail(EINVAL) if not a number
 int64_t SignedNumber(const std::string& text);
 std::vector<std::string> SplitList(const std::string& list, char separator = ',');

@@ -82,17 +82,16 @@ pid_t CloneContainerProcess(uint64_t flags) {
   return static_cast<pid_t>(pid);
 }
 
-void JoinNamespace(const std::string& type, const std::string& path) {
-  uint64_t flag = CloneFlagForType(type);
-  Trace("setns(open(" + Quote(path) + "), " + FormatCloneFlags(flag) + ")");
+int OpenNamespace(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) FailErrno("open", path);
-  if (setns(fd, static_cast<int>(flag)) < 0) {
-    int err = errno;
-    close(fd);
-    Fail(err, "setns", path);
-  }
-  close(fd);
+  return fd;
+}
+
+void JoinNamespace(const std::string& type, int fd, const std::string& path) {
+  uint64_t flag = CloneFlagForType(type);
+  Trace("setns(open(" + Quote(path) + "), " + FormatCloneFlags(flag) + ")");
+  if (setns(fd, static_cast<int>(flag)) < 0) FailErrno("setns", path);
 }
 
 void UnshareNamespaces(uint64_t flags) {

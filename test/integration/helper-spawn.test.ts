@@ -523,8 +523,12 @@ describe('hull-helper run mode', () => {
     expect(text('pivot')).toContain('pivot_root(".", ".")');
     expect(text('hostname')).toContain('sethostname("hullbox")');
     expect(text('exec')).toContain('execve("/bin/sh", ["sh", "-c", "true"], env)');
-    // One trace message per step, numbered as in the plan.
+    // Trace messages are numbered as in the plan; one per step (clone also reports the container
+    // process' own follow-up: loopback here).
     for (const t of traces) expect(plan[Number(t[1])][0]).toBe(t[2]);
+    const perStep = new Map<string, number>();
+    for (const t of traces) perStep.set(t[1], (perStep.get(t[1]) ?? 0) + 1);
+    for (const [step, count] of perStep) expect(count, `step ${step} ${plan[Number(step)][0]}`).toBe(plan[Number(step)][0] === 'clone' ? 2 : 1);
   });
 
   it('passes preserved fds down to 3.. and closes everything else', async () => {
@@ -814,6 +818,13 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     const plan = containerPlan(`sleep 1000; echo ${work}`, { namespaces: 'user,pid,mount,uts,ipc,net' });
     plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0,
       ['setgroups', 'deny'], ['uid-map', 0, 0, 1], ['gid-map', 0, 0, 1]);
+    // Created, not started: its process is still the (non-dumpable) helper, blocked on the fifo.
+    // Joining must still work: the helper opens every namespace before entering the user namespace.
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const fifo = path.join(state, 'exec.fifo');
+    execFileSync('mkfifo', ['-m', '0622', fifo]);
+    plan[0] = ['mode', 'create'];
+    plan.unshift(['exec-fifo', fifo]);
     const run = await runHelper(plan, {
       onMessage: (msg, control) => {
         if (msg[0] === 'pid') initPid = Number(msg[1]);
