@@ -3,8 +3,10 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tty from 'node:tty';
 import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
 import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
+import { native } from '../../src/native';
 
 const root = `/run/hull-oci-test-${process.pid}`;
 let work: string;
@@ -167,6 +169,31 @@ describe('hull-oci lifecycle', () => {
     const id = newId('created');
     ok('create', '--bundle', b.dir, id);
     ok('delete', id);
+    expectNoLeaks(id, b);
+  });
+
+  it('create --console-socket sends the pty master; the process runs on the pty', async () => {
+    const b = bundle(['/bin/sh', '-c', 'test -t 0 && test -t 1 && echo on-a-tty; sleep 1000'], (s) => (s.process!.terminal = true));
+    const id = newId('console');
+    const socketPath = path.join(work, `${id}.sock`);
+    const received = native().receiveFdOnce(socketPath, 30_000);
+    ok('create', '--bundle', b.dir, '--console-socket', socketPath, id);
+    const { data, fds } = await received;
+    expect(data.toString()).toMatch(/^\/dev\/pts\/\d+/);
+    expect(fds.length).toBe(1);
+    ok('start', id);
+    // Read the master without blocking the event loop (a stuck container fails the test by timeout).
+    const master = new tty.ReadStream(fds[0]);
+    let text = '';
+    await new Promise<void>((resolve) => {
+      master.on('data', (chunk) => {
+        text += chunk.toString();
+        if (text.includes('on-a-tty')) resolve();
+      });
+    });
+    master.destroy();
+    expect(text).toContain('on-a-tty');
+    ok('delete', '--force', id);
     expectNoLeaks(id, b);
   });
 
