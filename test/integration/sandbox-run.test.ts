@@ -79,6 +79,12 @@ describe('a command and its result', () => {
     expect(r).toMatchObject({ exitCode: 126, reason: 'error' });
   });
 
+  it('runs as the requested user, who can still write /tmp', async () => {
+    const r = await runSandbox({ rootfs, argv: ['sh', '-c', 'id -u; id -g; echo x > /tmp/mine && ls -n /tmp/mine | cut -c1-30; echo $HOME'], user: { uid: 1000, gid: 1000 } });
+    expect(r.stdout).toMatch(/^1000\n1000\n-rw-r--r--\s+1 1000\s+1000/);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('/');
+  });
+
   it('runs as PID 1 of its own PID namespace, with its own hostname', async () => {
     const r = await runSandbox({ rootfs, argv: ['hull-probe', 'report'], hostname: 'box1' });
     const report = JSON.parse(r.stdout);
