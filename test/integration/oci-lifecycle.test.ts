@@ -110,6 +110,28 @@ describe('hull-oci lifecycle', () => {
     expectNoLeaks(id, b);
   });
 
+  it('run --no-pivot (MS_MOVE + chroot) works', () => {
+    const b = bundle(['/bin/hull-probe', 'cat', '/etc/hostname']);
+    const id = newId('nopivot');
+    expect(ok('run', '--no-pivot', '--bundle', b.dir, id)).toBe('busybox\n');
+    expectNoLeaks(id, b);
+  });
+
+  it('runs in a user namespace with id maps', () => {
+    const b = bundle(['/bin/hull-probe', 'report'], (s) => {
+      s.linux!.namespaces!.push({ type: 'user' });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    });
+    fs.chmodSync(b.dir, 0o755); // mkdtemp makes it 0700: the mapped root must be able to walk in
+    fs.chownSync(b.rootfs, 100000, 100000);
+    const id = newId('userns');
+    const report = JSON.parse(ok('run', '--bundle', b.dir, id));
+    expect(report.uid).toBe(0);
+    expect(report.namespaces.user).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expectNoLeaks(id, b);
+  });
+
   it('run passes through a nested 128+signal status', () => {
     const b = bundle(['/bin/sh', '-c', '/bin/sh -c "kill -9 \\$\\$"; exit $?']);
     const id = newId('sig');
