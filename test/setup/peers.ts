@@ -139,6 +139,24 @@ function overlayWorksUnder(dir: string): boolean {
   return !/overlay/.test(r.stdout ?? '');
 }
 
+/**
+ * SIGKILLs processes whose cgroup path names one of `ids` (64-hex container ids: podman and
+ * docker put them in the cgroup path). Catches containers a broken runtime left running.
+ */
+function killContainersByCgroup(ids: string[]): void {
+  const wanted = ids.filter((id) => /^[0-9a-f]{64}$/.test(id));
+  if (wanted.length === 0) return;
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const cg = fs.readFileSync(`/proc/${e}/cgroup`, 'utf8');
+      if (wanted.some((id) => cg.includes(id))) process.kill(Number(e), 'SIGKILL');
+    } catch {
+      /* exited */
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -207,7 +225,9 @@ export function createPodmanEnv(opts: { runtime?: string } = {}): PodmanEnv {
     env,
     podman,
     cleanup() {
+      const ids = podman(['ps', '--all', '--quiet', '--no-trunc']).stdout.split('\n').filter(Boolean);
       podman(['rm', '--all', '--force', '--time', '0']);
+      killContainersByCgroup(ids);
       podman(['rmi', '--all', '--force']);
       for (const pid of pidsMentioning(dir)) {
         try {
@@ -315,13 +335,17 @@ export async function startDockerd(opts: { runtimes?: Record<string, string> } =
 /** Stops dockerd and its containerd, kills leftovers, unmounts and removes all its state. */
 export async function stopDockerd(d: Dockerd): Promise<void> {
   const { child, dir, createdDirs } = d as DockerdInternal;
+  let ids: string[] = [];
   if (child.exitCode === null && child.signalCode === null) {
+    ids = d.docker(['ps', '--all', '--quiet', '--no-trunc'], { timeoutMs: 10_000 }).stdout.split('\n').filter(Boolean);
+    if (ids.length) d.docker(['rm', '--force', ...ids], { timeoutMs: 30_000 });
     child.kill('SIGTERM');
     if (!(await waitExit(child, 30_000))) {
       child.kill('SIGKILL');
       await waitExit(child, 5_000);
     }
   }
+  killContainersByCgroup(ids);
   // containerd, shims or containers left behind mention our temp dir on their command line.
   for (let i = 0; i < 3; i++) {
     const pids = pidsMentioning(dir);
