@@ -110,6 +110,34 @@ describe('hull-oci lifecycle', () => {
     expectNoLeaks(id, b);
   });
 
+  it('applies the process and linux settings of config.json (probe report)', () => {
+    const b = bundle(['/bin/hull-probe', 'report'], (s) => {
+      s.root!.readonly = true;
+      s.process!.cwd = '/tmp';
+      s.process!.env!.push('HULL_TEST=yes');
+      s.process!.user = { uid: 1000, gid: 1000, additionalGids: [5], umask: 0o027 };
+      s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 }];
+      s.process!.oomScoreAdj = 100;
+      s.domainname = 'hull-domain';
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+      s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdirat', 'mkdir'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] };
+    });
+    const id = newId('report');
+    const r = JSON.parse(ok('run', '--bundle', b.dir, id));
+    expect(r).toMatchObject({ hostname: 'hull-test', domainname: 'hull-domain', pid: 1, uid: 1000, gid: 1000, umask: '0027', cwd: '/tmp', no_new_privs: true, oom_score_adj: 100 });
+    expect(r.groups).toEqual([5]);
+    expect(r.caps.bnd).toBe('0000000020000420');
+    expect(r.caps.amb).toBe('0000000000000000'); // ambient needs inheritable: none in runc's default
+    expect(r.rlimits.nofile).toEqual({ soft: 512, hard: 1024 });
+    expect(r.seccomp).toBe(2);
+    const rootMount = r.mounts.find((m: { mountpoint: string }) => m.mountpoint === '/');
+    expect(rootMount.options).toContain('ro');
+    expect(r.mounts.map((m: { mountpoint: string }) => m.mountpoint)).toEqual(expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']));
+    const sysctl = ok('run', '--bundle', b.dir, newId('sysctl')); // same config, second run: ids are free again
+    expect(JSON.parse(sysctl).hostname).toBe('hull-test');
+    expectNoLeaks(id, b);
+  });
+
   it('run --no-pivot (MS_MOVE + chroot) works', () => {
     const b = bundle(['/bin/hull-probe', 'cat', '/etc/hostname']);
     const id = newId('nopivot');
