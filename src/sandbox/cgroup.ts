@@ -120,12 +120,6 @@ async function readText(file: string): Promise<string | undefined> {
   }
 }
 
-async function readNumber(file: string): Promise<number | undefined> {
-  const text = await readText(file);
-  if (text === undefined || text === 'max') return undefined;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : undefined;
-}
 
 /** A `key value` line of a flat-keyed file (memory.events, cpu.stat, memory.oom_control). */
 function keyed(text: string | undefined, key: string): number | undefined {
@@ -223,6 +217,7 @@ export class SandboxCgroup {
     await ensureParent();
     const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, SandboxCgroup.controllersFor(limits), opts.trace);
     await group.mkdirs();
+    if (!opts.delegate) group.openStats(); // a delegating group's commands are measured in its sub-groups
     try {
       await group.applyLimits(limits);
       if (opts.oomGroup) await group.setOomGroup();
@@ -236,11 +231,13 @@ export class SandboxCgroup {
 
   /** A sub-group (no limits of its own: the parent's apply to it). */
   private hasChildren = false;
+  private statFiles?: Promise<Map<string, fs.promises.FileHandle>>;
 
   async child(name: string, opts: { oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
     this.hasChildren = true;
     const group = SandboxCgroup.layoutFor(`${this.cgroupPath}/${name}`, this.controllers, this.trace);
     await group.mkdirs();
+    group.openStats();
     if (opts.oomGroup) await group.setOomGroup().catch(async (err) => {
       await group.remove().catch(() => undefined);
       throw err;
@@ -303,37 +300,70 @@ export class SandboxCgroup {
     await Promise.all(writes);
   }
 
+  /** The accounting files: v1 memory.oom_control, max_usage_in_bytes and CPU time; v2 the same in one dir. */
+  private statPaths(): Record<'oom' | 'peak' | 'cpu', string | undefined> {
+    if (this.version === 2) {
+      const dir = this.byController.get('')!;
+      return { oom: path.join(dir, 'memory.events'), peak: path.join(dir, 'memory.peak'), cpu: path.join(dir, 'cpu.stat') };
+    }
+    const mem = this.byController.get('memory');
+    const cpuacct = this.byController.get('cpuacct');
+    return {
+      oom: mem && path.join(mem, 'memory.oom_control'),
+      peak: mem && path.join(mem, 'memory.max_usage_in_bytes'),
+      cpu: cpuacct ? path.join(cpuacct, 'cpuacct.usage') : this.unifiedDir && path.join(this.unifiedDir, 'cpu.stat'),
+    };
+  }
+
+  /**
+   * Open the accounting files while the command starts: at the end (and for OOM polls) each is one
+   * pread instead of open + stat + read + close. Files the kernel lacks are read the slow way.
+   */
+  private openStats(): void {
+    this.statFiles = (async () => {
+      const handles = new Map<string, fs.promises.FileHandle>();
+      await Promise.all(
+        Object.entries(this.statPaths()).map(async ([key, file]) => {
+          if (!file) return;
+          const fh = await fs.promises.open(file, 'r').catch(() => undefined);
+          if (fh) handles.set(key, fh);
+        }),
+      );
+      return handles;
+    })();
+  }
+
+  private async readStat(key: 'oom' | 'peak' | 'cpu'): Promise<string | undefined> {
+    const fh = (await this.statFiles)?.get(key);
+    const file = this.statPaths()[key];
+    if (!fh) return file ? readText(file) : undefined;
+    const buf = Buffer.alloc(4096);
+    try {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0); // offset 0: the kernel regenerates it
+      return buf.toString('utf8', 0, bytesRead).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async closeStats(): Promise<void> {
+    const handles = await this.statFiles;
+    this.statFiles = undefined;
+    if (handles) await Promise.all([...handles.values()].map((fh) => fh.close().catch(() => undefined)));
+  }
+
   /** OOM kills so far in this group (and below it). */
   async oomKills(): Promise<number> {
-    const dir = this.byController.get(this.version === 1 ? 'memory' : '');
-    if (!dir) return 0;
-    const text = await readText(path.join(dir, this.version === 1 ? 'memory.oom_control' : 'memory.events'));
-    return keyed(text, 'oom_kill') ?? 0;
+    return keyed(await this.readStat('oom'), 'oom_kill') ?? 0;
   }
 
   /** CPU time, highest memory use and OOM kills of the group. */
   async usage(): Promise<CgroupUsage> {
-    if (this.version === 1) {
-      const mem = this.byController.get('memory');
-      const cpuacct = this.byController.get('cpuacct');
-      const [cpuNs, peakBytes, oomKills] = await Promise.all([
-        cpuacct
-          ? readNumber(path.join(cpuacct, 'cpuacct.usage'))
-          : this.unifiedDir
-            ? readText(path.join(this.unifiedDir, 'cpu.stat')).then((t) => (keyed(t, 'usage_usec') ?? 0) * 1000)
-            : undefined,
-        mem ? readNumber(path.join(mem, 'memory.max_usage_in_bytes')) : undefined,
-        this.oomKills(),
-      ]);
-      return { cpuNs: cpuNs ?? 0, peakBytes: peakBytes ?? 0, oomKills };
-    }
-    const dir = this.byController.get('')!;
-    const [cpuStat, peakBytes, oomKills] = await Promise.all([
-      readText(path.join(dir, 'cpu.stat')),
-      readNumber(path.join(dir, 'memory.peak')),
-      this.oomKills(),
-    ]);
-    return { cpuNs: (keyed(cpuStat, 'usage_usec') ?? 0) * 1000, peakBytes: peakBytes ?? 0, oomKills };
+    const [cpu, peak, oomKills] = await Promise.all([this.readStat('cpu'), this.readStat('peak'), this.oomKills()]);
+    // cpuacct.usage is one number in ns; cpu.stat (v2, or the unified dir of a hybrid host) has usage_usec.
+    const cpuNs = cpu === undefined ? 0 : /^\d+$/.test(cpu) ? Number(cpu) : (keyed(cpu, 'usage_usec') ?? 0) * 1000;
+    const peakBytes = peak !== undefined && /^\d+$/.test(peak) ? Number(peak) : 0;
+    return { cpuNs, peakBytes, oomKills };
   }
 
   /** Pids in the group and below (cgroup.procs of the pids/freezer/unified directory). */
@@ -361,6 +391,7 @@ export class SandboxCgroup {
 
   /** Kill what is left and remove every directory (sub-groups first). */
   async remove(): Promise<void> {
+    await this.closeStats();
     // A group that never had sub-groups is removed without listing it first (one call per hierarchy).
     const results = await Promise.allSettled(this.dirs.map((dir) => removeTree(dir, this.hasChildren)));
     if (results.some((r) => r.status === 'rejected')) {
