@@ -1,4 +1,4 @@
-// One command in a sandbox: spawn the helper with its plan, feed stdin, collect output up to the
+// One command in a sandbox: hand its plan to a (warm) helper, feed stdin, collect output up to the
 // limit, enforce the timeout and watch for OOM, then turn what happened into a SandboxResult.
 // Every kill goes to the command's cgroup (cgroup.kill), never to one pid: the whole tree dies.
 import * as os from 'node:os';
