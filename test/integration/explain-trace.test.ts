@@ -9,7 +9,7 @@ import { Runtime } from '../../src/runtime/container';
 import { compilePlan, type PlanOp } from '../../src/runtime/plan';
 import type { Spec } from '../../src/runtime/spec';
 import { capabilityNames, createExplainer, explainStep, isBookkeeping } from '../../src/trace/explain';
-import { cgroupDirsContaining, makeBundle, uniqueId, type Bundle } from '../setup/bundle';
+import { cgroupDirsContaining, hullOci, makeBundle, uniqueId, type Bundle } from '../setup/bundle';
 import { mountsContaining, removeTree, tempDir } from '../setup/rootfs';
 
 interface Message {
@@ -278,6 +278,42 @@ describe('explain trace (Runtime API)', () => {
     expect(quiet.length).toBe(messages.filter((m) => !isBookkeeping(m.op, m.text)).length);
     expect(quiet.some((l) => l.startsWith('=> environment'))).toBe(false);
     expect(quiet.some((l) => l.startsWith('=> pivoting root'))).toBe(true);
+    noLeaks(bundle, id);
+  });
+});
+
+// `HULL_TRACE=1 hull-oci run` prints the same lines on stderr once src/oci/cli.ts passes
+// createExplainer as onTrace (the lead wires it; this test starts running as soon as it is wired).
+const ociWired = fs.readFileSync(path.resolve(__dirname, '../../src/oci/cli.ts'), 'utf8').includes('explainEnabled');
+
+describe('explain trace (hull-oci)', () => {
+  it.skipIf(!ociWired)('HULL_TRACE=1 hull-oci run prints one explain line per kernel step on stderr', () => {
+    const bundle = newBundle((spec) => {
+      spec.hostname = 'explain-oci';
+    });
+    const id = uniqueId('explain-oci');
+    const root = tempDir('hull-explain-oci-');
+    cleanups.push(() => removeTree(root));
+    const saved = process.env.HULL_TRACE;
+    process.env.HULL_TRACE = '1';
+    let res: ReturnType<typeof hullOci>;
+    try {
+      res = hullOci(root, ['run', '--bundle', bundle.dir, id]);
+    } finally {
+      if (saved === undefined) delete process.env.HULL_TRACE;
+      else process.env.HULL_TRACE = saved;
+    }
+    expect(res.code).toBe(0);
+    const lines = res.stderr.split('\n').filter(Boolean);
+    for (const l of lines) expect(l).toMatch(/^=> /);
+    expect(lines).toContain('=> setting hostname: sethostname("explain-oci")');
+    expect(lines.some((l) => l.startsWith('=> creating namespaces ('))).toBe(true);
+    expect(lines.some((l) => l.startsWith('=> mounting proc on /proc: '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('=> pivoting root: '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('=> dropping capabilities'))).toBe(true);
+    expect(lines[lines.length - 1]).toMatch(/^=> executing \/bin\/hull-probe: /);
+    expect(lines.some((l) => l.startsWith('=> environment'))).toBe(false);
+    expect((JSON.parse(res.stdout.trim()) as Probe).hostname).toBe('explain-oci');
     noLeaks(bundle, id);
   });
 });
