@@ -35,6 +35,7 @@
         "native/helper.cc",
         "native/helper-container.cc",
         "native/helper-report.cc",
+        "native/helper-log.cc",
         "native/plan.cc",
         "native/mount.cc",
         "native/ns.cc",

@@ -359,7 +359,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
         RunStep(step, [&] {
           // exec mode has no rootfs step: the joined mount namespace's root is ours.
           int root = c.rootFd >= 0 ? c.rootFd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-          SetupConsole(root, settings.consoleSocketFd);
+          SetupConsole(root, settings.consoleSocketFd, settings.consoleRows, settings.consoleColumns);
         });
         c.consolePending = false;
       }

@@ -21,6 +21,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,7 +48,8 @@ namespace hull {
 // Settings only configure the helper.
 bool IsSetting(const std::string& op) {
   return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
-         op == "exec-fifo" || op == "console-socket" || op == "terminal";
+         op == "exec-fifo" || op == "console-socket" || op == "terminal" || op == "console-size" ||
+         op == "log-file" || op == "oom-check";
 }
 // setns into a pid or time namespace changes only where our *children* go: the monitor does it.
 bool IsMonitorSetns(const Step& step) {
@@ -96,7 +98,39 @@ void ApplySetting(const Step& step, Settings& settings) {
     settings.consoleSocketFd = ConnectConsoleSocket(value);
   } else if (step.op == "terminal") {
     settings.terminal = value == "1";
+  } else if (step.op == "console-size") {
+    settings.consoleRows = static_cast<unsigned short>(Number(step.fields[0]));
+    settings.consoleColumns = static_cast<unsigned short>(Number(step.fields[1]));
+  } else if (step.op == "log-file") {
+    settings.log.Open(value, Number(step.fields[1]), static_cast<unsigned>(Number(step.fields[2])));
+  } else if (step.op == "oom-check") {
+    settings.oomCheckPath = value;
   }
+}
+
+// Output pipes for `log-file`, once all settings are known. With a terminal the pty is the
+// output (the monitor logs what it relays); with a console socket the output belongs to whoever
+// holds the master, so there is nothing for us to log.
+void PrepareLogPipes(Settings& settings) {
+  if (!settings.monitor) Fail(EINVAL, "plan", "", "log-file needs a monitor (not with monitor 0)");
+  if (settings.terminal || !settings.consoleSocket.empty()) return;
+  settings.log.MakePipes();
+}
+
+// The oom_kill counter of the container's cgroup ("oom_kill N" in cgroup v2's memory.events and
+// in v1's memory.oom_control), or -1 if there is none to read.
+long long ReadOomKillCount(const std::string& path) {
+  if (path.empty()) return -1;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[4096];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  const char* line = strstr(text, "oom_kill ");
+  if (line != text && line && line[-1] != '\n') line = nullptr;
+  return line ? atoll(line + strlen("oom_kill ")) : -1;
 }
 
 // Which namespaces clone3 creates and which the container process unshares itself later.
@@ -201,10 +235,10 @@ std::string Rfc3339Now() {
 }
 
 // temp + fsync + rename + fsync(dir): a reader sees the old state or the whole new file.
-void WriteExitJson(int dirFd, int exitCode, int signal) {
+void WriteExitJson(int dirFd, int exitCode, int signal, bool oomKilled = false) {
   if (dirFd < 0) return;
   std::string json = "{\"exitCode\":" + std::to_string(exitCode) + ",\"signal\":" + std::to_string(signal) +
-                     ",\"finishedAt\":\"" + Rfc3339Now() + "\",\"oomKilled\":false}\n";
+                     ",\"finishedAt\":\"" + Rfc3339Now() + "\",\"oomKilled\":" + (oomKilled ? "true" : "false") + "}\n";
   int fd = openat(dirFd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   bool ok = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size()) && fsync(fd) == 0;
@@ -222,19 +256,23 @@ struct Monitor {
   bool ready = false;
   bool awaitingSync = false;
   bool errorReported = false;
+  long long oomKillsAtStart = -1;  // `oom-check`: the cgroup's oom_kill count before the container ran
   // terminal mode: the pty master, relayed to and from our stdio
   int master = -1;
   bool stdinOpen = true;
+  bool inputEndedLine = true;  // the last byte relayed to the pty was "\n" (or none yet)
   bool restoreTerminal = false;
   struct termios savedTerminal;
 };
 
 // Copy what is available from one fd to another; false at EOF or error (EIO: the slave closed).
-bool Relay(int from, int to) {
+// `seen` also gets the bytes (terminal output for the log, input for the end-of-file rule).
+bool Relay(int from, int to, const std::function<void(const char*, size_t)>& seen = nullptr) {
   char buffer[8192];
   ssize_t n = read(from, buffer, sizeof buffer);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
   if (n <= 0) return false;
+  if (seen) seen(buffer, static_cast<size_t>(n));
   for (ssize_t done = 0; done < n;) {
     ssize_t w = write(to, buffer + done, static_cast<size_t>(n - done));
     if (w < 0 && errno == EINTR) continue;
@@ -244,12 +282,18 @@ bool Relay(int from, int to) {
   return true;
 }
 
+// Terminal mode with `log-file`: what the pty shows is the container's output.
+std::function<void(const char*, size_t)> TerminalOutputLogger(Monitor& m) {
+  if (!m.settings->log.enabled()) return nullptr;
+  return [&m](const char* data, size_t length) { m.settings->log.AddTerminalOutput(data, length); };
+}
+
 void CloseTerminal(Monitor& m) {
   if (m.master >= 0) {
     // What the container wrote just before exiting is still in the pty: flush it out.
     fcntl(m.master, F_SETFL, fcntl(m.master, F_GETFL) | O_NONBLOCK);
     struct pollfd p = {m.master, POLLIN, 0};
-    while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) && Relay(m.master, 1)) {
+    while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN) && Relay(m.master, 1, TerminalOutputLogger(m))) {
     }
     close(m.master);
     m.master = -1;
@@ -282,13 +326,18 @@ void CloseTerminal(Monitor& m) {
   int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int code = WIFSIGNALED(status) ? 128 + signal : WEXITSTATUS(status);
   CloseTerminal(m);
+  // Everything the container wrote is in the pipes by now: into the log before exit.json says
+  // it is over, so a `logs` after `wait` is complete.
+  m.settings->log.Drain();
   if (m.errorReported) _exit(125);
   if (!m.ready) {
     SendControl({"error", "-1", "", "EIO", "", "",
                  "container process died during setup (" + (signal ? "signal " + std::to_string(signal) : "exit " + std::to_string(code)) + ")"});
     _exit(125);
   }
-  WriteExitJson(m.settings->stateDirFd, code, signal);
+  const long long oomKills = ReadOomKillCount(m.settings->oomCheckPath);
+  const bool oomKilled = m.oomKillsAtStart >= 0 && oomKills > m.oomKillsAtStart;
+  WriteExitJson(m.settings->stateDirFd, code, signal, oomKilled);
   SendControl({"exit", std::to_string(code), std::to_string(signal)});
   _exit(code);
 }
@@ -311,6 +360,7 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
       int devNull = open("/dev/null", O_RDWR | O_CLOEXEC);
       for (int fd = 0; fd <= 2 && devNull >= 0; fd++) dup2(devNull, fd);
       if (devNull > 2) close(devNull);
+      m.stdinOpen = false;  // nothing to relay any more, and no end-of-file to pass on
     }
   } else if (kind == "error") {
     m.errorReported = true;
@@ -338,15 +388,17 @@ void OnControlLine(Monitor& m, const std::string& line) {
   std::string line;
   while (control.NextLine(line)) OnControlLine(m, line);  // sent together with the plan
   for (;;) {
-    struct pollfd fds[6] = {
+    struct pollfd fds[8] = {
         {m.channel, POLLIN, 0},
         {gControlOpen ? kControlFd : -1, POLLIN, 0},
         {m.signals, POLLIN, 0},
         {m.settings->terminalReceiver, POLLIN, 0},
         {m.master, POLLIN, 0},
         {m.master >= 0 && m.stdinOpen ? 0 : -1, POLLIN, 0},
+        {m.settings->log.streams[0].readFd, POLLIN, 0},
+        {m.settings->log.streams[1].readFd, POLLIN, 0},
     };
-    if (poll(fds, 6, -1) < 0) {
+    if (poll(fds, 8, -1) < 0) {
       if (errno == EINTR) continue;
       KillAndExit(m, 125);
     }
@@ -378,11 +430,21 @@ void OnControlLine(Monitor& m, const std::string& line) {
         m.restoreTerminal = MakeRaw(0, &m.savedTerminal);
       }
     }
-    if (fds[4].revents && !Relay(m.master, 1)) {
+    if (fds[4].revents && !Relay(m.master, 1, TerminalOutputLogger(m))) {
       close(m.master);  // EIO: every slave fd is closed
       m.master = -1;
     }
-    if (fds[5].revents && !Relay(0, m.master)) m.stdinOpen = false;
+    if (fds[5].revents && !Relay(0, m.master, [&m](const char* data, size_t length) {
+          m.inputEndedLine = data[length - 1] == '\n';
+        })) {
+      m.stdinOpen = false;
+      // Our input ended (a pipe closed, `echo x | hull run -it`): type ^D for the container so
+      // `cat` or a shell reading the pty sees its end too. Detached, stdin is not the user's.
+      if (!m.settings->detach && m.master >= 0) SendEndOfFile(m.master, m.inputEndedLine);
+    }
+    for (int s = 0; s < 2; s++) {
+      if (fds[6 + s].revents) m.settings->log.ReadStream(s);
+    }
     if (fds[2].revents) {
       struct signalfd_siginfo info;
       if (read(m.signals, &info, sizeof info) != sizeof info) continue;
@@ -464,6 +526,10 @@ int HelperMain(char** argv, char** envp) {
   Settings settings;
   Monitor m;
   m.settings = &settings;
+  // Terminal mode relays our stdin to the pty. /dev/null means "not attached" (`-t` without
+  // `-i`): no input and no end-of-file for the container, as docker.
+  struct stat input;
+  if (fstat(0, &input) < 0 || (S_ISCHR(input.st_mode) && input.st_rdev == makedev(1, 3))) m.stdinOpen = false;
   const Step* cloneStep = nullptr;
   try {
     // Before the container process exists: settings, console socket, pid/time namespaces to join.
@@ -487,6 +553,9 @@ int HelperMain(char** argv, char** envp) {
       if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) < 0) FailErrno("socketpair");
       settings.terminalReceiver = pty[0];
       settings.consoleSocketFd = pty[1];
+    }
+    for (const Step& step : plan) {
+      if (step.op == "log-file") PrepareStep(step, [&] { PrepareLogPipes(settings); });
     }
     if (settings.mode == "create" && settings.execFifo.empty()) {
       Fail(EINVAL, "plan", "", "create mode needs an exec-fifo step");
@@ -516,16 +585,20 @@ int HelperMain(char** argv, char** envp) {
       close(pair[0]);
       if (settings.terminalReceiver >= 0) close(settings.terminalReceiver);
       gChannel = pair[1];
+      settings.log.AttachToContainerProcess();
       ContainerProcess(plan, settings, cloneStep);
     }
     if (cloneStep) FlushTrace(clone);
     close(pair[1]);
+    settings.log.CloseWriteEnds();
     if (settings.terminalReceiver >= 0) close(settings.consoleSocketFd);  // the child's end
     m.container = pid;
     m.channel = pair[0];
     SendControl({"pid", std::to_string(pid)});
 
     RunAfterCloneOps(plan, pid);
+    // The container sits in its cgroup now and has not run a single instruction of its own.
+    m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
     send(m.channel, "go\n", 3, MSG_NOSIGNAL);
   } catch (const StepAborted&) {
     KillAndExit(m, 125);

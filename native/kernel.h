@@ -113,13 +113,43 @@ void VerifyCwd();  // CVE-2024-21626: cwd outside the root = breakout
 // --- tty.cc ---
 int ConnectConsoleSocket(const std::string& path);
 // pty from the container's /dev/pts/ptmx, master sent on `consoleSocket`, slave on 0/1/2 + ctty.
-void SetupConsole(int rootFd, int consoleSocket);
+void SetupConsole(int rootFd, int consoleSocket, unsigned short rows = 0, unsigned short columns = 0);
 // `terminal 1` without a console socket: the monitor receives the master over its own socketpair
 // and relays it to its stdio, in raw mode when that is a terminal.
 int ReceivePtyMaster(int socket);  // -1 on failure
 void GiveStdioToUser(uid_t uid);  // before the `user` switch: fchown fds 0-2 (not /dev/null)
 bool MakeRaw(int fd, struct termios* saved);
 void CopyWindowSize(int from, int to);
+// Make the pty's reader see end-of-file: its VEOF character (^D), as a terminal user would type it.
+void SendEndOfFile(int master, bool lineComplete);
+
+// --- helper-log.cc: docker json-file logs of the container's stdout/stderr (op `log-file`) ---
+std::string JsonString(const std::string& text);  // a JSON string literal, escaped as Go does
+struct LogStream {
+  const char* name;      // "stdout" | "stderr"
+  int readFd = -1;       // the monitor's end
+  int writeFd = -1;      // the container's fd 1 or 2
+  std::string pending;   // a line without its "\n" yet
+};
+struct ContainerLog {
+  std::string path, name;  // PATH and its last component
+  int dirFd = -1, fd = -1;
+  uint64_t size = 0, maxSize = 0;  // maxSize 0: never rotate
+  unsigned maxFiles = 1;
+  LogStream streams[2] = {{"stdout"}, {"stderr"}};
+
+  bool enabled() const { return fd >= 0; }
+  void Open(const std::string& logPath, uint64_t maxSizeBytes, unsigned maxFileCount);  // monitor, before clone
+  void MakePipes();                 // monitor, before clone
+  void AttachToContainerProcess();  // container process: pipes become fds 1 and 2
+  void CloseWriteEnds();            // monitor, after clone
+  bool ReadStream(int s);           // poll said readable; false at EOF
+  void AddTerminalOutput(const char* data, size_t length);  // terminal mode: the pty is the output
+  void Drain();                     // the container ended: read what is left, flush partial lines
+  void Add(LogStream& stream, const char* data, size_t length, bool more);
+  void WriteEntry(const std::string& chunk, const char* stream);
+  void Rotate();
+};
 
 // --- helper-report.cc: messages and per-step reporting, shared by both helper processes ---
 constexpr int kControlFd = 3;   // the control socket to TypeScript
@@ -155,6 +185,9 @@ struct Settings {
   int stateDirFd = -1;
   int consoleSocketFd = -1;    // the container process sends the pty master here
   int terminalReceiver = -1;    // terminal mode: our end of that socket
+  unsigned short consoleRows = 0, consoleColumns = 0;  // `console-size`: the pty's initial size
+  std::string oomCheckPath;    // `oom-check`: memory.events (v2) or memory.oom_control (v1)
+  ContainerLog log;            // `log-file`
 };
 bool IsSetting(const std::string& op);
 bool IsMonitorSetns(const Step& step);  // setns pid/time: the monitor's own

@@ -50,7 +50,7 @@ int ConnectConsoleSocket(const std::string& path) {
   return fd;
 }
 
-void SetupConsole(int rootFd, int consoleSocket) {
+void SetupConsole(int rootFd, int consoleSocket, unsigned short rows, unsigned short columns) {
   // The container's devpts (mounted with newinstance by the plan), never a host pty: open ptmx with
   // no symlinks on the way and check the filesystem really is devpts (CVE-2025-52565).
   Trace("open(\"/dev/pts/ptmx\", O_RDWR|O_NOCTTY)");
@@ -61,6 +61,16 @@ void SetupConsole(int rootFd, int consoleSocket) {
   if (fs.f_type != DEVPTS_SUPER_MAGIC) Fail(EINVAL, "fstatfs", "/dev/pts/ptmx", "/dev/pts/ptmx is not on devpts");
   int unlock = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) FailErrno("ioctl(TIOCSPTLCK)", "/dev/pts/ptmx");
+  if (rows > 0 && columns > 0) {
+    // `console-size`: the caller's terminal size from the first moment, so a shell's first prompt
+    // and line editing already fit (later changes come as SIGWINCH through the monitor or the
+    // console socket's owner).
+    Trace("ioctl(master, TIOCSWINSZ, {" + std::to_string(rows) + ", " + std::to_string(columns) + "})");
+    struct winsize size = {};
+    size.ws_row = rows;
+    size.ws_col = columns;
+    if (ioctl(master, TIOCSWINSZ, &size) < 0) FailErrno("ioctl(TIOCSWINSZ)", "/dev/pts/ptmx");
+  }
   unsigned number = 0;
   if (ioctl(master, TIOCGPTN, &number) < 0) FailErrno("ioctl(TIOCGPTN)", "/dev/pts/ptmx");
   const std::string name = "/dev/pts/" + std::to_string(number);
@@ -145,6 +155,15 @@ bool MakeRaw(int fd, struct termios* saved) {
 void CopyWindowSize(int from, int to) {
   struct winsize size;
   if (ioctl(from, TIOCGWINSZ, &size) == 0) ioctl(to, TIOCSWINSZ, &size);
+}
+
+void SendEndOfFile(int master, bool lineComplete) {
+  struct termios settings;
+  if (tcgetattr(master, &settings) < 0) return;
+  const char eof = static_cast<char>(settings.c_cc[VEOF]);
+  // In canonical mode the first ^D only hands over a started line; a second one is the EOF.
+  const char twice[2] = {eof, eof};
+  if (write(master, twice, lineComplete ? 1 : 2) < 0) return;
 }
 
 }  // namespace hull
