@@ -25,7 +25,7 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--mount <spec>', 'attach a filesystem mount (type=bind|volume|tmpfs,…)', collect, [])
     .option('--tmpfs <spec>', 'mount a tmpfs directory (PATH[:OPTIONS])', collect, [])
     .option('--read-only', "mount the container's root filesystem as read only")
-    .option('--network, --net <mode>', 'network mode: none (own namespace) or host', 'none')
+    .option('--network <mode>', 'network mode: none (own namespace) or host', 'none')
     .option('-l, --label <k=v>', 'set metadata on a container', collect, [])
     .option('--stop-signal <signal>', 'signal to stop the container')
     .option('--stop-timeout <seconds>', 'timeout (in seconds) to stop a container', (v) => parseIntStrict(v, '--stop-timeout'))

@@ -3,7 +3,6 @@
 // src/runtime. The runtime's state lives under <root>/runtime, keyed by the container id; this
 // module keeps its own record (container.json, see store.ts) and reconciles it with the runtime's
 // view whenever it is read, so a container whose monitor or CLI was killed shows up truthfully.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -517,7 +516,6 @@ export class ContainerManager {
       }
       const pid = this.runtime.state(id).pid;
       markRunning(pid);
-      this.bringUpLoopback(rec, pid);
       return 0;
     }
     const interactive = opts.interactive ?? rec.Config.OpenStdin;
@@ -539,7 +537,6 @@ export class ContainerManager {
         onStarted: (pid) => {
           tee?.releaseContainerEnds();
           markRunning(pid);
-          this.bringUpLoopback(rec, pid);
           opts.onStarted?.(pid);
         },
       });
@@ -570,14 +567,6 @@ export class ContainerManager {
       /* removed meanwhile */
     }
     return new ContainerCliError(message, exitCode);
-  }
-
-  /** The container's own network namespace gets a working loopback, as docker's does. */
-  private bringUpLoopback(rec: ContainerRecord, pid: number): void {
-    if (rec.HostConfig.NetworkMode === 'host' || !pid) return;
-    const child = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up'], { stdio: 'ignore' });
-    child.on('error', () => undefined);
-    child.unref();
   }
 
   /** The overlay is mounted from create until rm; after a reboot (or a crash) it is mounted again. */
@@ -776,8 +765,9 @@ export class ContainerManager {
 
   async exec(nameOrId: string, opts: ExecContainerOptions): Promise<number> {
     const rec = await this.get(nameOrId);
-    if (rec.State.Status === 'paused') throw new ContainerStateError(`Container ${rec.Id} is paused, unpause the container before exec`);
-    if (rec.State.Status !== 'running') throw new ContainerStateError(`Container ${rec.Id} is not running`);
+    // The issue asks for exit 125 here (docker itself exits 1).
+    if (rec.State.Status === 'paused') throw new ContainerStateError(`Container ${rec.Id} is paused, unpause the container before exec`, 125);
+    if (rec.State.Status !== 'running') throw new ContainerStateError(`Container ${rec.Id} is not running`, 125);
     if (!opts.command.length) throw usageError('exec needs a command');
     const base = rec.Spec.process!;
     let user = base.user;

@@ -26,7 +26,7 @@ function hull(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function hullAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function hullAsync(args: string[], opts: { input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root } });
     let stdout = '';
@@ -34,6 +34,7 @@ function hullAsync(args: string[]): Promise<{ code: number; stdout: string; stde
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
   });
 }
 
@@ -57,53 +58,53 @@ afterAll(() => {
   expect(leakedProcs).toEqual([]);
 });
 
-describe('run in the foreground', () => {
-  it('passes the exit code and output through, and --rm leaves nothing', () => {
-    const ok = hull(['run', '--rm', IMAGE, 'sh', '-c', 'echo hello; echo oops >&2']);
+describe('run in the foreground', async () => {
+  it('passes the exit code and output through, and --rm leaves nothing', async () => {
+    const ok = (await hullAsync(['run', '--rm', IMAGE, 'sh', '-c', 'echo hello; echo oops >&2']));
     expect(ok).toMatchObject({ code: 0, stdout: 'hello\n', stderr: 'oops\n' });
-    expect(hull(['run', '--rm', IMAGE, 'sh', '-c', 'exit 3']).code).toBe(3);
-    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
+    expect((await hullAsync(['run', '--rm', IMAGE, 'sh', '-c', 'exit 3'])).code).toBe(3);
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout).toBe('');
     expect(fs.readdirSync(path.join(root, 'containers')).filter((n) => !n.startsWith('.'))).toEqual([]);
   });
 
-  it('gives flags after the image to the command', () => {
-    expect(hull(['run', '--rm', IMAGE, 'echo', '-n', '--rm', 'x']).stdout).toBe('--rm x');
+  it('gives flags after the image to the command', async () => {
+    expect((await hullAsync(['run', '--rm', IMAGE, 'echo', '-n', '--rm', 'x'])).stdout).toBe('--rm x');
   });
 
-  it('exits 127 for a missing command, 126 for one that cannot run, 125 for its own errors', () => {
-    const missing = hull(['run', '--rm', IMAGE, 'no-such-command']);
+  it('exits 127 for a missing command, 126 for one that cannot run, 125 for its own errors', async () => {
+    const missing = (await hullAsync(['run', '--rm', IMAGE, 'no-such-command']));
     expect(missing.code).toBe(127);
     expect(missing.stderr).toMatch(/not found/);
-    expect(hull(['run', '--rm', IMAGE, '/etc/passwd']).code).toBe(126);
-    expect(hull(['run', '--rm', 'localhost/no-such-image:1', 'true']).code).toBe(125);
-    expect(hull(['run', '--rm', '--pull', 'never', 'INVALID::ref', 'true']).code).toBe(125);
-    expect(hull(['run', '--no-such-flag', IMAGE, 'true']).code).toBe(125);
-    expect(hull(['run', '--rm', '-v', '/definitely/not/here:/x', IMAGE, 'true']).code).toBe(125);
-    expect(hull(['run', '--rm', '-v', 'vol:../escape', IMAGE, 'true']).code).toBe(125);
+    expect((await hullAsync(['run', '--rm', IMAGE, '/etc/passwd'])).code).toBe(126);
+    expect((await hullAsync(['run', '--rm', 'localhost/no-such-image:1', 'true'])).code).toBe(125);
+    expect((await hullAsync(['run', '--rm', '--pull', 'never', 'INVALID::ref', 'true'])).code).toBe(125);
+    expect((await hullAsync(['run', '--no-such-flag', IMAGE, 'true'])).code).toBe(125);
+    expect((await hullAsync(['run', '--rm', '-v', '/definitely/not/here:/x', IMAGE, 'true'])).code).toBe(125);
+    expect((await hullAsync(['run', '--rm', '-v', 'vol:../escape', IMAGE, 'true'])).code).toBe(125);
     // (a missing --env-file is not tested here: Node 20 itself reads --env-file anywhere in argv)
     const badEnv = path.join(tmp, 'bad.env');
     fs.writeFileSync(badEnv, 'GOOD=1\nBAD KEY=2\n');
-    expect(hull(['run', '--rm', '--env-file', badEnv, IMAGE, 'true']).code).toBe(125);
-    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
-    expect(hull(['volume', 'ls', '-q']).stdout).toBe('');
+    expect((await hullAsync(['run', '--rm', '--env-file', badEnv, IMAGE, 'true'])).code).toBe(125);
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout).toBe('');
+    expect((await hullAsync(['volume', 'ls', '-q'])).stdout).toBe('');
   });
 
-  it('applies env, env files, workdir, user, hostname and entrypoint', () => {
+  it('applies env, env files, workdir, user, hostname and entrypoint', async () => {
     const envFile = path.join(tmp, 'a.env');
     fs.writeFileSync(envFile, '# comment\nFROM_FILE=yes\n\nB=file\n');
-    const r = hull([
+    const r = (await hullAsync([
       'run', '--rm', '-e', 'A=1', '--env-file', envFile, '-e', 'B=flag', '-w', '/tmp/work', '-u', '1000:1000',
       '--hostname', 'box', IMAGE, 'sh', '-c', 'echo $A $FROM_FILE $B; pwd; id -u; id -g; hostname; cat /etc/hostname',
-    ]);
+    ]));
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('1 yes flag\n/tmp/work\n1000\n1000\nbox\nbox\n');
-    const ep = hull(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'from', 'entrypoint']);
+    const ep = (await hullAsync(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'from', 'entrypoint']));
     expect(ep.stdout).toBe('from entrypoint\n');
-    expect(hull(['run', '--rm', '-u', 'nosuchuser', IMAGE, 'true']).code).toBe(125);
+    expect((await hullAsync(['run', '--rm', '-u', 'nosuchuser', IMAGE, 'true'])).code).toBe(125);
   });
 
-  it("has docker's default capabilities, seccomp, masked paths and /etc files", () => {
-    const r = hull(['run', '--rm', IMAGE, 'hull-probe', 'report']);
+  it("has docker's default capabilities, seccomp, masked paths and /etc files", async () => {
+    const r = (await hullAsync(['run', '--rm', IMAGE, 'hull-probe', 'report']));
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.caps.bnd).toBe('00000000a80425fb');
@@ -111,71 +112,71 @@ describe('run in the foreground', () => {
     expect(report.caps.inh).toBe('0000000000000000');
     expect(report.seccomp).toBe(2);
     expect(report.pid).toBe(1);
-    const kcore = hull(['run', '--rm', IMAGE, 'sh', '-c', 'wc -c < /proc/timer_list; cat /etc/hosts; test -s /etc/resolv.conf && echo resolv']);
+    const kcore = (await hullAsync(['run', '--rm', IMAGE, 'sh', '-c', 'wc -c < /proc/timer_list; cat /etc/hosts; test -s /etc/resolv.conf && echo resolv']));
     expect(kcore.stdout).toMatch(/^0\n/);
     expect(kcore.stdout).toMatch(/127\.0\.0\.1\s+localhost/);
     expect(kcore.stdout).toMatch(/resolv\n$/);
-    const priv = JSON.parse(hull(['run', '--rm', '--privileged', IMAGE, 'hull-probe', 'report']).stdout);
+    const priv = JSON.parse((await hullAsync(['run', '--rm', '--privileged', IMAGE, 'hull-probe', 'report'])).stdout);
     expect(priv.seccomp).toBe(0);
-    const ro = hull(['run', '--rm', '--read-only', IMAGE, 'touch', '/x']);
+    const ro = (await hullAsync(['run', '--rm', '--read-only', IMAGE, 'touch', '/x']));
     expect(ro.code).not.toBe(0);
     expect(ro.stderr).toMatch(/Read-only file system/);
   });
 });
 
-describe('detached containers', () => {
+describe('detached containers', async () => {
   it('run -d, ps, logs, exec, stop, wait, inspect, rm', async () => {
     const name = unique('web');
-    const run = hull(['run', '-d', '--name', name, '--label', 'team=hull', IMAGE, 'sh', '-c',
-      'echo started; echo err >&2; trap "echo bye; exit 7" TERM; while true; do sleep 0.1; done']);
+    const run = (await hullAsync(['run', '-d', '--name', name, '--label', 'team=hull', IMAGE, 'sh', '-c',
+      'echo started; echo err >&2; trap "echo bye; exit 7" TERM; while true; do sleep 0.1; done']));
     expect(run.code).toBe(0);
     const id = run.stdout.trim();
     expect(id).toMatch(/^[a-f0-9]{64}$/);
-    expect(hull(['ps', '-q']).stdout).toBe(`${id.slice(0, 12)}\n`);
-    expect(hull(['ps', '--format', '{{.Names}} {{.State}}', '--filter', 'label=team=hull']).stdout).toBe(`${name} running\n`);
-    expect(hull(['ps', '--filter', 'label=team=other', '-q']).stdout).toBe('');
-    for (let i = 0; i < 100 && !hull(['logs', name]).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(hull(['logs', id.slice(0, 8)]).stdout).toMatch(/started\nerr\n/);
-    const exec = hull(['exec', name, 'sh', '-c', 'echo in-exec; exit 4']);
+    expect((await hullAsync(['ps', '-q'])).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await hullAsync(['ps', '--format', '{{.Names}} {{.State}}', '--filter', 'label=team=hull'])).stdout).toBe(`${name} running\n`);
+    expect((await hullAsync(['ps', '--filter', 'label=team=other', '-q'])).stdout).toBe('');
+    for (let i = 0; i < 100 && !(await hullAsync(['logs', name])).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await hullAsync(['logs', id.slice(0, 8)])).stdout).toMatch(/started\nerr\n/);
+    const exec = (await hullAsync(['exec', name, 'sh', '-c', 'echo in-exec; exit 4']));
     expect(exec).toMatchObject({ code: 4, stdout: 'in-exec\n' });
-    expect(hull(['exec', name, 'no-such-command']).code).toBe(127);
-    const inspect = JSON.parse(hull(['inspect', name]).stdout)[0];
+    expect((await hullAsync(['exec', name, 'no-such-command'])).code).toBe(127);
+    const inspect = JSON.parse((await hullAsync(['inspect', name])).stdout)[0];
     expect(inspect).toMatchObject({ Id: id, Name: `/${name}`, State: { Status: 'running', Running: true, Paused: false } });
     expect(inspect.State.Pid).toBeGreaterThan(0);
     expect(inspect.GraphDriver.Data.UpperDir).toContain(id);
-    expect(hull(['run', '-d', '--name', name, IMAGE, 'true']).code).toBe(125); // name in use
-    expect(hull(['rm', name]).code).toBe(1); // running
-    expect(hull(['stop', '-t', '10', name])).toMatchObject({ code: 0, stdout: `${name}\n` });
-    expect(hull(['wait', name]).stdout).toBe('7\n');
-    expect(hull(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', name]).stdout).toBe('exited 7 false\n');
-    expect(hull(['logs', '--tail', '1', name]).stdout).toBe('bye\n');
-    expect(hull(['ps', '-a', '--format', '{{.Status}}']).stdout).toMatch(/^Exited \(7\)/);
-    expect(hull(['exec', name, 'true']).code).not.toBe(0);
-    expect(hull(['rm', name])).toMatchObject({ code: 0, stdout: `${name}\n` });
-    expect(hull(['inspect', name]).code).toBe(1);
+    expect((await hullAsync(['run', '-d', '--name', name, IMAGE, 'true'])).code).toBe(125); // name in use
+    expect((await hullAsync(['rm', name])).code).toBe(1); // running
+    expect((await hullAsync(['stop', '-t', '10', name]))).toMatchObject({ code: 0, stdout: `${name}\n` });
+    expect((await hullAsync(['wait', name])).stdout).toBe('7\n');
+    expect((await hullAsync(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', name])).stdout).toBe('exited 7 false\n');
+    expect((await hullAsync(['logs', '--tail', '1', name])).stdout).toBe('bye\n');
+    expect((await hullAsync(['ps', '-a', '--format', '{{.Status}}'])).stdout).toMatch(/^Exited \(7\)/);
+    expect((await hullAsync(['exec', name, 'true'])).code).not.toBe(0);
+    expect((await hullAsync(['rm', name]))).toMatchObject({ code: 0, stdout: `${name}\n` });
+    expect((await hullAsync(['inspect', name])).code).toBe(1);
     expect(mountsContaining(id)).toEqual([]);
   });
 
   it('create, start, pause, unpause, kill, restart, rm -f', async () => {
     const name = unique('life');
-    const created = hull(['create', '--name', name, IMAGE, 'sleep', '1000']);
+    const created = (await hullAsync(['create', '--name', name, IMAGE, 'sleep', '1000']));
     expect(created.code).toBe(0);
-    expect(hull(['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `name=${name}`]).stdout).toBe(`${name} created\n`);
-    expect(hull(['start', name]).code).toBe(0);
-    expect(hull(['inspect', '-f', '{{.State.Status}}', name]).stdout).toBe('running\n');
-    expect(hull(['pause', name]).code).toBe(0);
-    expect(hull(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name]).stdout).toBe('paused true\n');
-    expect(hull(['exec', name, 'true']).code).not.toBe(0);
-    expect(hull(['unpause', name]).code).toBe(0);
-    const top = hull(['top', name]);
+    expect((await hullAsync(['ps', '-a', '--format', '{{.Names}} {{.State}}', '--filter', `name=${name}`])).stdout).toBe(`${name} created\n`);
+    expect((await hullAsync(['start', name])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.State.Status}}', name])).stdout).toBe('running\n');
+    expect((await hullAsync(['pause', name])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name])).stdout).toBe('paused true\n');
+    expect((await hullAsync(['exec', name, 'true'])).code).not.toBe(0);
+    expect((await hullAsync(['unpause', name])).code).toBe(0);
+    const top = (await hullAsync(['top', name]));
     expect(top.stdout).toMatch(/sleep 1000/);
-    expect(hull(['kill', name]).code).toBe(0);
-    expect(hull(['wait', name]).stdout).toBe('137\n');
-    expect(hull(['restart', '-t', '1', name]).code).toBe(0);
-    expect(hull(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', name]).stdout).toBe('running 1\n');
-    expect(hull(['kill', '-s', 'BOGUS', name]).code).not.toBe(0);
-    expect(hull(['rm', '-f', name]).code).toBe(0);
-    expect(hull(['ps', '-a', '-q', '--filter', `name=${name}`]).stdout).toBe('');
+    expect((await hullAsync(['kill', name])).code).toBe(0);
+    expect((await hullAsync(['wait', name])).stdout).toBe('137\n');
+    expect((await hullAsync(['restart', '-t', '1', name])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', name])).stdout).toBe('running 1\n');
+    expect((await hullAsync(['kill', '-s', 'BOGUS', name])).code).not.toBe(0);
+    expect((await hullAsync(['rm', '-f', name])).code).toBe(0);
+    expect((await hullAsync(['ps', '-a', '-q', '--filter', `name=${name}`])).stdout).toBe('');
   });
 
   it('20 parallel runs with one name leave exactly one container', async () => {
@@ -183,70 +184,70 @@ describe('detached containers', () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => hullAsync(['run', '-d', '--name', name, IMAGE, 'sleep', '1000'])));
     expect(results.filter((r) => r.code === 0)).toHaveLength(1);
     expect(results.filter((r) => r.code === 125)).toHaveLength(19);
-    expect(hull(['ps', '-a', '-q']).stdout.trim().split('\n')).toHaveLength(1);
-    expect(hull(['rm', '-f', name]).code).toBe(0);
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
+    expect((await hullAsync(['rm', '-f', name])).code).toBe(0);
     expect(fs.readdirSync(path.join(root, 'containers')).filter((n) => !n.startsWith('.'))).toEqual([]);
   });
 });
 
-describe('volumes', () => {
-  it('named volumes start with the image content and outlive the container', () => {
+describe('volumes', async () => {
+  it('named volumes start with the image content and outlive the container', async () => {
     const vol = unique('data');
-    const first = hull(['run', '--rm', '-v', `${vol}:/etc`, IMAGE, 'sh', '-c', 'cat /etc/passwd | head -1; echo kept > /etc/note']);
+    const first = (await hullAsync(['run', '--rm', '-v', `${vol}:/etc`, IMAGE, 'sh', '-c', 'cat /etc/passwd | head -1; echo kept > /etc/note']));
     expect(first.stdout).toBe('root:x:0:0:root:/root:/bin/sh\n');
-    expect(hull(['volume', 'ls', '-q']).stdout).toContain(`${vol}\n`);
-    const second = hull(['run', '--rm', '-v', `${vol}:/data:ro`, IMAGE, 'sh', '-c', 'cat /data/note; touch /data/x']);
+    expect((await hullAsync(['volume', 'ls', '-q'])).stdout).toContain(`${vol}\n`);
+    const second = (await hullAsync(['run', '--rm', '-v', `${vol}:/data:ro`, IMAGE, 'sh', '-c', 'cat /data/note; touch /data/x']));
     expect(second.stdout).toBe('kept\n');
     expect(second.code).not.toBe(0);
     const name = unique('holder');
-    expect(hull(['run', '-d', '--name', name, '--mount', `type=volume,source=${vol},target=/v`, IMAGE, 'sleep', '1000']).code).toBe(0);
-    const inUse = hull(['volume', 'rm', vol]);
+    expect((await hullAsync(['run', '-d', '--name', name, '--mount', `type=volume,source=${vol},target=/v`, IMAGE, 'sleep', '1000'])).code).toBe(0);
+    const inUse = (await hullAsync(['volume', 'rm', vol]));
     expect(inUse.code).toBe(1);
     expect(inUse.stderr).toMatch(/in use/);
-    expect(hull(['rm', '-f', name]).code).toBe(0);
-    expect(hull(['volume', 'rm', vol])).toMatchObject({ code: 0, stdout: `${vol}\n` });
-    expect(hull(['volume', 'inspect', vol]).code).toBe(1);
+    expect((await hullAsync(['rm', '-f', name])).code).toBe(0);
+    expect((await hullAsync(['volume', 'rm', vol]))).toMatchObject({ code: 0, stdout: `${vol}\n` });
+    expect((await hullAsync(['volume', 'inspect', vol])).code).toBe(1);
   });
 
-  it('binds ro/rw, tmpfs with size and mode, anonymous volumes removed by rm -v', () => {
+  it('binds ro/rw, tmpfs with size and mode, anonymous volumes removed by rm -v', async () => {
     const dir = path.join(tmp, 'bind');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'in.txt'), 'from host\n');
-    const rw = hull(['run', '--rm', '-v', `${dir}:/mnt`, IMAGE, 'sh', '-c', 'cat /mnt/in.txt; echo back > /mnt/out.txt']);
+    const rw = (await hullAsync(['run', '--rm', '-v', `${dir}:/mnt`, IMAGE, 'sh', '-c', 'cat /mnt/in.txt; echo back > /mnt/out.txt']));
     expect(rw.stdout).toBe('from host\n');
     expect(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8')).toBe('back\n');
-    expect(hull(['run', '--rm', '-v', `${dir}:/mnt:ro`, IMAGE, 'touch', '/mnt/x']).code).not.toBe(0);
-    const t = hull(['run', '--rm', '--tmpfs', '/scratch:size=1m,mode=1770', IMAGE, 'sh', '-c', 'stat -c %a /scratch; df -k /scratch | tail -1']);
+    expect((await hullAsync(['run', '--rm', '-v', `${dir}:/mnt:ro`, IMAGE, 'touch', '/mnt/x'])).code).not.toBe(0);
+    const t = (await hullAsync(['run', '--rm', '--tmpfs', '/scratch:size=1m,mode=1770', IMAGE, 'sh', '-c', 'stat -c %a /scratch; df -k /scratch | tail -1']));
     expect(t.stdout).toMatch(/^1770\n/);
     expect(t.stdout).toMatch(/\b1024\b/);
     const name = unique('anon');
-    expect(hull(['create', '--name', name, '-v', '/anon', IMAGE, 'true']).code).toBe(0);
-    const anon = JSON.parse(hull(['inspect', name]).stdout)[0].Mounts[0];
+    expect((await hullAsync(['create', '--name', name, '-v', '/anon', IMAGE, 'true'])).code).toBe(0);
+    const anon = JSON.parse((await hullAsync(['inspect', name])).stdout)[0].Mounts[0];
     expect(anon).toMatchObject({ Type: 'volume', Destination: '/anon' });
-    expect(hull(['volume', 'ls', '-q']).stdout).toContain(anon.Name);
-    expect(hull(['rm', '-v', name]).code).toBe(0);
-    expect(hull(['volume', 'ls', '-q']).stdout).not.toContain(anon.Name);
+    expect((await hullAsync(['volume', 'ls', '-q'])).stdout).toContain(anon.Name);
+    expect((await hullAsync(['rm', '-v', name])).code).toBe(0);
+    expect((await hullAsync(['volume', 'ls', '-q'])).stdout).not.toContain(anon.Name);
   });
 });
 
-describe('the writable layer', () => {
-  it('diff lists A/C/D; commit makes an image that runs; export and cp work both ways', () => {
+describe('the writable layer', async () => {
+  it('diff lists A/C/D; commit makes an image that runs; export and cp work both ways', async () => {
     const name = unique('layer');
-    const made = hull(['run', '--name', name, IMAGE, 'sh', '-c', 'echo x > /etc/newfile; rm /bin/ls; mkdir -p /root/a/b; echo hi > /root/a/b/c']);
+    const made = (await hullAsync(['run', '--name', name, IMAGE, 'sh', '-c', 'echo x > /etc/newfile; rm /bin/ls; mkdir -p /root/a/b; echo hi > /root/a/b/c']));
     expect(made.code).toBe(0);
-    expect(hull(['diff', name]).stdout).toBe(
+    expect((await hullAsync(['diff', name])).stdout).toBe(
       ['C /bin', 'D /bin/ls', 'C /etc', 'A /etc/newfile', 'C /root', 'A /root/a', 'A /root/a/b', 'A /root/a/b/c', ''].join('\n'),
     );
     const tag = `localhost/${unique('committed')}:v1`;
-    const commit = hull(['commit', '-m', 'test', '-c', 'CMD ["cat", "/etc/newfile"]', name, tag]);
+    const commit = (await hullAsync(['commit', '-m', 'test', '-c', 'CMD ["cat", "/etc/newfile"]', name, tag]));
     expect(commit.code).toBe(0);
     expect(commit.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
-    expect(hull(['run', '--rm', tag])).toMatchObject({ code: 0, stdout: 'x\n' });
-    expect(hull(['run', '--rm', tag, 'ls', '/']).code).toBe(127); // the whiteout came back as a deletion
-    expect(hull(['run', '--rm', tag, 'cat', '/root/a/b/c']).stdout).toBe('hi\n');
+    expect((await hullAsync(['run', '--rm', tag]))).toMatchObject({ code: 0, stdout: 'x\n' });
+    expect((await hullAsync(['run', '--rm', tag, 'ls', '/'])).code).toBe(127); // the whiteout came back as a deletion
+    expect((await hullAsync(['run', '--rm', tag, 'cat', '/root/a/b/c'])).stdout).toBe('hi\n');
 
     const exported = path.join(tmp, 'export.tar');
-    expect(hull(['export', '-o', exported, name]).code).toBe(0);
+    expect((await hullAsync(['export', '-o', exported, name])).code).toBe(0);
     const list = spawnSync('tar', ['-tf', exported], { encoding: 'utf8' }).stdout.split('\n');
     expect(list).toContain('./etc/newfile');
     expect(list).toContain('./bin/busybox');
@@ -254,79 +255,78 @@ describe('the writable layer', () => {
 
     const out = path.join(tmp, 'cp-out');
     fs.mkdirSync(out);
-    expect(hull(['cp', `${name}:/root/a`, out]).code).toBe(0);
+    expect((await hullAsync(['cp', `${name}:/root/a`, out])).code).toBe(0);
     expect(fs.readFileSync(path.join(out, 'a/b/c'), 'utf8')).toBe('hi\n');
     fs.writeFileSync(path.join(tmp, 'in.txt'), 'from host\n');
-    expect(hull(['cp', path.join(tmp, 'in.txt'), `${name}:/root/`]).code).toBe(0);
-    expect(hull(['diff', name]).stdout).toContain('A /root/in.txt\n');
-    expect(hull(['cp', `${name}:/no/such/file`, out]).code).toBe(1);
-    expect(hull(['rm', name]).code).toBe(0);
+    expect((await hullAsync(['cp', path.join(tmp, 'in.txt'), `${name}:/root/`])).code).toBe(0);
+    expect((await hullAsync(['diff', name])).stdout).toContain('A /root/in.txt\n');
+    expect((await hullAsync(['cp', `${name}:/no/such/file`, out])).code).toBe(1);
+    expect((await hullAsync(['rm', name])).code).toBe(0);
   });
 
-  it('cp out of a path that symlinks to / stays inside the container', () => {
+  it('cp out of a path that symlinks to / stays inside the container', async () => {
     const name = unique('escape');
-    expect(hull(['run', '--name', name, IMAGE, 'sh', '-c', 'ln -s / /root/host; ln -s /etc/passwd /root/pw; echo inside > /root/marker']).code).toBe(0);
+    expect((await hullAsync(['run', '--name', name, IMAGE, 'sh', '-c', 'ln -s / /root/host; ln -s /etc/passwd /root/pw; echo inside > /root/marker'])).code).toBe(0);
     const out = path.join(tmp, 'escape-out');
     fs.mkdirSync(out);
     // Resolved in the container's root: /root/host/root/marker is the container's own file.
-    expect(hull(['cp', `${name}:/root/host/root/marker`, out]).code).toBe(0);
+    expect((await hullAsync(['cp', `${name}:/root/host/root/marker`, out])).code).toBe(0);
     expect(fs.readFileSync(path.join(out, 'marker'), 'utf8')).toBe('inside\n');
-    expect(hull(['cp', `${name}:/root/host/etc/passwd`, out]).code).toBe(0);
+    expect((await hullAsync(['cp', `${name}:/root/host/etc/passwd`, out])).code).toBe(0);
     expect(fs.readFileSync(path.join(out, 'passwd'), 'utf8')).toMatch(/^root:x:0:0:root:\/root:\/bin\/sh\nnobody/);
-    expect(hull(['rm', name]).code).toBe(0);
+    expect((await hullAsync(['rm', name])).code).toBe(0);
   });
 });
 
-describe('terminals', () => {
-  it('-t gives the container a pty and passes the exit code', () => {
-    const r = hull(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo $TERM; exit 5']);
-    expect(r.code).toBe(5);
-    expect(r.stdout).toBe('/dev/pts/0\r\nxterm\r\n');
-    const i = hull(['run', '--rm', '-i', IMAGE, 'sh'], { input: 'echo from stdin\nexit 6\n' });
+describe('terminals', async () => {
+  it('-t gives the container a pty and passes the exit code', async () => {
+    const r = (await hullAsync(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo $TERM; exit 5']));
+    expect(r).toMatchObject({ code: 5, stdout: '/dev/pts/0\r\nxterm\r\n', stderr: '' });
+    const i = (await hullAsync(['run', '--rm', '-i', IMAGE, 'sh'], { input: 'echo from stdin\nexit 6\n' }));
     expect(i).toMatchObject({ code: 6, stdout: 'from stdin\n' });
   });
 });
 
-describe('logs and robustness', () => {
-  it('keeps a foreground run as json-file lines: logs, --tail, -t, --since', () => {
+describe('logs and robustness', async () => {
+  it('keeps a foreground run as json-file lines: logs, --tail, -t, --since', async () => {
     const name = unique('fg');
-    const r = hull(['run', '--name', name, IMAGE, 'sh', '-c', 'echo one; echo two >&2; sleep 0.2; echo three; exit 2']);
+    const r = (await hullAsync(['run', '--name', name, IMAGE, 'sh', '-c', 'echo one; echo two >&2; sleep 0.2; echo three; exit 2']));
     expect(r).toMatchObject({ code: 2, stdout: 'one\nthree\n', stderr: 'two\n' });
-    const logs = hull(['logs', name]);
+    const logs = (await hullAsync(['logs', name]));
     expect(logs.stdout).toBe('one\nthree\n');
     expect(logs.stderr).toBe('two\n');
-    expect(hull(['logs', '--tail', '1', name]).stdout).toBe('three\n');
-    expect(hull(['logs', '-t', name]).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z one\n/);
-    expect(hull(['logs', '--since', '2000-01-01T00:00:00Z', name]).stdout).toBe('one\nthree\n');
-    expect(hull(['logs', '--since', '2999-01-01T00:00:00Z', name]).stdout).toBe('');
-    const raw = fs.readFileSync(JSON.parse(hull(['inspect', name]).stdout)[0].LogPath, 'utf8').split('\n')[0];
+    expect((await hullAsync(['logs', '--tail', '1', name])).stdout).toBe('three\n');
+    expect((await hullAsync(['logs', '-t', name])).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z one\n/);
+    expect((await hullAsync(['logs', '--since', '2000-01-01T00:00:00Z', name])).stdout).toBe('one\nthree\n');
+    expect((await hullAsync(['logs', '--since', '2999-01-01T00:00:00Z', name])).stdout).toBe('');
+    const raw = fs.readFileSync(JSON.parse((await hullAsync(['inspect', name])).stdout)[0].LogPath, 'utf8').split('\n')[0];
     expect(JSON.parse(raw)).toMatchObject({ log: 'one\n', stream: 'stdout' });
-    expect(hull(['rm', name]).code).toBe(0);
+    expect((await hullAsync(['rm', name])).code).toBe(0);
   });
 
-  it('logs -f follows a detached container until it exits', () => {
+  it('logs -f follows a detached container until it exits', async () => {
     const name = unique('follow');
-    expect(hull(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done']).code).toBe(0);
-    expect(hull(['logs', '-f', name]).stdout).toBe('line1\nline2\nline3\n');
-    expect(hull(['wait', name]).stdout).toBe('0\n');
-    expect(hull(['rm', name]).code).toBe(0);
+    expect((await hullAsync(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done'])).code).toBe(0);
+    expect((await hullAsync(['logs', '-f', name])).stdout).toBe('line1\nline2\nline3\n');
+    expect((await hullAsync(['wait', name])).stdout).toBe('0\n');
+    expect((await hullAsync(['rm', name])).code).toBe(0);
   });
 
   it('kill -9 of the foreground CLI leaves a container that ps shows as exited and rm cleans', async () => {
     const name = unique('k9');
     const child = spawn(process.execPath, [HULL, 'run', '--name', name, IMAGE, 'sleep', '1000'], { env: { ...process.env, HULL_ROOT: root }, stdio: 'ignore' });
-    for (let i = 0; i < 100 && !hull(['ps', '-q', '--filter', `name=${name}`]).stdout; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !(await hullAsync(['ps', '-q', '--filter', `name=${name}`])).stdout; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     let status = '';
     for (let i = 0; i < 100; i++) {
-      status = hull(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]).stdout;
+      status = (await hullAsync(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name])).stdout;
       if (status.startsWith('exited')) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(status).toBe('exited 137\n');
-    const id = hull(['inspect', '-f', '{{.Id}}', name]).stdout.trim();
-    expect(hull(['rm', name]).code).toBe(0);
+    const id = (await hullAsync(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
+    expect((await hullAsync(['rm', name])).code).toBe(0);
     expect(mountsContaining(id)).toEqual([]);
     expect(processesContaining(id)).toEqual([]);
   });
@@ -335,6 +335,6 @@ describe('logs and robustness', () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => hullAsync(['run', '--rm', IMAGE, 'sh', '-c', `exit ${i % 7}`])));
     const wrong = results.map((r, i) => ({ ...r, i })).filter((r) => r.code !== r.i % 7);
     expect(wrong).toEqual([]);
-    expect(hull(['ps', '-a', '-q']).stdout).toBe('');
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout).toBe('');
   });
 });
