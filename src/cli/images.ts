@@ -1,6 +1,6 @@
-// `hull images [-q] [--digests] [--no-trunc] [--format table|json] [REPOSITORY[:TAG]]`
+// `hull images [-q] [--digests] [--no-trunc] [-f FILTER]... [--format table|json] [REPOSITORY[:TAG]]`
 import type { Command } from 'commander';
-import { dockerSize, storeFor, table, timeAgo } from '../image/cli-support';
+import { collect, dockerSize, storeFor, table, timeAgo } from '../image/cli-support';
 import { familiarName, parseReference } from '../image/reference';
 import { ImageRecord, shortId } from '../image/store';
 
@@ -36,6 +36,26 @@ function rowsOf(images: ImageRecord[], filter?: string): Row[] {
   return rows;
 }
 
+/** `-f dangling=true|false`, `-f reference=PATTERN` (glob over the familiar name[:tag]). */
+function applyFilters(rows: Row[], filters: string[]): Row[] {
+  let out = rows;
+  for (const filter of filters) {
+    const eq = filter.indexOf('=');
+    const key = eq < 0 ? filter : filter.slice(0, eq);
+    const value = eq < 0 ? '' : filter.slice(eq + 1);
+    if (key === 'dangling') {
+      if (value !== 'true' && value !== 'false') throw new Error(`images: invalid filter "${filter}": dangling takes true or false`);
+      out = out.filter((r) => (r.repository === '<none>') === (value === 'true'));
+    } else if (key === 'reference') {
+      const pattern = new RegExp('^' + value.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '$');
+      out = out.filter((r) => pattern.test(r.repository) || pattern.test(`${r.repository}:${r.tag}`));
+    } else {
+      throw new Error(`images: unsupported filter "${filter}" (supported: dangling=true|false, reference=PATTERN)`);
+    }
+  }
+  return out;
+}
+
 export function define(cmd: Command): Command {
   return cmd
     .description('List images')
@@ -45,9 +65,10 @@ export function define(cmd: Command): Command {
     .option('--no-trunc', 'do not truncate IDs')
     .option('-a, --all', 'show all images (hull has no intermediate images: same as default)')
     .option('--format <format>', 'table (default) or json (one object per line)')
-    .action((repository: string | undefined, opts: { quiet?: boolean; digests?: boolean; trunc: boolean; format?: string }, command: Command) => {
+    .option('-f, --filter <filter>', 'dangling=true|false or reference=PATTERN (repeatable)', collect, [])
+    .action((repository: string | undefined, opts: { quiet?: boolean; digests?: boolean; trunc: boolean; format?: string; filter: string[] }, command: Command) => {
       const store = storeFor(command);
-      const rows = rowsOf(store.listImages(), repository);
+      const rows = applyFilters(rowsOf(store.listImages(), repository), opts.filter);
       const id = (image: ImageRecord) => (opts.trunc ? shortId(image.id) : image.id);
       if (opts.quiet) {
         const seen = new Set<string>();

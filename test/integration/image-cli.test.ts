@@ -44,6 +44,9 @@ describeWithPeers(['registry', 'htpasswd'], 'hull image commands', () => {
     expect(table[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
     expect(table[1]).toMatch(new RegExp(`^localhost/cli\\s+1\\s+${id.slice(7, 19)}\\s+.+ago\\s+\\d`));
     expect(ok(['images', '-q'])).toBe(`${id.slice(7, 19)}\n`);
+    expect(ok(['images', '-q', '-f', 'dangling=true'])).toBe('');
+    expect(ok(['images', '-q', '-f', 'reference=localhost/*:1'])).toBe(`${id.slice(7, 19)}\n`);
+    expect(hull(['images', '-f', 'label=x']).stderr).toMatch(/unsupported filter "label=x"/);
     expect(ok(['images', '--digests']).split('\n')[0]).toMatch(/REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID/);
     const json = JSON.parse(ok(['images', '--format', 'json']).trim());
     expect(json).toMatchObject({ Repository: 'localhost/cli', Tag: '1', ID: id.slice(7, 19) });
