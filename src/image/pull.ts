@@ -42,6 +42,7 @@ export function pullEndpoints(ref: ImageReference, options: PullOptions = {}): R
 
 export async function pullImage(store: ImageStore, reference: string, options: PullOptions = {}): Promise<ImageRecord> {
   const ref = parseReference(reference);
+  store.cleanLeftovers(); // partial downloads of killed pulls
   const progress = options.progress ?? silentProgress;
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
   progress.message(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);

@@ -516,7 +516,6 @@ describe('kill -9 in the middle of a pull', () => {
     fake.hook = null;
     const image = await pull(`${fake.host}/app:1`);
     expect(image.layers[0].digest).toBe(layerDigest);
-    await store.garbageCollect();
-    expect(fs.readdirSync(store.ingestDir)).toEqual([]);
+    expect(fs.readdirSync(store.ingestDir)).toEqual([]); // the dead pull's partial file is gone
   });
 });
