@@ -1,0 +1,80 @@
+// The same operations on the same image through docker and through hull: the writable layer's
+// `diff` lines and the exit codes must match.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { applyLayer } from '../../src/image/apply';
+import { loadArchive } from '../../src/image/archive';
+import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
+import { testImages } from '../setup/images';
+import { describeWithPeers, startDockerd, stopDockerd, type Dockerd } from '../setup/peers';
+import { mountsContaining, removeTree, tempDir } from '../setup/rootfs';
+
+const HULL = path.resolve(__dirname, '../../bin/hull');
+let root: string;
+let tmp: string;
+let dockerd: Dockerd | undefined;
+let image: string;
+
+function hull(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describeWithPeers(['docker'], 'hull and docker agree', () => {
+  beforeAll(async () => {
+    tmp = tempDir('hull-container-docker-');
+    root = path.join(tmp, 'root');
+    const images = await testImages();
+    image = images.repoTag;
+    await loadArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), images.dockerArchive);
+    dockerd = await startDockerd();
+    const loaded = dockerd.docker(['load', '-i', images.dockerArchive], { timeoutMs: 120_000 });
+    expect(loaded.status, loaded.stderr).toBe(0);
+  }, 300_000);
+
+  afterAll(async () => {
+    if (dockerd) await stopDockerd(dockerd);
+    if (root) {
+      const ids = (await hull(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      if (ids.length) await hull(['rm', '-f', '-v', ...ids]);
+      expect(mountsContaining(root)).toEqual([]);
+    }
+    if (tmp) removeTree(tmp);
+  });
+
+  const script = [
+    'echo x > /etc/newfile', 'rm /bin/ls', 'mkdir -p /root/a/b', 'echo hi > /root/a/b/c', 'rm -rf /home',
+    'mkdir /home', 'touch /home/fresh', 'chmod 700 /tmp', 'exit 3',
+  ].join('; ');
+
+  it('diff lines and exit codes', async () => {
+    const name = `cmp-${process.pid}`;
+    const d = dockerd!.docker(['run', '--name', name, '--network', 'none', image, 'sh', '-c', script]);
+    const h = await hull(['run', '--name', name, '--network', 'none', image, 'sh', '-c', script]);
+    expect(h.code).toBe(3);
+    expect(d.status).toBe(3);
+    const dockerDiff = dockerd!.docker(['diff', name]).stdout.split('\n').filter(Boolean).sort();
+    const hullDiff = (await hull(['diff', name])).stdout.split('\n').filter(Boolean).sort();
+    expect(hullDiff).toEqual(dockerDiff);
+    for (const [args, expected] of [
+      [['sh', '-c', 'exit 0'], 0],
+      [['no-such-command'], 127],
+      [['/etc/passwd'], 126],
+    ] as const) {
+      const dr = dockerd!.docker(['run', '--rm', '--network', 'none', image, ...args]);
+      const hr = await hull(['run', '--rm', image, ...args]);
+      expect([hr.code, dr.status], `${args.join(' ')}: ${hr.stderr} | ${dr.stderr}`).toEqual([expected, expected]);
+    }
+    const dBad = dockerd!.docker(['run', '--rm', 'localhost/no-such-image-here:1', 'true']);
+    const hBad = await hull(['run', '--rm', '--pull', 'never', 'localhost/no-such-image-here:1', 'true']);
+    expect([hBad.code, dBad.status]).toEqual([125, 125]);
+    expect((await hull(['rm', name])).code).toBe(0);
+  }, 300_000);
+});
