@@ -345,6 +345,12 @@ function evidence(op: string, calls: Call[], text: string): string {
  */
 export function explainStep(_step: number, op: string, text: string): string {
   const calls = parseCalls(text);
+  // Host steps reported by TypeScript itself (step -1), e.g. src/sandbox/cgroup.ts:
+  // `cgroup` with `mkdir("/sys/fs/cgroup/...")` or `write("/sys/fs/cgroup/.../pids.max", "20")`.
+  if (op === 'cgroup' && calls.length === 1 && ['mkdir', 'rmdir', 'write'].includes(calls[0].name)) {
+    const [file, value] = calls[0].args;
+    return explainHostStep(calls[0].name as 'mkdir' | 'rmdir' | 'write', file ?? '', value);
+  }
   const words = describe(op, calls, text);
   const shown = evidence(op, calls, text);
   return shown && shown !== words ? `=> ${words}: ${shown}` : `=> ${words}`;

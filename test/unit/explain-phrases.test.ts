@@ -207,6 +207,18 @@ describe('host-side steps (cgroup files written by TypeScript)', () => {
   });
 });
 
+describe('host steps traced as op "cgroup" (src/sandbox/cgroup.ts)', () => {
+  it('mkdir and write, as the host-step phrases', () => {
+    expect(explainStep(-1, 'cgroup', 'mkdir("/sys/fs/cgroup/pids/hull-sandbox/a")')).toBe('=> creating cgroup: mkdir /sys/fs/cgroup/pids/hull-sandbox/a');
+    expect(explainStep(-1, 'cgroup', 'write("/sys/fs/cgroup/memory/hull-sandbox/a/memory.limit_in_bytes", "67108864")')).toBe(
+      '=> setting the memory limit: echo 67108864 > /sys/fs/cgroup/memory/hull-sandbox/a/memory.limit_in_bytes',
+    );
+    expect(explainStep(-1, 'cgroup', 'write("/sys/fs/cgroup/hull-sandbox/a/cgroup.kill", "1")')).toBe(
+      '=> killing every process in the cgroup: echo 1 > /sys/fs/cgroup/hull-sandbox/a/cgroup.kill',
+    );
+  });
+});
+
 describe('createExplainer and explainEnabled', () => {
   it('prints kernel steps and hides bookkeeping unless asked', () => {
     const lines: string[] = [];
