@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyLayer } from '../../src/image/apply';
-import { loadArchive } from '../../src/image/archive';
+import { loadArchive, saveArchive } from '../../src/image/archive';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
 import { testImages } from '../setup/images';
 import { describeWithPeers, startDockerd, stopDockerd, type Dockerd } from '../setup/peers';
@@ -75,6 +75,21 @@ describeWithPeers(['docker'], 'hull and docker agree', () => {
     const dBad = dockerd!.docker(['run', '--rm', 'localhost/no-such-image-here:1', 'true']);
     const hBad = await hull(['run', '--rm', '--pull', 'never', 'localhost/no-such-image-here:1', 'true']);
     expect([hBad.code, dBad.status]).toEqual([125, 125]);
+    expect((await hull(['rm', name])).code).toBe(0);
+  }, 300_000);
+
+  it('an image committed by hull runs in docker', async () => {
+    const name = `commit-${process.pid}`;
+    const tag = `localhost/hull-committed-${process.pid}:v1`;
+    expect((await hull(['run', '--name', name, image, 'sh', '-c', 'echo made-by-hull > /etc/mark; rm /bin/ls'])).code).toBe(0);
+    expect((await hull(['commit', '-c', 'CMD ["cat", "/etc/mark"]', name, tag])).code).toBe(0);
+    const file = path.join(tmp, 'committed.tar');
+    await saveArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), [tag], file);
+    const loaded = dockerd!.docker(['load', '-i', file], { timeoutMs: 120_000 });
+    expect(loaded.status, loaded.stderr).toBe(0);
+    const out = dockerd!.docker(['run', '--rm', '--network', 'none', tag]);
+    expect(out.stdout).toBe('made-by-hull\n');
+    expect(dockerd!.docker(['run', '--rm', '--network', 'none', tag, 'ls', '/']).status).toBe(127);
     expect((await hull(['rm', name])).code).toBe(0);
   }, 300_000);
 });
