@@ -128,6 +128,13 @@ export class Runtime {
    * (state removed unless `keep`). Detached: resolves with 0 once it runs.
    */
   async run(opts: RunOptions): Promise<number> {
+    if (opts.detach && this.options.detachedMonitor === 'exit') {
+      // create + start: the process must not run (and maybe exit) while the helper is still its
+      // parent, or the caller's subreaper would never see its exit status.
+      await this.create(opts);
+      await this.start(opts.id);
+      return 0;
+    }
     const { helper, record, spec } = await this.spawnContainer(opts, 'run', opts.detach ?? false);
     this.runPoststart(spec, record);
     if (opts.detach) {
