@@ -331,6 +331,25 @@ describe('logs and robustness', async () => {
     expect(processesContaining(id)).toEqual([]);
   });
 
+  it('a container whose monitor died is shown exited with the reason, and rm -f cleans it', async () => {
+    const name = unique('nomon');
+    const id = (await hullAsync(['run', '-d', '--name', name, IMAGE, 'sleep', '1000'])).stdout.trim();
+    const state = JSON.parse(fs.readFileSync(path.join(root, 'runtime', id, 'state.json'), 'utf8'));
+    process.kill(state.monitorPid, 'SIGKILL');
+    // The container outlives its monitor (it is not the monitor's to kill on a crash)…
+    expect((await hullAsync(['inspect', '-f', '{{.State.Status}}', name])).stdout).toBe('running\n');
+    process.kill(state.initPid, 'SIGKILL');
+    let status = '';
+    for (let i = 0; i < 100 && !status.startsWith('exited'); i++) {
+      status = (await hullAsync(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}', name])).stdout;
+      if (!status.startsWith('exited')) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status).toMatch(/^exited 255 container monitor died/);
+    expect((await hullAsync(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Status}}'])).stdout).toMatch(/^Exited \(255\)/);
+    expect((await hullAsync(['rm', '-f', name])).code).toBe(0);
+    expect(mountsContaining(id)).toEqual([]);
+  });
+
   it('50 parallel run --rm all succeed and leave nothing', async () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => hullAsync(['run', '--rm', IMAGE, 'sh', '-c', `exit ${i % 7}`])));
     const wrong = results.map((r, i) => ({ ...r, i })).filter((r) => r.code !== r.i % 7);
