@@ -5,7 +5,7 @@
 // follow REFERENCE §9; killing goes through the shared drivers in src/cgroup.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectCgroupLayout, V1Cgroup, V2Cgroup, type CgroupDriver, type CgroupRecord } from '../cgroup';
+import { detectCgroupLayout, V1Cgroup, V2Cgroup, type CgroupDriver, type CgroupLayout, type CgroupRecord } from '../cgroup';
 import type { Limits, SandboxTrace } from './options';
 
 export const SANDBOX_CGROUP_PARENT = 'hull-sandbox';
@@ -29,10 +29,19 @@ interface Hierarchies {
 }
 
 let hierarchies: Hierarchies | undefined;
+let parentReady: Promise<void> | undefined;
+
+/** Tests: act as if the host had `layout` (e.g. a v2 tree in a temp dir); undefined = detect again. */
+export function useCgroupLayout(layout: CgroupLayout | undefined): void {
+  hierarchies = undefined;
+  parentReady = undefined;
+  forcedLayout = layout;
+}
+let forcedLayout: CgroupLayout | undefined;
 
 function detect(): Hierarchies {
   if (hierarchies) return hierarchies;
-  const layout = detectCgroupLayout();
+  const layout = forcedLayout ?? detectCgroupLayout();
   if (layout.mode === 'unified') {
     hierarchies = { version: 2, roots: new Map([['', layout.unifiedRoot ?? '/sys/fs/cgroup']]) };
   } else {
@@ -63,8 +72,6 @@ function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-let parentReady: Promise<void> | undefined;
 
 /** mkdir <hierarchy>/hull-sandbox once per process; enable v2 controllers; sweep dead owners' dirs. */
 function ensureParent(): Promise<void> {
