@@ -179,6 +179,33 @@ describe('detached containers', async () => {
     expect((await hullAsync(['ps', '-a', '-q', '--filter', `name=${name}`])).stdout).toBe('');
   });
 
+  it('rename, container ls/prune, volume prune, stop signal and timeout', async () => {
+    const a = unique('old');
+    const b = unique('new');
+    expect((await hullAsync(['create', '--name', a, '-v', '/anon', IMAGE, 'true'])).code).toBe(0);
+    expect((await hullAsync(['rename', a, b])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.Name}}', b])).stdout).toBe(`/${b}\n`);
+    expect((await hullAsync(['inspect', a])).code).toBe(1);
+    expect((await hullAsync(['create', '--name', a, IMAGE, 'true'])).code).toBe(0); // the old name is free again
+    expect((await hullAsync(['container', 'ls', '-a', '--format', '{{.Names}}'])).stdout.split('\n')).toEqual(expect.arrayContaining([a, b]));
+    const pruned = await hullAsync(['container', 'prune', '-f']);
+    expect(pruned.code).toBe(0);
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout).toBe('');
+    expect((await hullAsync(['volume', 'prune', '-f'])).code).toBe(0);
+    expect((await hullAsync(['volume', 'ls', '-q'])).stdout).toBe('');
+
+    const name = unique('sig');
+    // sh as PID 1 ignores SIGTERM without a trap: --stop-signal USR1 with a trap stops it at once.
+    expect((await hullAsync(['run', '-d', '--name', name, '--stop-signal', 'USR1', '--stop-timeout', '30', IMAGE, 'sh', '-c',
+      'trap "exit 42" USR1; while true; do sleep 0.1; done'])).code).toBe(0);
+    expect((await hullAsync(['stop', name])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopSignal}}', name])).stdout).toBe('42 SIGUSR1\n');
+    expect((await hullAsync(['start', name])).code).toBe(0);
+    expect((await hullAsync(['stop', '-t', '0', name])).code).toBe(0); // no grace period: SIGKILL
+    expect((await hullAsync(['inspect', '-f', '{{.State.ExitCode}}', name])).stdout).toBe('137\n');
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+  });
+
   it('20 parallel runs with one name leave exactly one container', async () => {
     const name = unique('same');
     const results = await Promise.all(Array.from({ length: 20 }, () => hullAsync(['run', '-d', '--name', name, IMAGE, 'sleep', '1000'])));
