@@ -67,6 +67,15 @@ function nativeFlock(): NativeFlock | null {
 }
 
 /**
+ * Try to take an exclusive flock on an open fd without waiting: true = ours (released when the fd
+ * closes or the process dies), false = another holder, null = no flock in this build.
+ */
+export function tryLockFd(fd: number): boolean | null {
+  const flock = nativeFlock();
+  return flock ? flock(fd, 'ex', true) : null;
+}
+
+/**
  * Run `fn` holding an exclusive lock on `lockFile`. Uses flock(2) (the kernel frees it when the
  * process dies); until the addon has flock, an O_EXCL lock file holding our pid, taken over when
  * its owner is dead.

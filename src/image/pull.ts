@@ -193,14 +193,18 @@ async function downloadAndApply(
         progress.update(id, 'Download complete');
         return;
       }
-      const ingest = store.createIngest();
+      // A partial file of an earlier, killed pull is resumed; when another pull holds it, download privately.
+      const partial = store.openPartialIngest(layer.digest);
+      const ingest = partial?.ingest ?? store.createIngest();
       try {
         progress.update(id, 'Downloading', 0, layer.size);
-        await client.downloadBlob(ref.path, layer, ingest, (bytes) => progress.update(id, 'Downloading', bytes, layer.size));
+        await client.downloadBlob(ref.path, layer, ingest, (bytes) => progress.update(id, 'Downloading', bytes, layer.size), { resume: partial !== null });
         progress.update(id, 'Download complete');
       } catch (err) {
-        ingest.abort();
+        if (!partial) ingest.abort(); // a partial file stays for the next pull to resume
         throw err;
+      } finally {
+        partial?.release();
       }
     });
     p.catch(() => {

@@ -198,17 +198,33 @@ export class RegistryClient {
    * resumed with `Range: bytes=<have>-` (a 200 answer means Range was ignored: start over). Fails
    * as soon as more bytes arrive than the descriptor says, and at the end on a digest mismatch.
    */
-  async downloadBlob(repository: string, desc: Descriptor, ingest: Ingest, onProgress?: (bytes: number) => void): Promise<void> {
+  async downloadBlob(repository: string, desc: Descriptor, ingest: Ingest, onProgress?: (bytes: number) => void, options: { resume?: boolean } = {}): Promise<void> {
     assertDigest(desc.digest, 'layer digest');
     const what = `blob ${desc.digest}`;
     const url = this.blobUrl(repository, desc.digest);
     const scopes = [RegistryClient.pullScope(this.repoPath(repository))];
     let hash: Hash = createHash('sha256');
     let have = 0;
-    const fd = fs.openSync(ingest.path, 'w', 0o600);
+    const fd = fs.openSync(ingest.path, options.resume ? fs.constants.O_RDWR | fs.constants.O_CREAT : 'w', 0o600);
     try {
+      if (options.resume) {
+        // Bytes a killed pull left: hash them and ask only for the rest.
+        have = fs.fstatSync(fd).size;
+        if (have > desc.size) {
+          fs.ftruncateSync(fd, 0);
+          have = 0;
+        }
+        const buf = Buffer.alloc(1024 * 1024);
+        for (let pos = 0; pos < have; ) {
+          const n = fs.readSync(fd, buf, 0, Math.min(buf.length, have - pos), pos);
+          if (n <= 0) throw new RegistryError(`${what}: cannot read the partial download`);
+          hash.update(buf.subarray(0, n));
+          pos += n;
+        }
+        onProgress?.(have);
+      }
       let failures = 0;
-      for (;;) {
+      while (have < desc.size || desc.size === 0) {
         const headers: Record<string, string> = {};
         if (have > 0) headers.Range = `bytes=${have}-`;
         const res = await this.request(url, { headers, scopes, followRedirects: true, retry: true, what });
@@ -257,11 +273,14 @@ export class RegistryClient {
         }
       }
       fs.fsyncSync(fd);
+      const digest = 'sha256:' + hash.digest('hex');
+      if (digest !== desc.digest) {
+        fs.ftruncateSync(fd, 0); // never resume from bad bytes
+        throw new RegistryError(`${what}: digest mismatch: the registry sent bytes with digest ${digest}`);
+      }
     } finally {
       fs.closeSync(fd);
     }
-    const digest = 'sha256:' + hash.digest('hex');
-    if (digest !== desc.digest) throw new RegistryError(`${what}: digest mismatch: the registry sent bytes with digest ${digest}`);
     ingest.commitVerified(desc.digest);
   }
 

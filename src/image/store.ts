@@ -2,6 +2,7 @@
 //
 //   <root>/image/blobs/sha256/<hex>    content by digest (manifests, configs, compressed layers)
 //   <root>/image/ingest/<pid>-<rand>   partial writes; committed by fsync + rename after the check
+//   <root>/image/ingest/partial-<hex>  a layer download, flock'ed while in use, resumed after a crash
 //   <root>/image/images.json           image records (atomic temp+fsync+rename, under image/lock)
 //   <root>/image/leases/<pid>-<rand>   content a running pull/load has written but not yet recorded
 //   <root>/layers/<chainid-hex>/diff   unpacked layer in overlay form (shared between images)
@@ -15,7 +16,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertDigest, chainIds as computeChainIds, digestHex, DigestingStream, sha256Digest } from './digest';
-import { fsyncDir, ownerPid, pidAlive, uniqueName, withFileLock, writeFileAtomic } from './fsutil';
+import { fsyncDir, ownerPid, pidAlive, tryLockFd, uniqueName, withFileLock, writeFileAtomic } from './fsutil';
 import { familiarName, fullString, ImageReference, parseReference, repositoryName } from './reference';
 import type { Descriptor, ImageConfig, Manifest } from './types';
 
@@ -140,6 +141,40 @@ export class ImageStore {
   /** A new ingest file; the caller writes it, then commits with the expected digest and size. */
   createIngest(): Ingest {
     return new Ingest(this, path.join(this.ingestDir, uniqueName()));
+  }
+
+  /**
+   * The ingest file of a blob download that survives the process (ingest/partial-<hex>), so a pull
+   * killed mid-blob resumes where it stopped. Locked with flock while in use; null when another
+   * process holds it or flock is unavailable (then use createIngest()).
+   */
+  openPartialIngest(digest: string): { ingest: Ingest; fd: number; release(): void } | null {
+    const file = path.join(this.ingestDir, `partial-${digestHex(digest)}`);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    if (tryLockFd(fd) !== true) {
+      fs.closeSync(fd);
+      return null;
+    }
+    // Between open and lock another process may have committed (renamed) it: make sure it's ours.
+    let same = false;
+    try {
+      same = fs.fstatSync(fd).ino === fs.statSync(file).ino;
+    } catch {
+      same = false;
+    }
+    if (!same) {
+      fs.closeSync(fd);
+      return this.openPartialIngest(digest);
+    }
+    let closed = false;
+    return {
+      ingest: new Ingest(this, file),
+      fd,
+      release: () => {
+        if (!closed) fs.closeSync(fd);
+        closed = true;
+      },
+    };
   }
 
   /** Store bytes whose digest is known (or computed); returns the digest. */
@@ -511,7 +546,7 @@ export class ImageStore {
    */
   async garbageCollect(): Promise<number> {
     return this.withLock(() => {
-      this.cleanLeftovers();
+      this.cleanLeftovers({ partials: true });
       const images = Object.values(this.readImages());
       const keepBlobs = new Set<string>();
       const keepLayers = new Set<string>();
@@ -558,11 +593,19 @@ export class ImageStore {
     }
   }
 
-  /** Remove ingest files, temp layers and leases whose process is gone (kill -9 leftovers). */
-  cleanLeftovers(): void {
+  /**
+   * Remove ingest files, temp layers and leases whose process is gone (kill -9 leftovers). Partial
+   * downloads (kept for resuming) go only with `partials`, and never while a pull holds them.
+   */
+  cleanLeftovers(options: { partials?: boolean } = {}): void {
     for (const name of safeReaddir(this.ingestDir)) {
+      const file = path.join(this.ingestDir, name);
+      if (name.startsWith('partial-')) {
+        if (options.partials) this.removePartialIfIdle(file);
+        continue;
+      }
       const pid = ownerPid(name);
-      if (pid === null || !pidAlive(pid)) fs.rmSync(path.join(this.ingestDir, name), { force: true, recursive: true });
+      if (pid === null || !pidAlive(pid)) fs.rmSync(file, { force: true, recursive: true });
     }
     for (const name of safeReaddir(this.leasesDir)) {
       const pid = ownerPid(name);
@@ -572,6 +615,21 @@ export class ImageStore {
       if (!name.startsWith('.tmp-')) continue;
       const pid = ownerPid(name, '.tmp-');
       if (pid === null || !pidAlive(pid)) removeTree(path.join(this.layersDir, name));
+    }
+  }
+
+  /** Unlink a partial download unless a pull holds it; unlinked under our lock, so no pull can be mid-open. */
+  private removePartialIfIdle(file: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      if (tryLockFd(fd) !== false) fs.rmSync(file, { force: true });
+    } finally {
+      fs.closeSync(fd);
     }
   }
 

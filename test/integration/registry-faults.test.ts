@@ -150,6 +150,16 @@ describe('blob faults', () => {
     expect(fake.log.filter((l) => l.method === 'GET' && l.url.includes('/manifests/')).length).toBe(1);
   });
 
+  it('does not resume from a partial file with bad bytes: the next pull starts over', async () => {
+    const { layerDigest } = fake.addImage('1', layer);
+    const partial = path.join(store.ingestDir, `partial-${layerDigest.slice(7)}`);
+    fs.writeFileSync(partial, Buffer.alloc(1000, 0x55)); // garbage a crash could leave
+    await expect(pull(`${fake.host}/app:1`)).rejects.toThrow(/digest mismatch/);
+    fake.log = [];
+    await pull(`${fake.host}/app:1`);
+    expect(fake.log.filter((l) => l.url.includes('/blobs/') && l.headers.range)).toEqual([]);
+  });
+
   it('refuses wrong bytes of the right size', async () => {
     const { layerDigest } = fake.addImage('1', layer);
     const evil = Buffer.from(layer);
@@ -512,10 +522,14 @@ describe('kill -9 in the middle of a pull', () => {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    expect(fs.readdirSync(store.ingestDir).length).toBeGreaterThan(0); // the partial download
+    const partial = path.join(store.ingestDir, `partial-${layerDigest.slice(7)}`);
+    expect(fs.statSync(partial).size).toBe(50_000); // the bytes the killed pull got
     fake.hook = null;
+    fake.log = [];
     const image = await pull(`${fake.host}/app:1`);
     expect(image.layers[0].digest).toBe(layerDigest);
-    expect(fs.readdirSync(store.ingestDir)).toEqual([]); // the dead pull's partial file is gone
+    // Resumed where the killed pull stopped, not downloaded again.
+    expect(fake.log.filter((l) => l.url.includes(`/blobs/${layerDigest}`)).map((l) => l.headers.range)).toEqual(['bytes=50000-']);
+    expect(fs.readdirSync(store.ingestDir)).toEqual([]);
   });
 });
