@@ -39,6 +39,8 @@ interface RunOptions {
   uid?: number;
   /** Send this text instead of the serialized ops (malformed plans). */
   rawPlan?: string;
+  /** Start this program instead of the helper (a harness that starts the helper with fd 3 passed on). */
+  command?: string[];
 }
 
 const escapeField = (f: string) => f.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
@@ -49,7 +51,7 @@ const unescapeField = (f: string) =>
 function runHelper(ops: Op[], opts: RunOptions = {}): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
     const stdin = opts.stdin === undefined ? 'ignore' : 'pipe';
-    const child = spawn(helperPath, [], {
+    const child = spawn(opts.command?.[0] ?? helperPath, opts.command?.slice(1) ?? [], {
       stdio: [stdin, 'pipe', 'pipe', 'pipe', ...(opts.extraFds ?? [])],
       ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
     });
@@ -859,5 +861,227 @@ describe('hull-helper user namespaces and joining namespaces', () => {
     expect(lines[0].trim().split(/\s+/)).toEqual(['0', '0', '1']);
     expect(lines[1]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
     expect(run.code).toBe(137);
+  });
+});
+
+/** One docker json-file line, as `docker logs` reads it. */
+interface LogEntry {
+  log: string;
+  stream: 'stdout' | 'stderr';
+  time: string;
+}
+/** Go's time.RFC3339Nano: UTC, fraction without trailing zeros (and no dot for a whole second). */
+const RFC3339_NANO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z$/;
+
+function readLog(file: string): LogEntry[] {
+  if (!fs.existsSync(file)) return [];
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  expect(lines.pop()).toBe(''); // every entry ends with a newline
+  return lines.map((line) => JSON.parse(line) as LogEntry);
+}
+
+describe('hull-helper log-file: docker json-file logs', () => {
+  it('logs both streams of a detached container as json lines, also after the CLI is gone', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const logFile = path.join(state, 'container-json.log');
+    const script =
+      `printf 'out1\nout2\n'; printf 'err1\n' >&2; ` +
+      `printf 'tab\t"quoted" <b>&\\001\\377\\303\\251 \\\\\r\n' >&2; ` +
+      `while [ ! -e /state/go ]; do sleep 0.1; done; echo after-cli; printf partial # ${work}`;
+    const plan = containerPlan(script, { mounts: [['mount', state, '/state', 'bind', MS.BIND, '', 0]] });
+    let stdoutBeforeDetach = '';
+    const run = await runHelper([['detach', 1], ['state-dir', state], ['log-file', logFile, 0, 1], ...plan], {
+      onMessage: (msg, control, current) => {
+        if (msg[0] !== 'ready') return;
+        control.destroy();
+        setTimeout(() => {
+          stdoutBeforeDetach = current.stdout;
+          fs.writeFileSync(path.join(state, 'go'), '');
+        }, 300);
+      },
+    });
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(''); // the output went to the log, not to the helper's stdout
+    expect(stdoutBeforeDetach).toBe('');
+    const entries = readLog(logFile);
+    for (const entry of entries) {
+      expect(Object.keys(entry)).toEqual(['log', 'stream', 'time']);
+      expect(entry.time).toMatch(RFC3339_NANO);
+    }
+    const stream = (name: string) => entries.filter((e) => e.stream === name).map((e) => e.log);
+    // "partial" had no newline: its own entry, flushed when the pipe ran dry (here: at exit).
+    expect(stream('stdout')).toEqual(['out1\n', 'out2\n', 'after-cli\n', 'partial']);
+    // Control characters, HTML characters and invalid UTF-8 escaped as docker (Go) does.
+    expect(stream('stderr')).toEqual(['err1\n', 'tab\t"quoted" <b>&\u0001\ufffd\u00e9 \\\r\n']);
+    const raw = fs.readFileSync(logFile, 'utf8');
+    expect(raw).toContain(String.raw`"log":"tab\t\"quoted\" \u003cb\u003e\u0026\u0001\ufffdé \\\r\n"`);
+    // Written before exit.json: a reader that saw the exit sees all the output.
+    expect(JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8')).exitCode).toBe(0);
+  });
+
+  it('splits a line without newline at 16 KiB', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const logFile = path.join(state, 'log.json');
+    const run = await runHelper([['log-file', logFile, 0, 1], ...containerPlan("head -c 40000 /dev/zero | tr '\\0' a")]);
+    expect(run.code).toBe(0);
+    const entries = readLog(logFile);
+    expect(entries.map((e) => e.log).join('')).toBe('a'.repeat(40000));
+    for (const entry of entries) expect(entry.log.length).toBeLessThanOrEqual(16384);
+    expect(entries.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rotates at the size limit and keeps at most MAX_FILES files', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const logFile = path.join(state, 'log.json');
+    const maxSize = 1000;
+    const run = await runHelper([['log-file', logFile, maxSize, 3], ...containerPlan("seq 1 300 | sed 's/^/line /'")]);
+    expect(run.code).toBe(0);
+    expect(fs.readdirSync(state).sort()).toEqual(['log.json', 'log.json.1', 'log.json.2']);
+    const files = [`${logFile}.2`, `${logFile}.1`, logFile];
+    for (const file of files.slice(0, 2)) {
+      // Rotation happens once a file reached the limit: it may exceed it by one entry at most.
+      const size = fs.statSync(file).size;
+      expect(size).toBeGreaterThanOrEqual(maxSize);
+      expect(size).toBeLessThan(maxSize + 100);
+    }
+    // Oldest to newest, the kept files hold a gap-free tail of the output ending with the last line.
+    const kept = files.flatMap(readLog).map((e) => e.log);
+    const numbers = kept.map((l) => Number(/^line (\d+)\n$/.exec(l)![1]));
+    expect(numbers[numbers.length - 1]).toBe(300);
+    numbers.forEach((n, i) => expect(n).toBe(numbers[0] + i));
+    expect(numbers[0]).toBeGreaterThan(1);
+  });
+
+  it('refuses log-file with monitor 0 (nobody would read the pipes)', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const run = await runHelper([['monitor', 0], ['log-file', path.join(state, 'log.json'), 0, 1], ...containerPlan('true')]);
+    expect(run.code).toBe(125);
+    expect(of(run, 'error')[0]).toMatchObject({ 1: '1', 2: 'log-file', 3: 'EINVAL' });
+  });
+
+  it('terminal mode logs what the pty shows as stdout', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const logFile = path.join(state, 'log.json');
+    const plan = containerPlan('echo from-tty; echo also-stderr >&2');
+    const run = await runHelper([['terminal', 1], ['log-file', logFile, 0, 1], ...plan]);
+    expect(run.code).toBe(0);
+    const entries = readLog(logFile);
+    expect(new Set(entries.map((e) => e.stream))).toEqual(new Set(['stdout']));
+    expect(entries.map((e) => e.log).join('')).toBe('from-tty\r\nalso-stderr\r\n');
+    expect(run.stdout).toBe('from-tty\r\nalso-stderr\r\n');
+  });
+});
+
+describe('hull-helper terminal details', () => {
+  beforeAll(() => {
+    // busybox's stty, for the container to report its window size
+    const stty = path.join(rootfs, 'bin/stty');
+    if (!fs.existsSync(stty)) fs.symlinkSync('busybox', stty);
+  });
+
+  it('console-size sets the initial pty size', async () => {
+    const run = await runHelper([['terminal', 1], ['console-size', 40, 120], ...containerPlan('stty size')]);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout.replace(/\r/g, '')).toBe('40 120\n');
+  });
+
+  it('end of stdin reaches the container as ^D, and the exit code passes through', async () => {
+    // "two" has no newline: the first ^D hands it over, the second is the end of file.
+    const run = await runHelper([['terminal', 1], ...containerPlan('cat; echo cat-ended; exit 5')], { stdin: 'one\ntwo' });
+    expect(of(run, 'error')).toEqual([]);
+    const out = run.stdout.replace(/\r/g, '');
+    expect(out).toContain('one\n');
+    expect(out).toMatch(/two(\n)?cat-ended\n$/);
+    expect(run.code).toBe(5);
+  });
+
+  it('without stdin attached (/dev/null) the container gets no end of file', async () => {
+    // `read` would return at once on ^D; the container must still be waiting when we stop it.
+    const run = await runHelper([['terminal', 1], ...containerPlan(`read x; echo read-returned # ${work}`)], {
+      onMessage: (msg, _control, current) => {
+        // (pid 1 of a pid namespace ignores SIGTERM without a handler: SIGKILL it directly)
+        if (msg[0] === 'ready') setTimeout(() => process.kill(current.pid, 'SIGKILL'), 500);
+      },
+    });
+    expect(run.stdout).not.toContain('read-returned');
+    expect(run.code).toBe(137);
+  });
+
+  it('a window size change of the monitor terminal reaches the container (SIGWINCH)', async () => {
+    // python3 gives the helper a real terminal (a pty it holds the master of), resizes it once the
+    // container is waiting, and relays the output.
+    const harness = String.raw`
+import fcntl, os, pty, select, struct, subprocess, sys, termios
+master, slave = pty.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
+def controlling_tty():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+helper = subprocess.Popen([sys.argv[1]], stdin=slave, stdout=slave, stderr=slave, pass_fds=(3,), preexec_fn=controlling_tty)
+os.close(slave)
+out = b''
+resized = False
+while True:
+    select.select([master], [], [])
+    try:
+        data = os.read(master, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not resized and b'waiting' in out:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', 50, 132, 0, 0))
+        resized = True
+sys.stdout.buffer.write(out)
+sys.exit(helper.wait())
+`;
+    const script = `stty size; echo waiting; while [ "$(stty size)" != "50 132" ]; do sleep 0.05; done; echo resized; exit 3`;
+    const run = await runHelper(containerPlan(script), {
+      command: ['python3', '-c', harness, helperPath],
+    });
+    const out = run.stdout.replace(/\r/g, '');
+    expect(out).toContain('24 80\nwaiting\n'); // the size of the monitor's terminal from the start
+    expect(out).toContain('resized\n');
+    expect(run.code).toBe(3);
+  });
+});
+
+describe('hull-helper oom-check', () => {
+  it('records oomKilled in exit.json when the cgroup saw an OOM kill', async () => {
+    const memory = '/sys/fs/cgroup/memory';
+    const v2 = !fs.existsSync(memory);
+    const dir = path.join(v2 ? '/sys/fs/cgroup' : memory, `${tag}-oom-${Math.random().toString(36).slice(2)}`);
+    fs.mkdirSync(dir);
+    try {
+      if (v2) {
+        fs.writeFileSync(path.join(dir, 'memory.max'), String(32 << 20));
+        fs.writeFileSync(path.join(dir, 'memory.swap.max'), '0');
+      } else {
+        fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(32 << 20));
+        if (fs.existsSync(path.join(dir, 'memory.memsw.limit_in_bytes'))) {
+          fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(32 << 20));
+        }
+      }
+      const events = path.join(dir, v2 ? 'memory.events' : 'memory.oom_control');
+      const oomPlan = (script: string, state: string) => {
+        const plan = containerPlan(script);
+        plan.splice(plan.findIndex((op) => op[0] === 'clone') + 1, 0, ['cgroup-join', dir]);
+        return [['state-dir', state], ['oom-check', events], ...plan];
+      };
+      const fine = fs.mkdtempSync(path.join(work, 'state-'));
+      expect((await runHelper(oomPlan('exit 0', fine))).code).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(fine, 'exit.json'), 'utf8')).oomKilled).toBe(false);
+
+      const state = fs.mkdtempSync(path.join(work, 'state-'));
+      // A shell variable of 100 MB in a 32 MB cgroup: the kernel's OOM killer ends it.
+      const run = await runHelper(oomPlan(`x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived`, state));
+      expect(run.stdout).not.toContain('survived');
+      const exit = JSON.parse(fs.readFileSync(path.join(state, 'exit.json'), 'utf8'));
+      expect(exit).toMatchObject({ exitCode: 137, signal: 9, oomKilled: true });
+    } finally {
+      fs.rmdirSync(dir);
+    }
   });
 });
