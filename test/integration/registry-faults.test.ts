@@ -424,6 +424,15 @@ describe('auth and redirects', () => {
     expect(String(err.message)).not.toContain('pw-wrong');
   });
 
+  it('refuses a redirect to a non-HTTP URL', async () => {
+    const { layerDigest } = fake.addImage('1', layer);
+    fake.hook = (req, res, next) => {
+      if (req.url?.includes(`/blobs/${layerDigest}`)) return void res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+      next();
+    };
+    await expect(pull(`${fake.host}/app:1`)).rejects.toThrow(/unsupported URL scheme file:/);
+  });
+
   it('follows a blob redirect to another host without sending it credentials', async () => {
     const { layerDigest } = fake.addImage('1', layer);
     const cdnLog: http.IncomingHttpHeaders[] = [];
@@ -453,6 +462,64 @@ describe('auth and redirects', () => {
       cdn.closeAllConnections();
       await new Promise<void>((r) => cdn.close(() => r()));
     }
+  });
+});
+
+describe('push protocol details', () => {
+  it('uses relative upload Locations verbatim with their query, PATCHes in order, manifest last with exact bytes', async () => {
+    const src = makeStore(path.join(tmp, 'push-src'));
+    const { buildImage } = await import('./image-helpers');
+    await buildImage(src, [layer], `${fake.host}/pushed:1`);
+    const uploads = new Map<string, Buffer[]>();
+    const order: string[] = [];
+    let n = 0;
+    fake.hook = (req, res, next) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        const data = Buffer.concat(body);
+        if (req.method === 'HEAD' && url.pathname.includes('/blobs/')) return void res.writeHead(404).end();
+        if (req.method === 'POST' && url.pathname === '/v2/pushed/blobs/uploads/') {
+          const id = `u${++n}`;
+          uploads.set(id, []);
+          return void res.writeHead(202, { location: `/upload-sessions/${id}?state=s0`, 'oci-chunk-min-length': '1000' }).end();
+        }
+        const m = /^\/upload-sessions\/(u\d+)$/.exec(url.pathname);
+        if (m && req.method === 'PATCH') {
+          const parts = uploads.get(m[1])!;
+          const have = parts.reduce((a, b) => a + b.length, 0);
+          const range = String(req.headers['content-range']);
+          if (range !== `${have}-${have + data.length - 1}` || url.searchParams.get('state') !== `s${parts.length}`) return void res.writeHead(416).end();
+          parts.push(data);
+          return void res.writeHead(202, { location: `/upload-sessions/${m[1]}?state=s${parts.length}` }).end();
+        }
+        if (m && req.method === 'PUT') {
+          const parts = uploads.get(m[1])!;
+          if (url.searchParams.get('state') !== `s${parts.length}`) return void res.writeHead(400).end('lost state');
+          const all = Buffer.concat([...parts, data]);
+          const digest = url.searchParams.get('digest')!;
+          if (sha(all) !== digest) return void res.writeHead(400).end('{"errors":[{"code":"DIGEST_INVALID","message":"digest"}]}');
+          fake.blobs.set(digest, all);
+          order.push(`blob ${digest}`);
+          return void res.writeHead(201).end();
+        }
+        if (req.method === 'PUT' && url.pathname === '/v2/pushed/manifests/1') {
+          order.push(`manifest ${req.headers['content-type']}`);
+          fake.manifests.set('1', { bytes: data, mediaType: String(req.headers['content-type']) });
+          return void res.writeHead(201, { 'docker-content-digest': sha(data) }).end();
+        }
+        next();
+      });
+    };
+    const { pushImage } = await import('../../src/image/push');
+    const digest = await pushImage(src, `${fake.host}/pushed:1`, { config: noConfig, retry: fast, chunked: true, chunkSize: 64 * 1024 });
+    const image = src.getImage(`${fake.host}/pushed:1`);
+    expect(digest).toBe(image.manifestDigest);
+    expect(fake.manifests.get('1')!.bytes.equals(src.readBlob(image.manifestDigest))).toBe(true);
+    expect(order[order.length - 1]).toBe('manifest application/vnd.oci.image.manifest.v1+json');
+    expect(order.slice(0, -1).sort()).toEqual([`blob ${image.layers[0].digest}`, `blob ${image.id}`].sort());
+    expect(uploads.get('u1')!.length).toBeGreaterThan(3); // the layer went up in several PATCHes
   });
 });
 
