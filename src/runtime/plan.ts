@@ -147,6 +147,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   }
   if (opts.consoleSocket) emit('console-socket', opts.consoleSocket);
   if (process.terminal && !opts.consoleSocket) emit('terminal', 1);
+  if (process.terminal && process.consoleSize) emit('console-size', process.consoleSize.height, process.consoleSize.width);
 
   // --- namespaces: join existing ones, create the rest ---
   if (opts.mode === 'exec') {
@@ -179,12 +180,11 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
   if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
 
+  // --- a new container only: hooks, the filesystem, kernel settings (exec joins all of these) ---
   if (opts.mode !== 'exec') {
+    checkKernelSettings(spec, newNamespace);
     if (hasHooks(spec.hooks, 'prestart', 'createRuntime')) emit('sync', SYNC_CREATE_RUNTIME);
     compileFilesystem(spec, opts, emit);
-    compileKernelSettings(spec, newNamespace);
-  }
-  if (opts.mode !== 'exec') {
     if (spec.hostname) emit('hostname', spec.hostname);
     if (spec.domainname) emit('domainname', spec.domainname);
     for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) emit('sysctl', key, value);
@@ -297,7 +297,7 @@ function compileCgroupMount(dest: string, flags: number, propagation: number, op
 }
 
 /** Refuse settings the kernel would reject late or apply to the host (as runc validates them). */
-function compileKernelSettings(spec: Spec, newNamespace: (t: NamespaceType) => boolean): void {
+function checkKernelSettings(spec: Spec, newNamespace: (t: NamespaceType) => boolean): void {
   if (spec.hostname && !newNamespace('uts')) {
     throw new PlanError('hostname: setting the hostname needs a new uts namespace in linux.namespaces');
   }

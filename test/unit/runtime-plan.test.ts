@@ -191,6 +191,8 @@ describe('compilePlan', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
     expect(compilePlan(spec, baseOptions)).toContainEqual(['terminal', '1']);
+    spec.process!.consoleSize = { height: 40, width: 120 };
+    expect(compilePlan(spec, baseOptions)).toContainEqual(['console-size', '40', '120']);
     const withSocket = compilePlan(spec, { ...baseOptions, consoleSocket: '/tmp/s.sock' });
     expect(withSocket).toContainEqual(['console-socket', '/tmp/s.sock']);
     expect(opNames(withSocket)).not.toContain('terminal');
