@@ -101,18 +101,17 @@ void ApplySetting(const Step& step, Settings& settings) {
   } else if (step.op == "console-size") {
     settings.consoleRows = static_cast<unsigned short>(Number(step.fields[0]));
     settings.consoleColumns = static_cast<unsigned short>(Number(step.fields[1]));
-  } else if (step.op == "log-file") {
-    settings.log.Open(value, Number(step.fields[1]), static_cast<unsigned>(Number(step.fields[2])));
   } else if (step.op == "oom-check") {
     settings.oomCheckPath = value;
   }
 }
 
-// Output pipes for `log-file`, once all settings are known. With a terminal the pty is the
-// output (the monitor logs what it relays); with a console socket the output belongs to whoever
-// holds the master, so there is nothing for us to log.
-void PrepareLogPipes(Settings& settings) {
+// `log-file`, run after the other settings because it depends on them: the log file, and output
+// pipes for fds 1 and 2. With a terminal the pty is the output (the monitor logs what it relays);
+// with a console socket the output belongs to whoever holds the master: nothing for us to log.
+void OpenLog(const Step& step, Settings& settings) {
   if (!settings.monitor) Fail(EINVAL, "plan", "", "log-file needs a monitor (not with monitor 0)");
+  settings.log.Open(step.fields[0], Number(step.fields[1]), static_cast<unsigned>(Number(step.fields[2])));
   if (settings.terminal || !settings.consoleSocket.empty()) return;
   settings.log.MakePipes();
 }
@@ -536,7 +535,10 @@ int HelperMain(char** argv, char** envp) {
     for (const Step& step : plan) {
       // `id` is traced by the container process, which joins the session keyring named after it.
       if (step.op == "id") settings.id = step.fields[0];
-      else if (IsSetting(step.op)) RunStep(step, [&] { ApplySetting(step, settings); });
+      else if (IsSetting(step.op) && step.op != "log-file") RunStep(step, [&] { ApplySetting(step, settings); });
+    }
+    for (const Step& step : plan) {
+      if (step.op == "log-file") RunStep(step, [&] { OpenLog(step, settings); });
     }
     for (const Step& step : plan) {
       if (IsMonitorSetns(step)) {
@@ -553,9 +555,6 @@ int HelperMain(char** argv, char** envp) {
       if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pty) < 0) FailErrno("socketpair");
       settings.terminalReceiver = pty[0];
       settings.consoleSocketFd = pty[1];
-    }
-    for (const Step& step : plan) {
-      if (step.op == "log-file") PrepareStep(step, [&] { PrepareLogPipes(settings); });
     }
     if (settings.mode == "create" && settings.execFifo.empty()) {
       Fail(EINVAL, "plan", "", "create mode needs an exec-fifo step");
