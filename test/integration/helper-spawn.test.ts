@@ -904,6 +904,7 @@ describe('hull-helper log-file: docker json-file logs', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toBe(''); // the output went to the log, not to the helper's stdout
     expect(stdoutBeforeDetach).toBe('');
+    expect(of(run, 'trace').find((m) => m[2] === 'log-file')?.[3]).toMatch(/container-json\.log.*pipe2/);
     const entries = readLog(logFile);
     for (const entry of entries) {
       expect(Object.keys(entry)).toEqual(['log', 'stream', 'time']);
@@ -951,6 +952,19 @@ describe('hull-helper log-file: docker json-file logs', () => {
     expect(numbers[numbers.length - 1]).toBe(300);
     numbers.forEach((n, i) => expect(n).toBe(numbers[0] + i));
     expect(numbers[0]).toBeGreaterThan(1);
+  });
+
+  it('a non-root container user can reopen its log pipes through /proc/self/fd', async () => {
+    const state = fs.mkdtempSync(path.join(work, 'state-'));
+    const logFile = path.join(state, 'log.json');
+    const plan = containerPlan('id -u; echo reopened > /proc/self/fd/1; echo err > /proc/self/fd/2');
+    plan[plan.findIndex((op) => op[0] === 'user')] = ['user', 1000, 1000, ''];
+    const run = await runHelper([['log-file', logFile, 0, 1], ...plan]);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.code).toBe(0);
+    const entries = readLog(logFile);
+    expect(entries.filter((e) => e.stream === 'stdout').map((e) => e.log)).toEqual(['1000\n', 'reopened\n']);
+    expect(entries.filter((e) => e.stream === 'stderr').map((e) => e.log)).toEqual(['err\n']);
   });
 
   it('refuses log-file with monitor 0 (nobody would read the pipes)', async () => {
