@@ -398,9 +398,11 @@ export class SandboxCgroup {
 
   /** Kill what is left and remove every directory (sub-groups first). */
   async remove(): Promise<void> {
-    await this.closeStats();
+    // Open files do not keep a cgroup directory busy: close them while the directories go.
+    const closing = this.closeStats();
     // A group that never had sub-groups is removed without listing it first (one call per hierarchy).
     const results = await Promise.allSettled(this.dirs.map((dir) => removeTree(dir, this.hasChildren)));
+    await closing;
     if (results.some((r) => r.status === 'rejected')) {
       // Something still runs in it (e.g. a process escaped the kill): kill and try once more.
       await this.kill().catch(() => undefined);
