@@ -1,5 +1,6 @@
 // Shared declarations of the helper's files. helper.cc is the monitor, helper-container.cc the
-// container process, helper-report.cc their messages. Each other .cc wraps one kernel concept:
+// container process, helper-report.cc their messages, helper-log.cc the monitor's json-file logs.
+// Each other .cc wraps one kernel concept:
 //   mount.cc  mount namespaces, in-root path resolution, pivot_root, masked/readonly paths
 //   ns.cc     clone3 flags, setns, id maps, hostname, sysctl
 //   caps.cc   capabilities, uid/gid switch, no_new_privs, umask, cwd check
