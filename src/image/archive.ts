@@ -531,4 +531,3 @@ function keyValues(args: string, change: string, allowLegacy: boolean): Array<[s
   return out;
 }
 
-export { formatPlatform };
