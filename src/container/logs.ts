@@ -2,6 +2,7 @@
 // PATH.N … PATH.1 before PATH, and plain text (what a detached container writes until the monitor
 // owns the log) shown as stdout lines without times.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
@@ -164,8 +165,6 @@ export class OutputTee {
   }
 
   private relay(fd: number, stream: 'stdout' | 'stderr', to: NodeJS.WriteStream): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const net = require('node:net') as typeof import('node:net');
     const socket = new net.Socket({ fd, readable: true, writable: false });
     let partial = '';
     return new Promise<void>((resolve) => {

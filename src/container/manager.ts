@@ -3,6 +3,7 @@
 // src/runtime. The runtime's state lives under <root>/runtime, keyed by the container id; this
 // module keeps its own record (container.json, see store.ts) and reconciles it with the runtime's
 // view whenever it is read, so a container whose monitor or CLI was killed shows up truthfully.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -961,7 +962,7 @@ function copyImageContent(rootfs: string, target: string, volumeDir: string): vo
     try {
       if (fs.readdirSync(volumeDir).length) return;
       const st = fs.fstatSync(fd);
-      const r = require('node:child_process').spawnSync('cp', ['-a', '--', `/proc/${process.pid}/fd/${fd}/.`, volumeDir], { encoding: 'utf8' });
+      const r = spawnSync('cp', ['-a', '--', `/proc/${process.pid}/fd/${fd}/.`, volumeDir], { encoding: 'utf8' });
       if (r.status !== 0) throw new ContainerCliError(`copy image content of ${target} into volume: ${r.stderr.trim()}`);
       fs.chownSync(volumeDir, st.uid, st.gid);
       fs.chmodSync(volumeDir, st.mode & 0o7777);

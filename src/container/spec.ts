@@ -1,5 +1,6 @@
 // The OCI spec of a hull container: Docker's defaults (REFERENCE §8) plus what the image and the
 // flags asked for. Pure: takes resolved values (ids, host paths), returns the spec the runtime runs.
+import { readFileSync } from 'node:fs';
 import { CAPABILITIES } from '../runtime/flags';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
 import type { DeviceCgroupRule, Mount, Namespace, Seccomp, Spec } from '../runtime/spec';
@@ -97,7 +98,7 @@ function defaultMounts(privileged: boolean): Mount[] {
 }
 
 /** The capabilities in this process's bounding set (from /proc/self/status CapBnd). */
-export function boundingCapabilities(status = require('node:fs').readFileSync('/proc/self/status', 'utf8') as string): string[] {
+export function boundingCapabilities(status = readFileSync('/proc/self/status', 'utf8')): string[] {
   const hex = /^CapBnd:\s*([0-9a-f]+)/m.exec(status)?.[1];
   if (!hex) return [...CAPABILITIES];
   const mask = BigInt(`0x${hex}`);
