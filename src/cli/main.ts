@@ -30,6 +30,18 @@ function loadVerb(program: Command, moduleName: string): boolean {
   }
 }
 
+/** Global options that take a value: their value is not the verb (`hull --root /x pull`). */
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--root']);
+
+function firstVerb(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
 export function main(argv: string[]): void {
   const program = new Command('hull')
     .description('Linux containers: images, containers, volumes')
@@ -39,7 +51,7 @@ export function main(argv: string[]): void {
     .enablePositionalOptions()
     .exitOverride();
 
-  const verb = argv.find((a) => !a.startsWith('-'));
+  const verb = firstVerb(argv);
   const loaded = new Set<string>();
   if (verb && VERBS[verb]) {
     if (loadVerb(program, VERBS[verb])) loaded.add(VERBS[verb]);
