@@ -236,6 +236,21 @@ describe('volumes', async () => {
     expect((await hullAsync(['volume', 'inspect', vol])).code).toBe(1);
   });
 
+  it('a mount target that is an image symlink pointing out lands inside the container', async () => {
+    const escape = path.join(tmp, 'escape-target');
+    const name = unique('symlink');
+    const tag = `localhost/${unique('symlinked')}:1`;
+    expect((await hullAsync(['run', '--name', name, IMAGE, 'ln', '-s', `/../../../..${escape}`, '/esc'])).code).toBe(0);
+    expect((await hullAsync(['commit', name, tag])).code).toBe(0);
+    const vol = unique('escv');
+    const r = await hullAsync(['run', '--rm', '-v', `${vol}:/esc`, tag, 'sh', '-c', 'echo inside > /esc/f && cat /esc/f']);
+    expect(r).toMatchObject({ code: 0, stdout: 'inside\n' });
+    expect(fs.existsSync(escape)).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'volumes', vol, '_data', 'f'), 'utf8')).toBe('inside\n');
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+    expect((await hullAsync(['volume', 'rm', vol])).code).toBe(0);
+  });
+
   it('binds ro/rw, tmpfs with size and mode, anonymous volumes removed by rm -v', async () => {
     const dir = path.join(tmp, 'bind');
     fs.mkdirSync(dir);
