@@ -105,15 +105,6 @@ export function boundingCapabilities(status = readFileSync('/proc/self/status', 
   return CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
 }
 
-/**
- * The container's own network namespace gets a working loopback before its process runs (the helper
- * has no op for it): a createRuntime hook reads the container pid from the state on stdin.
- */
-export const LOOPBACK_HOOK = {
-  path: '/bin/sh',
-  args: ['sh', '-c', 'pid=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\'); exec nsenter --net=/proc/$pid/ns/net ip link set lo up'],
-};
-
 /** Parents before children: a volume at /a/b must come after one at /a. */
 function byDepth(a: Mount, b: Mount): number {
   return a.destination.split('/').length - b.destination.split('/').length;
@@ -134,7 +125,6 @@ export function buildContainerSpec(input: ContainerSpecInput): Spec {
       : input.seccomp;
   return {
     ociVersion: OCI_VERSION,
-    ...(input.network === 'host' ? {} : { hooks: { createRuntime: [LOOPBACK_HOOK] } }),
     process: {
       terminal: input.tty,
       user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },

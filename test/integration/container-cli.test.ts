@@ -116,6 +116,9 @@ describe('run in the foreground', async () => {
     expect(kcore.stdout).toMatch(/^0\n/);
     expect(kcore.stdout).toMatch(/127\.0\.0\.1\s+localhost/);
     expect(kcore.stdout).toMatch(/resolv\n$/);
+    const lo = await hullAsync(['run', '--rm', IMAGE, 'sh', '-c', 'ip link show lo; ip link | grep -c mtu']);
+    expect(lo.stdout).toMatch(/<LOOPBACK,UP/);
+    expect(lo.stdout).toMatch(/\n1\n$/); // only its own loopback: a network namespace of its own
     const priv = JSON.parse((await hullAsync(['run', '--rm', '--privileged', IMAGE, 'hull-probe', 'report'])).stdout);
     expect(priv.seccomp).toBe(0);
     const ro = (await hullAsync(['run', '--rm', '--read-only', IMAGE, 'touch', '/x']));
