@@ -18,7 +18,7 @@ import type { CgroupStats } from '../cgroup';
 import type { Stdio } from '../runtime/helper-process';
 import { ContainerCliError, ContainerStateError, NoSuchContainerError, usageError } from './errors';
 import {
-  containerPath, normalizeSignal, parseEnvFile, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
+  containerPath, normalizeSignal, parseEnvFile, parseSize, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
   validateContainerName, type MountRequest,
 } from './options';
 import { ConsoleRelay } from './console';
@@ -509,7 +509,12 @@ export class ContainerManager {
       }
       const logFd = fs.openSync(rec.LogPath, 'a', 0o640);
       try {
-        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', logFd, logFd] });
+        // `logFile` asks the monitor to own the output as docker json-file lines with rotation (the
+        // helper's `log-file` op). Until the runtime passes it on, the container writes the log
+        // file directly (plain text, which `logs` also reads).
+        const cfg = rec.HostConfig.LogConfig.Config;
+        const logFile = { path: rec.LogPath, maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : 0, maxFiles: Number(cfg['max-file'] ?? 1) };
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', logFd, logFd], ...({ logFile } as object) });
       } catch (err) {
         throw this.startFailure(id, err);
       } finally {
