@@ -26,7 +26,7 @@ import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
 import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
-import { ContainerStore, generateName } from './store';
+import { ContainerStore, CREATING_FILE, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
 
@@ -184,6 +184,7 @@ export class ContainerManager {
     // The directory exists before the name is claimed: a name whose owner has no directory is stale.
     this.store.ensureDirs();
     fs.mkdirSync(dir, { recursive: false, mode: 0o711 });
+    fs.writeFileSync(path.join(dir, CREATING_FILE), String(process.pid));
     let finalName: string;
     try {
       finalName = this.claimName(name, id);
@@ -299,6 +300,7 @@ export class ContainerManager {
         Spec: spec,
       };
       this.store.write(record);
+      fs.rmSync(path.join(dir, CREATING_FILE), { force: true });
       return record;
     } catch (err) {
       await this.destroyLeftovers(id, finalName, createdVolumes);
@@ -308,7 +310,15 @@ export class ContainerManager {
 
   private claimName(name: string | undefined, id: string): string {
     if (name !== undefined) {
-      this.store.claimName(name, id);
+      try {
+        this.store.claimName(name, id);
+      } catch (err) {
+        // The holder may be a create that was killed half-way: clean it up and try once more.
+        const owner = this.store.nameOwner(name);
+        if (!owner || owner === id || !this.store.isAbandoned(owner)) throw err;
+        this.removeAbandoned(owner);
+        this.store.claimName(name, id);
+      }
       return name;
     }
     for (;;) {
@@ -320,6 +330,18 @@ export class ContainerManager {
         if (!(err instanceof ContainerCliError)) throw err;
       }
     }
+  }
+
+  /** What a killed create left: its mount, directory and name. */
+  private removeAbandoned(id: string): void {
+    const dir = this.store.containerDir(id);
+    try {
+      unmountRootfs(path.join(dir, 'rootfs'));
+    } catch (err) {
+      this.warn(`unmount ${dir}/rootfs: ${(err as Error).message}`);
+    }
+    for (const n of this.store.namesOf(id)) this.store.releaseName(n, id);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 
   /** Undo a half-made create: nothing of it may stay behind. */
@@ -463,6 +485,10 @@ export class ContainerManager {
   async list(opts: { all?: boolean } = {}): Promise<ContainerSummary[]> {
     const out: ContainerSummary[] = [];
     for (const id of this.store.listDirs()) {
+      if (this.store.isAbandoned(id)) {
+        this.removeAbandoned(id);
+        continue;
+      }
       let rec: ContainerRecord;
       try {
         rec = await this.refresh(id);
@@ -740,18 +766,7 @@ export class ContainerManager {
       await this.remove(c.id).then(() => removed.push(c.id)).catch((err) => this.warn((err as Error).message));
     }
     // Directories of creates that died before writing their record.
-    for (const id of this.store.listDirs()) {
-      if (this.store.tryRead(id)) continue;
-      const dir = this.store.containerDir(id);
-      try {
-        const age = Date.now() - fs.statSync(dir).mtimeMs;
-        if (age < 60_000) continue; // maybe still being created
-        unmountRootfs(path.join(dir, 'rootfs'));
-        fs.rmSync(dir, { recursive: true, force: true });
-      } catch {
-        /* raced */
-      }
-    }
+    for (const id of this.store.listDirs()) if (this.store.isAbandoned(id)) this.removeAbandoned(id);
     return removed;
   }
 

@@ -19,6 +19,7 @@ import { NoSuchContainerError, usageError } from './errors';
 import type { ContainerRecord } from './types';
 
 export const RECORD_FILE = 'container.json';
+export const CREATING_FILE = '.creating';
 
 export class ContainerStore {
   readonly dir: string;
@@ -70,6 +71,44 @@ export class ContainerStore {
       return fs.readFileSync(path.join(this.namesDir, name), 'utf8').trim() || undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * A directory without a record whose creating process is gone: a create killed half-way.
+   * (`.creating` holds the pid of the process making it; it is removed once the record exists.)
+   */
+  isAbandoned(id: string): boolean {
+    const dir = path.join(this.dir, id);
+    if (fs.existsSync(path.join(dir, RECORD_FILE))) return false;
+    let pid = 0;
+    try {
+      pid = Number(fs.readFileSync(path.join(dir, CREATING_FILE), 'utf8'));
+    } catch {
+      pid = 0;
+    }
+    if (!pid) {
+      // Just made, marker not written yet: give it a moment before calling it abandoned.
+      try {
+        return Date.now() - fs.statSync(dir).mtimeMs > 10_000;
+      } catch {
+        return false;
+      }
+    }
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+
+  /** Names whose owner is `id` (for cleaning up an abandoned create). */
+  namesOf(id: string): string[] {
+    try {
+      return fs.readdirSync(this.namesDir).filter((n) => this.nameOwner(n) === id);
+    } catch {
+      return [];
     }
   }
 
