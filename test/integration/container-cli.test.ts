@@ -395,6 +395,24 @@ describe('logs and robustness', async () => {
     expect(mountsContaining(id)).toEqual([]);
   });
 
+  it('a create killed before its record was written is cleaned and its name is free again', async () => {
+    const id = 'f'.repeat(64);
+    const name = unique('halfmade');
+    const dir = path.join(root, 'containers', id);
+    fs.mkdirSync(path.join(dir, 'rootfs'), { recursive: true });
+    const dead = spawnSync('true').pid!; // a pid that has exited
+    fs.writeFileSync(path.join(dir, '.creating'), String(dead));
+    fs.mkdirSync(path.join(root, 'containers', '.names'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'containers', '.names', name), id);
+    const r = await hullAsync(['run', '--rm', '--name', name, IMAGE, 'echo', 'reused']);
+    expect(r).toMatchObject({ code: 0, stdout: 'reused\n' });
+    expect(fs.existsSync(dir)).toBe(false);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, '.creating'), String(dead));
+    expect((await hullAsync(['ps', '-a', '-q'])).stdout).toBe('');
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
   it('50 parallel run --rm all succeed and leave nothing', async () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => hullAsync(['run', '--rm', IMAGE, 'sh', '-c', `exit ${i % 7}`])));
     const wrong = results.map((r, i) => ({ ...r, i })).filter((r) => r.code !== r.i % 7);
