@@ -552,6 +552,7 @@ export class ContainerManager {
     }
     const interactive = opts.interactive ?? rec.Config.OpenStdin;
     const tty = spec.process?.terminal ? new ConsoleRelay(interactive) : undefined;
+    if (tty) spec.process!.consoleSize = callerTerminalSize();
     // A kept container logs its foreground output too; a --rm one needs no log (and runs faster).
     const tee = !tty && !opts.stdio && !rec.HostConfig.AutoRemove ? new OutputTee(rec.LogPath, () => native().socketpair('stream')) : undefined;
     const stdin = interactive ? 'inherit' : 'ignore';
@@ -807,6 +808,7 @@ export class ContainerManager {
       ...(caps ? { capabilities: { bounding: caps, effective: caps, permitted: caps } } : {}),
     };
     const tty = opts.tty && !opts.detach ? new ConsoleRelay(opts.interactive ?? false) : undefined;
+    if (tty) process.consoleSize = callerTerminalSize();
     if (opts.tty && opts.detach) process.terminal = false;
     const stdio: Stdio = tty ? ['ignore', 'ignore', 'inherit'] : opts.stdio ?? [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
     try {
@@ -908,6 +910,12 @@ export class ContainerManager {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** The pty starts with the caller's window size (later resizes are not passed on yet). */
+function callerTerminalSize(): { height: number; width: number } | undefined {
+  const out = globalThis.process.stdout;
+  return out.isTTY && out.rows && out.columns ? { height: out.rows, width: out.columns } : undefined;
+}
 
 /** Loaded on demand: it pulls in tar and the image archive code, which `run` does not need. */
 function layerModule(): typeof import('./layer') {

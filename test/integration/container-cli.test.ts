@@ -327,6 +327,9 @@ describe('terminals', async () => {
   it('-t gives the container a pty and passes the exit code', async () => {
     const r = (await hullAsync(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; echo $TERM; exit 5']));
     expect(r).toMatchObject({ code: 5, stdout: '/dev/pts/0\r\nxterm\r\n', stderr: '' });
+    // The pty starts with the caller's window size (script(1) gives hull a terminal of a known size).
+    const sized = spawnSync('script', ['-qec', `stty rows 33 cols 101; HULL_ROOT=${root} ${process.execPath} ${HULL} run --rm -t ${IMAGE} busybox stty size`, '/dev/null'], { encoding: 'utf8' });
+    expect(sized.stdout).toContain('33 101');
     const i = (await hullAsync(['run', '--rm', '-i', IMAGE, 'sh'], { input: 'echo from stdin\nexit 6\n' }));
     expect(i).toMatchObject({ code: 6, stdout: 'from stdin\n' });
   });
