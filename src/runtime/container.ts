@@ -23,9 +23,9 @@ export interface RuntimeOptions {
   onTrace?: (step: number, op: string, text: string) => void;
   /**
    * What happens to the helper of a detached container once it runs. 'keep' (API default): it stays
-   * as the container's monitor and records exit.json. 'exit' (hull-oci, like runc): it goes away so
-   * the container becomes the child of the caller's subreaper (containerd-shim, conmon), which reaps
-   * it and reads its exit status.
+   * as the container's monitor and records exit.json. 'exit' (hull-oci, like runc; plan op
+   * `monitor 0`): it exits at `ready`, so the container becomes the child of the caller's subreaper
+   * (containerd-shim, conmon), which reaps it and reads its exit status.
    */
   detachedMonitor?: 'keep' | 'exit';
 }
@@ -215,6 +215,7 @@ export class Runtime {
         execFifo,
         consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
         detach,
+        monitor: !(detach && this.options.detachedMonitor === 'exit'),
         trace: this.options.onTrace !== undefined,
         cgroupDirs: cgroup.joinDirs(),
         cgroupVersion: cgroup.record.version,
@@ -252,7 +253,10 @@ export class Runtime {
       helper.release();
       return;
     }
-    await helper.abandon();
+    // The plan said `monitor 0`: the helper exits by itself right after `ready`, without reaping
+    // the container process (a quick one may already be a zombie, which the subreaper collects).
+    await helper.helperGone();
+    helper.release();
     if (record) {
       record.monitorPid = 0;
       record.monitorStartTime = undefined;
@@ -405,6 +409,7 @@ export class Runtime {
       stateDir,
       consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
       detach: opts.detach ?? false,
+      monitor: !(opts.detach && this.options.detachedMonitor === 'exit'),
       trace: this.options.onTrace !== undefined,
       cgroupDirs: cgroup?.joinDirs() ?? [],
       preserveFds: opts.preserveFds,

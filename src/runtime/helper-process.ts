@@ -186,19 +186,15 @@ export class HelperProcess {
   }
 
   /**
-   * Detached containers under an OCI caller (containerd-shim, conmon): like runc, leave no process of
-   * ours between the caller and the container. The caller is a subreaper and reaps the container
-   * pid itself to learn its exit status, so the monitor must go: SIGKILL it (in detach mode that
-   * doesn't touch the container, which is re-parented to the caller's subreaper) and reap it here.
+   * Resolves when the helper process itself has exited (`monitor 0` makes it exit at `ready`).
+   * Unlike `exited`, this doesn't wait for fd 3 to close: a container process blocked on its exec
+   * fifo still holds its copy until `execve`.
    */
-  async abandon(): Promise<void> {
-    const exited = new Promise<void>((resolve) => {
+  helperGone(): Promise<void> {
+    return new Promise((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
       else this.child.once('exit', () => resolve());
     });
-    this.child.kill('SIGKILL');
-    await exited;
-    this.release();
   }
 
   /** SIGKILL the monitor (which kills the container in foreground mode). */

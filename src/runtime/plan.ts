@@ -36,6 +36,11 @@ export interface PlanOptions {
   consoleSocket?: string;
   /** The monitor keeps running after `ready` when the caller goes away. */
   detach: boolean;
+  /**
+   * false: the helper exits right after `ready`, so the container becomes the child of the
+   * caller's subreaper (containerd-shim, conmon), as with runc. Default true.
+   */
+  monitor?: boolean;
   trace: boolean;
   /** Host cgroup directories to put the container process into (one per v1 hierarchy, one for v2). */
   cgroupDirs: string[];
@@ -138,6 +143,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   // --- header: how the helper runs and where it reports ---
   emit('mode', opts.mode);
   emit('detach', opts.detach ? 1 : 0);
+  if (opts.monitor === false) emit('monitor', 0);
   emit('trace', opts.trace ? 1 : 0);
   emit('id', opts.id);
   emit('state-dir', opts.stateDir);

@@ -187,6 +187,11 @@ describe('compilePlan', () => {
     expect(ops).toContainEqual(['preserve-fds', '2']);
   });
 
+  it("monitor 0 only when asked (hull-oci: the caller's subreaper reaps the container)", () => {
+    expect(opNames(compilePlan(testSpec(), baseOptions))).not.toContain('monitor');
+    expect(compilePlan(testSpec(), { ...baseOptions, monitor: false }).slice(0, 3)).toEqual([['mode', 'create'], ['detach', '1'], ['monitor', '0']]);
+  });
+
   it('terminal without console socket lets the monitor keep the pty', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
