@@ -222,6 +222,7 @@ export class Runtime {
         cgroupMountSources: cgroupMountSources(cgroup),
         noPivot: opts.noPivot,
         preserveFds: opts.preserveFds,
+        devCore: fs.existsSync('/proc/kcore'),
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {

@@ -49,6 +49,8 @@ export interface PlanOptions {
   cgroupMountSources?: CgroupMountSource[];
   noPivot?: boolean;
   preserveFds?: number;
+  /** Add the /dev/core → /proc/kcore link (runc does when the host has /proc/kcore). */
+  devCore?: boolean;
   /** exec mode: the pid of the container's init, whose namespaces are joined. */
   initPid?: number;
   /** exec mode: the process to run (replaces spec.process). */
@@ -100,7 +102,6 @@ const DEV_SYMLINKS: [target: string, link: string][] = [
   ['/proc/self/fd/0', '/dev/stdin'],
   ['/proc/self/fd/1', '/dev/stdout'],
   ['/proc/self/fd/2', '/dev/stderr'],
-  ['/proc/kcore', '/dev/core'],
 ];
 
 const SECCOMP_ACTIONS: Record<string, string> = {
@@ -242,6 +243,7 @@ function compileFilesystem(spec: Spec, opts: PlanOptions, emit: Emit): void {
     }
     emit('symlink', 'pts/ptmx', '/dev/ptmx');
     for (const [target, link] of DEV_SYMLINKS) emit('symlink', target, link);
+    if (opts.devCore) emit('symlink', '/proc/kcore', '/dev/core');
   }
   if (hasHooks(spec.hooks, 'createContainer')) emit('sync', SYNC_CREATE_CONTAINER);
 

@@ -13,6 +13,7 @@ const baseOptions: PlanOptions = {
   trace: false,
   cgroupDirs: ['/sys/fs/cgroup/memory/hull-oci/c1', '/sys/fs/cgroup/pids/hull-oci/c1'],
   cgroupVersion: 1,
+  devCore: true,
   cgroupMountSources: [
     { name: 'memory', hostDir: '/sys/fs/cgroup/memory/hull-oci/c1', aliases: [] },
     { name: 'cpu,cpuacct', hostDir: '/sys/fs/cgroup/cpu,cpuacct/hull-oci/c1', aliases: ['cpu', 'cpuacct'] },
