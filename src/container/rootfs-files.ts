@@ -46,7 +46,9 @@ export interface ResolvedUser {
 export function resolveUser(rootfs: string, spec: string): ResolvedUser {
   const passwd = parseColonFile(readFileInRoot(rootfs, 'etc/passwd'));
   const group = parseColonFile(readFileInRoot(rootfs, 'etc/group'));
-  const [userPart, groupPart] = (spec || 'root').split(':', 2);
+  // No -u and no USER in the image means uid 0, looked up by number: an image without an
+  // /etc/passwd (a static binary, a scratch image) must still run, as it does under docker.
+  const [userPart, groupPart] = (spec || '0').split(':', 2);
   let uid: number;
   let gid: number;
   let name: string | undefined;
