@@ -183,12 +183,27 @@ const char* const kForeignArches[] = {
     "SCMP_ARCH_S390X",    "SCMP_ARCH_PARISC",    "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",
     "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K",   "SCMP_ARCH_SH",      "SCMP_ARCH_SHEB"};
 
+// The ABI's table sorted by name, built on first use: a Docker profile names ~370 syscalls for up
+// to three ABIs, and a linear scan of ~450 names for each was most of the compile time (~5 ms).
+const std::vector<const SyscallEntry*>& SortedByName(const AbiSpec& abi) {
+  static std::vector<const SyscallEntry*> sorted[3];
+  std::vector<const SyscallEntry*>& index = sorted[abi.table == kX86_64Syscalls ? 0 : abi.table == kX32Syscalls ? 1 : 2];
+  if (index.empty()) {
+    for (size_t i = 0; i < abi.tableSize; i++) index.push_back(&abi.table[i]);
+    // Stable: a name listed twice keeps its first number, as the linear scan did.
+    std::stable_sort(index.begin(), index.end(),
+                     [](const SyscallEntry* a, const SyscallEntry* b) { return strcmp(a->name, b->name) < 0; });
+  }
+  return index;
+}
+
 bool LookupSyscall(const AbiSpec& abi, const std::string& name, uint32_t& number) {
-  for (size_t i = 0; i < abi.tableSize; i++) {
-    if (name == abi.table[i].name) {
-      number = abi.table[i].number;
-      return true;
-    }
+  const std::vector<const SyscallEntry*>& index = SortedByName(abi);
+  auto it = std::lower_bound(index.begin(), index.end(), name.c_str(),
+                             [](const SyscallEntry* entry, const char* key) { return strcmp(entry->name, key) < 0; });
+  if (it != index.end() && name == (*it)->name) {
+    number = (*it)->number;
+    return true;
   }
   for (const SyscallEntry& entry : kNewerSyscalls) {
     if (name != entry.name) continue;
