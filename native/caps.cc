@@ -1,6 +1,7 @@
 // Credentials: capability bounding set, uid/gid/groups switch, capset, ambient capabilities,
 // no_new_privs, umask and the cwd breakout check. Order (REFERENCE §2.15): drop bounding ->
 // KEEPCAPS -> setgroups -> setgid -> setuid -> verifyCwd -> clear KEEPCAPS -> capset -> ambient.
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -11,7 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,13 @@ namespace {
 // In a user namespace whose /proc/self/setgroups says "deny", setgroups() always fails; with no
 // additional groups requested that is fine.
 bool SetgroupsDenied() {
-  std::ifstream file("/proc/self/setgroups");
-  std::string value;
-  return file >> value && value == "deny";
+  // Plain read(2), not <fstream>: iostreams and locales would be most of a static helper's size.
+  int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char value[16] = {};
+  ssize_t n = read(fd, value, sizeof value - 1);
+  close(fd);
+  return n >= 4 && strncmp(value, "deny", 4) == 0 && (n == 4 || value[4] == '\n');
 }
 
 }  // namespace
