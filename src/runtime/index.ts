@@ -4,7 +4,7 @@ export type { RuntimeOptions, CreateOptions, RunOptions, ExecOptions, ContainerS
 export { defaultSpec, validateSpec, validateProcess, SpecError, OCI_VERSION } from './spec';
 export type * from './spec';
 export { compilePlan, serializePlan, PlanError } from './plan';
-export type { PlanOp, PlanOptions, PlanMode } from './plan';
+export type { PlanOp, PlanOptions, PlanMode, LogFileOptions } from './plan';
 export { HullRuntimeError } from './helper-process';
 export { ContainerError, StateStore, validateId, DEFAULT_STATE_ROOT } from './state';
 export type { OciState, ContainerRecord, ExitRecord, Status } from './state';

@@ -51,10 +51,25 @@ export interface PlanOptions {
   preserveFds?: number;
   /** Add the /dev/core → /proc/kcore link (runc does when the host has /proc/kcore). */
   devCore?: boolean;
+  /**
+   * docker json-file logs written by the monitor (`log-file`): the container's stdout/stderr (or
+   * its terminal) become lines in `path`, rotated at `maxSize` bytes (0 = never) into `maxFiles` files.
+   */
+  logFile?: LogFileOptions;
+  /** The container's cgroup file with the `oom_kill` counter (`oom-check`): exit.json says oomKilled. */
+  oomCheck?: string;
   /** exec mode: the pid of the container's init, whose namespaces are joined. */
   initPid?: number;
   /** exec mode: the process to run (replaces spec.process). */
   process?: Process;
+}
+
+export interface LogFileOptions {
+  path: string;
+  /** Bytes; 0 = never rotate. */
+  maxSize: number;
+  /** Files in total, the live one included (at least 1). */
+  maxFiles: number;
 }
 
 /** A spec that can't be turned into a plan (the message names the field). */
@@ -155,6 +170,13 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   if (opts.consoleSocket) emit('console-socket', opts.consoleSocket);
   if (process.terminal && !opts.consoleSocket) emit('terminal', 1);
   if (process.terminal && process.consoleSize) emit('console-size', process.consoleSize.height, process.consoleSize.width);
+  if (opts.logFile) {
+    // Only a monitor can own the log (hull-oci's `monitor 0` leaves the output to the shim).
+    if (opts.monitor === false) throw new PlanError('log-file: needs the monitor (not with monitor 0)');
+    emit('log-file', opts.logFile.path, opts.logFile.maxSize, Math.max(1, opts.logFile.maxFiles));
+  }
+  // Without a monitor nobody writes exit.json, so there is nobody to ask about OOM kills either.
+  if (opts.oomCheck && opts.monitor !== false) emit('oom-check', opts.oomCheck);
 
   // --- namespaces: join existing ones, create the rest ---
   if (opts.mode === 'exec') {

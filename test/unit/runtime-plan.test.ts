@@ -193,6 +193,22 @@ describe('compilePlan', () => {
     expect(compilePlan(testSpec(), { ...baseOptions, monitor: false }).slice(0, 3)).toEqual([['mode', 'create'], ['detach', '1'], ['monitor', '0']]);
   });
 
+  it('log-file and oom-check are header settings, only when asked and only with a monitor', () => {
+    const plain = opNames(compilePlan(testSpec(), baseOptions));
+    expect(plain).not.toContain('log-file');
+    expect(plain).not.toContain('oom-check');
+    const logFile = { path: '/var/lib/hull/c1-json.log', maxSize: 1024, maxFiles: 2 };
+    const oomCheck = '/sys/fs/cgroup/memory/hull-oci/c1/memory.oom_control';
+    const ops = compilePlan(testSpec(), { ...baseOptions, logFile, oomCheck });
+    expect(ops).toContainEqual(['log-file', '/var/lib/hull/c1-json.log', '1024', '2']);
+    expect(ops).toContainEqual(['oom-check', oomCheck]);
+    expect(opNames(ops).indexOf('oom-check')).toBeLessThan(opNames(ops).indexOf('clone'));
+    // maxFiles 0 would mean "no file at all": the helper's minimum is 1 (truncate instead of rotating).
+    expect(compilePlan(testSpec(), { ...baseOptions, logFile: { ...logFile, maxFiles: 0 } })).toContainEqual(['log-file', logFile.path, '1024', '1']);
+    expect(() => compilePlan(testSpec(), { ...baseOptions, monitor: false, logFile })).toThrow(/log-file/);
+    expect(opNames(compilePlan(testSpec(), { ...baseOptions, monitor: false, oomCheck }))).not.toContain('oom-check');
+  });
+
   it('terminal without console socket lets the monitor keep the pty', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
