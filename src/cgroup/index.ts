@@ -1,4 +1,5 @@
 // Picks the cgroup driver for this host and reopens one from a saved record.
+import * as path from 'node:path';
 import type { DeviceCgroupRule } from '../runtime/spec';
 import type { CgroupDriver, CgroupRecord } from './driver';
 import { containerCgroupPath } from './driver';
@@ -32,4 +33,15 @@ export function cgroupFromRecord(record: CgroupRecord): CgroupDriver {
     return new V2Cgroup(record, root);
   }
   return new V1Cgroup(record);
+}
+
+/**
+ * The file whose `oom_kill N` line counts the container's OOM kills (the plan's `oom-check`):
+ * v1 `memory.oom_control` in the memory hierarchy, v2 `memory.events`. Undefined without a memory
+ * hierarchy (v1). Pure: whether the file exists (v2 without the memory controller) is the caller's check.
+ */
+export function oomCheckFile(record: CgroupRecord): string | undefined {
+  if (record.version === 2) return path.join(record.dirs[''], 'memory.events');
+  const dir = Object.entries(record.dirs).find(([name]) => name.split(',').includes('memory'))?.[1];
+  return dir ? path.join(dir, 'memory.oom_control') : undefined;
 }

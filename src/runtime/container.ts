@@ -2,12 +2,12 @@
 // reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupForContainer, cgroupFromRecord, type CgroupDriver, type CgroupStats } from '../cgroup';
+import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
 import { HookError, runHooks } from './hooks';
-import { compilePlan, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type PlanMode } from './plan';
+import { compilePlan, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type LogFileOptions, type PlanMode } from './plan';
 import { unknownCapabilities, validateProcess, validateSpec, type Process, type Resources, type Spec } from './spec';
 import {
   ContainerError, DEFAULT_STATE_ROOT, EXEC_FIFO, StateStore, deriveStatus, isSameProcess, notExist, ociState,
@@ -43,6 +43,13 @@ export interface CreateOptions {
   preserveFds?: number;
   /** The container's stdio; default: ours. */
   stdio?: Stdio;
+  /**
+   * The monitor writes the container's output to `path` as docker json-file lines, rotating at
+   * `maxSize` bytes (0 = never) into `maxFiles` files (plan op `log-file`; not with
+   * detachedMonitor 'exit'). With a terminal and no console socket, the monitor keeps the pty
+   * master and logs what it shows: this is how a detached container can have a tty.
+   */
+  logFile?: LogFileOptions;
 }
 
 export interface RunOptions extends CreateOptions {
@@ -173,7 +180,9 @@ export class Runtime {
     const bundle = path.resolve(opts.bundle);
     const spec = this.loadSpec({ ...opts, bundle });
     const process = spec.process!;
-    if (process.terminal && !opts.consoleSocket && detach) {
+    // Detached with a tty: somebody must hold the master. A console socket hands it to the caller;
+    // with a log file the monitor keeps it and logs the output.
+    if (process.terminal && !opts.consoleSocket && detach && !opts.logFile) {
       throw new ContainerError('cannot allocate tty if runc will detach without setting console socket');
     }
     if (!process.terminal && opts.consoleSocket) {
@@ -207,6 +216,7 @@ export class Runtime {
       cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices);
       record.cgroup = cgroup.record;
       for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
+      const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
         id: opts.id,
@@ -223,6 +233,8 @@ export class Runtime {
         noPivot: opts.noPivot,
         preserveFds: opts.preserveFds,
         devCore: fs.existsSync('/proc/kcore'),
+        logFile: opts.logFile ? { ...opts.logFile, path: path.resolve(opts.logFile.path) } : undefined,
+        oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cgroupForContainer } from '../../src/cgroup';
+import { cgroupForContainer, oomCheckFile } from '../../src/cgroup';
 import { Runtime } from '../../src/runtime/container';
 import { compilePlan, type PlanOp } from '../../src/runtime/plan';
 import type { Spec } from '../../src/runtime/spec';
@@ -77,6 +77,7 @@ function expectedPlan(spec: Spec, bundle: Bundle, id: string, stateDir: string):
     trace: true,
     cgroupDirs: cgroup.joinDirs(),
     cgroupVersion: cgroup.record.version,
+    oomCheck: oomCheckFile(cgroup.record),
     cgroupMountSources:
       cgroup.record.version === 1
         ? Object.entries(cgroup.record.dirs).map(([name, hostDir]) => ({ name, hostDir, aliases: name.includes(',') ? name.split(',') : [] }))

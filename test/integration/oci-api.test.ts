@@ -65,6 +65,23 @@ describe('runtime API', () => {
     expect(mountsContaining(id)).toEqual([]);
   });
 
+  it('detached with a terminal: refused without a holder for the master, fine with a log file', async () => {
+    const b = bundle(['/bin/sh', '-c', 'tty; echo done'], (s) => (s.process!.terminal = true));
+    const refused = uniqueId('dtty-refused');
+    await expect(rt.run({ id: refused, bundle: b.dir, detach: true, stdio: ['ignore', 'ignore', 'ignore'] })).rejects.toThrow(/cannot allocate tty/);
+    expect(rt.list().some((c) => c.id === refused)).toBe(false);
+    const id = uniqueId('dtty');
+    const log = path.join(work, `${id}.log`);
+    expect(await rt.run({ id, bundle: b.dir, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile: { path: log, maxSize: 0, maxFiles: 1 } })).toBe(0);
+    await waitStopped(id);
+    for (let i = 0; i < 1000 && !rt.store.readExit(id); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(rt.store.readExit(id)).toMatchObject({ exitCode: 0, signal: 0, oomKilled: false });
+    const entries = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(entries.every((e) => e.stream === 'stdout')).toBe(true); // a terminal has one stream
+    expect(entries.map((e) => e.log).join('')).toMatch(/^\/dev\/pts\/\d+\r\ndone\r\n$/);
+    await rt.delete(id);
+  });
+
   it('exec returns the exit code; kill by name; state errors', async () => {
     const b = bundle(['/bin/hull-probe', 'sleep', '1000']);
     const id = uniqueId('apiexec');
