@@ -8,6 +8,7 @@ export function managerFor(cmd: Command): ContainerManager {
   return new ContainerManager({ root: opts.root, onWarning: (m) => process.stderr.write(`WARNING: ${m}\n`) });
 }
 
+
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The flags of `run` and `create` (docker's names). */
@@ -37,7 +38,8 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--cap-add <cap>', 'add Linux capabilities', collect, [])
     .option('--cap-drop <cap>', 'drop Linux capabilities', collect, [])
     .option('--security-opt <opt>', 'security options', collect, [])
-    .option('--log-opt <opt>', 'log driver options (max-size, max-file)', collect, []);
+    .option('--log-opt <opt>', 'log driver options (max-size, max-file)', collect, [])
+    .option('-m, --memory <bytes>', 'memory limit (e.g. 32m)');
 }
 
 export function parseIntStrict(value: string, what: string): number {
@@ -74,6 +76,7 @@ interface CreateFlags {
   capDrop: string[];
   securityOpt: string[];
   logOpt: string[];
+  memory?: string;
 }
 
 export function createOptionsFrom(image: string, command: string[], f: CreateFlags): CreateContainerOptions {
@@ -107,6 +110,7 @@ export function createOptionsFrom(image: string, command: string[], f: CreateFla
     capDrop: f.capDrop,
     securityOpt: f.securityOpt,
     logOpts: f.logOpt,
+    memory: f.memory,
   };
 }
 

@@ -84,27 +84,24 @@ export async function readLogs(
 ): Promise<void> {
   const emit = (e: LogEntry) => (e.stream === 'stderr' ? err : out)(format(e, opts.timestamps ?? false));
   let entries: LogEntry[] = [];
+  // How much of the live file was shown: following goes on from there, so a line the monitor
+  // appends between this read and the first poll is neither lost nor shown twice.
+  let offset = 0;
   for (const file of logFiles(logPath)) {
-    let text = '';
+    let data: Buffer;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      data = fs.readFileSync(file);
     } catch {
       continue;
     }
-    for (const line of splitLines(text)) entries.push(parseLogLine(line));
+    if (file === logPath) offset = data.length;
+    for (const line of splitLines(data.toString('utf8'))) entries.push(parseLogLine(line));
   }
   entries = entries.filter((e) => keep(e, opts));
   if (opts.tail !== undefined && opts.tail >= 0) entries = opts.tail === 0 ? [] : entries.slice(-opts.tail);
   for (const e of entries) emit(e);
   if (!opts.follow) return;
 
-  let offset = (() => {
-    try {
-      return fs.statSync(logPath).size;
-    } catch {
-      return 0;
-    }
-  })();
   let partial = '';
   for (;;) {
     const running = await isRunning();

@@ -64,6 +64,8 @@ export interface CreateContainerOptions {
   capDrop?: string[];
   securityOpt?: string[];
   logOpts?: string[];
+  /** `-m`: memory limit ("32m", bytes). */
+  memory?: string;
 }
 
 export interface StartOptions {
@@ -175,6 +177,8 @@ export class ContainerManager {
       else throw usageError(`invalid --security-opt: ${s}`);
     }
     const logConfig = parseLogOpts(opts.logOpts ?? []);
+    const memory = opts.memory !== undefined ? parseSize(opts.memory, '--memory') : 0;
+    if (opts.memory !== undefined && memory < 6 * 1024 * 1024) throw usageError('Minimum memory limit allowed is 6MB');
 
     const image = await this.resolveImage(opts.image, opts.pull ?? 'missing');
     const imageConfig: ContainerConfig = this.images.configOf(image).config ?? {};
@@ -254,6 +258,7 @@ export class ContainerManager {
         cgroupsPath: `/hull/${id}`,
         availableCapabilities: boundingCapabilities(),
       });
+      if (memory) spec.linux!.resources = { ...spec.linux!.resources, memory: { limit: memory } };
       const record: ContainerRecord = {
         Id: id,
         Name: `/${finalName}`,
@@ -288,6 +293,7 @@ export class ContainerManager {
           CapDrop: opts.capDrop ?? [],
           SecurityOpt: securityOpts,
           LogConfig: logConfig,
+          Memory: memory,
         },
         Mounts: points,
         State: {
@@ -440,7 +446,7 @@ export class ContainerManager {
   }
 
   /** The container's process is gone: take the exit from the monitor's exit.json, clean the runtime state. */
-  private async recordExit(id: string, known?: { exitCode: number }): Promise<ContainerRecord> {
+  private async recordExit(id: string, known?: { exitCode: number; oomKilled?: boolean }): Promise<ContainerRecord> {
     const exit = known ? undefined : await this.awaitExitFile(id);
     try {
       await this.runtime.delete(id, { force: true });
@@ -452,7 +458,7 @@ export class ContainerManager {
       const code = known?.exitCode ?? (exit ? (exit.signal ? 128 + exit.signal : exit.exitCode) : 255);
       Object.assign(r.State, {
         Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code,
-        OOMKilled: exit?.oomKilled ?? false,
+        OOMKilled: exit?.oomKilled ?? known?.oomKilled ?? false,
         FinishedAt: exit?.finishedAt ?? new Date().toISOString(),
         Error: exit || known ? '' : 'container monitor died: exit status unknown',
       });
@@ -528,23 +534,14 @@ export class ContainerManager {
         });
       });
     if (!opts.attach) {
-      if (spec.process?.terminal) {
-        // Nobody would hold the pty master once we exit: a detached container runs without one.
-        this.warn('detached containers run without a tty (-t is ignored with -d)');
-        spec.process.terminal = false;
-      }
-      const logFd = fs.openSync(rec.LogPath, 'a', 0o640);
+      // The monitor owns the output: docker json-file lines in LogPath, rotated as --log-opt says.
+      // With -t it keeps the pty master itself and logs what the terminal shows (as stdout).
+      const cfg = rec.HostConfig.LogConfig.Config;
+      const logFile = { path: rec.LogPath, maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : 0, maxFiles: Number(cfg['max-file'] ?? 1) };
       try {
-        // `logFile` asks the monitor to own the output as docker json-file lines with rotation (the
-        // helper's `log-file` op). Until the runtime passes it on, the container writes the log
-        // file directly (plain text, which `logs` also reads).
-        const cfg = rec.HostConfig.LogConfig.Config;
-        const logFile = { path: rec.LogPath, maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : 0, maxFiles: Number(cfg['max-file'] ?? 1) };
-        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', logFd, logFd], ...({ logFile } as object) });
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile });
       } catch (err) {
         throw this.startFailure(id, err);
-      } finally {
-        fs.closeSync(logFd);
       }
       const pid = this.runtime.state(id).pid;
       markRunning(pid);
@@ -579,7 +576,8 @@ export class ContainerManager {
       await tty?.finish();
       await tee?.finish();
     }
-    await this.recordExit(id, { exitCode: code });
+    // The monitor's exit.json (kept: `keep: true`) says whether the OOM killer ended it.
+    await this.recordExit(id, { exitCode: code, oomKilled: this.runtime.store.readExit(id)?.oomKilled ?? false });
     return code;
   }
 
@@ -831,6 +829,7 @@ export class ContainerManager {
     const rec = await this.get(nameOrId);
     if (rec.State.Status === 'running' || rec.State.Status === 'paused') this.runtime.update(rec.Id, resources);
     this.store.update(rec.Id, (r) => {
+      if (resources.memory?.limit !== undefined) r.HostConfig.Memory = Math.max(0, resources.memory.limit);
       const linux = (r.Spec.linux ??= {});
       const old = linux.resources ?? {};
       linux.resources = {

@@ -50,6 +50,8 @@ export interface HostConfigRecord {
   CapDrop: string[];
   SecurityOpt: string[];
   LogConfig: { Type: 'json-file'; Config: { 'max-size'?: string; 'max-file'?: string } };
+  /** `-m`: the memory limit in bytes, 0 for none (docker's HostConfig.Memory). */
+  Memory?: number;
 }
 
 export interface ContainerState {

@@ -139,7 +139,9 @@ describe('detached containers', async () => {
     expect((await hullAsync(['ps', '--format', '{{.Names}} {{.State}}', '--filter', 'label=team=hull'])).stdout).toBe(`${name} running\n`);
     expect((await hullAsync(['ps', '--filter', 'label=team=other', '-q'])).stdout).toBe('');
     for (let i = 0; i < 100 && !(await hullAsync(['logs', name])).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect((await hullAsync(['logs', id.slice(0, 8)])).stdout).toMatch(/started\nerr\n/);
+    const early = await hullAsync(['logs', id.slice(0, 8)]);
+    expect(early.stdout).toBe('started\n');
+    expect(early.stderr).toBe('err\n'); // json-file keeps the stream
     const exec = (await hullAsync(['exec', name, 'sh', '-c', 'echo in-exec; exit 4']));
     expect(exec).toMatchObject({ code: 4, stdout: 'in-exec\n' });
     expect((await hullAsync(['exec', name, 'no-such-command'])).code).toBe(127);
@@ -358,6 +360,60 @@ describe('logs and robustness', async () => {
     expect((await hullAsync(['logs', '-f', name])).stdout).toBe('line1\nline2\nline3\n');
     expect((await hullAsync(['wait', name])).stdout).toBe('0\n');
     expect((await hullAsync(['rm', name])).code).toBe(0);
+  });
+
+  it('a detached container logs json-file lines through its monitor: stdout and stderr apart, with times', async () => {
+    const name = unique('jsonlog');
+    expect((await hullAsync(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'echo out; echo err >&2'])).code).toBe(0);
+    expect((await hullAsync(['wait', name])).stdout).toBe('0\n');
+    expect(await hullAsync(['logs', name])).toMatchObject({ code: 0, stdout: 'out\n', stderr: 'err\n' });
+    const logPath = JSON.parse((await hullAsync(['inspect', name])).stdout)[0].LogPath;
+    const lines = fs.readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.stream, l.log]).sort()).toEqual([['stderr', 'err\n'], ['stdout', 'out\n']]);
+    for (const l of lines) expect(l.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+  });
+
+  it('--log-opt max-size/max-file rotate the log, and logs reads the rotated file first', async () => {
+    const name = unique('rotate');
+    // 200 lines of ~60 bytes of json each: far more than 2 files of 1 KiB hold.
+    const script = 'i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done';
+    expect((await hullAsync(['run', '-d', '--name', name, '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2', IMAGE, 'sh', '-c', script])).code).toBe(0);
+    expect((await hullAsync(['wait', name])).stdout).toBe('0\n');
+    const logPath = JSON.parse((await hullAsync(['inspect', name])).stdout)[0].LogPath;
+    expect(fs.existsSync(`${logPath}.1`)).toBe(true);
+    expect(fs.existsSync(`${logPath}.2`)).toBe(false); // max-file=2: the live file and one rotated
+    for (const f of [logPath, `${logPath}.1`]) expect(fs.statSync(f).size).toBeLessThan(1024 + 200);
+    const shown = (await hullAsync(['logs', name])).stdout.trim().split('\n');
+    expect(shown[shown.length - 1]).toBe('line199');
+    expect(shown.length).toBeLessThan(200);
+    const numbers = shown.map((l) => Number(l.slice(4)));
+    expect(numbers).toEqual(numbers.map((_, i) => numbers[0] + i)); // oldest file first, nothing lost in between
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+  });
+
+  it('run -d -t: the monitor holds the pty and logs what it shows; no warning', async () => {
+    const name = unique('dtty');
+    const run = await hullAsync(['run', '-d', '-t', '--name', name, IMAGE, 'sh', '-c', 'tty; echo hi']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect((await hullAsync(['wait', name])).stdout).toBe('0\n');
+    const logs = await hullAsync(['logs', name]);
+    expect(logs.stdout).toMatch(/^\/dev\/pts\/\d+\r\nhi\r\n$/);
+    expect(logs.stderr).toBe('');
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+  });
+
+  it('-m: a container killed by the OOM killer exits 137 and inspect says OOMKilled', async () => {
+    const name = unique('oom');
+    const r = await hullAsync(['run', '--name', name, '-m', '32m', IMAGE, 'hull-probe', 'memhog', '256']);
+    expect(r.code).toBe(137);
+    expect((await hullAsync(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}} {{.HostConfig.Memory}}', name])).stdout).toBe(`true 137 ${32 * 1024 * 1024}\n`);
+    expect((await hullAsync(['rm', name])).code).toBe(0);
+    const fine = unique('nooom');
+    expect((await hullAsync(['run', '--name', fine, '-m', '32m', IMAGE, 'true'])).code).toBe(0);
+    expect((await hullAsync(['inspect', '-f', '{{.State.OOMKilled}}', fine])).stdout).toBe('false\n');
+    expect((await hullAsync(['rm', fine])).code).toBe(0);
   });
 
   it('kill -9 of the foreground CLI leaves a container that ps shows as exited and rm cleans', async () => {
