@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('-u, --user <user>', 'username or UID (format: <name|uid>[:<group|gid>])')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('--privileged', 'give extended privileges to the command')
+    .option('--explain', 'print every kernel step in plain words on stderr (as HULL_TRACE=1)')
     .passThroughOptions()
     .action(async (target: string, command: string[], flags: { detach?: boolean; env: string[]; interactive?: boolean; tty?: boolean; user?: string; workdir?: string; privileged?: boolean }, self: Command) => {
       const manager = managerFor(self);

@@ -9,6 +9,7 @@ export function register(program: Command): void {
     .argument('<image>')
     .argument('[command...]')
     .option('-d, --detach', 'run container in background and print container ID')
+    .option('--explain', 'print every kernel step in plain words on stderr (as HULL_TRACE=1)')
     .passThroughOptions();
   addCreateFlags(cmd).action(async (image: string, command: string[], flags, self: Command) => {
     const manager = managerFor(self);

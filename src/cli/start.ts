@@ -9,6 +9,7 @@ export function register(program: Command): void {
     .argument('<container...>')
     .option('-a, --attach', "attach STDOUT/STDERR and forward signals")
     .option('-i, --interactive', "attach container's STDIN")
+    .option('--explain', 'print every kernel step in plain words on stderr (as HULL_TRACE=1)')
     .action(async (targets: string[], flags: { attach?: boolean; interactive?: boolean }, self: Command) => {
       const manager = managerFor(self);
       if (flags.attach || flags.interactive) {

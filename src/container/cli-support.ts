@@ -1,11 +1,14 @@
 // Shared pieces of the container verbs in src/cli: the manager for the global --root, the flags
 // `run` and `create` share, and signal forwarding for foreground containers.
 import type { Command } from 'commander';
+import { createExplainer, explainEnabled } from '../trace/explain';
 import { ContainerManager, type CreateContainerOptions } from './manager';
 
 export function managerFor(cmd: Command): ContainerManager {
-  const opts = cmd.optsWithGlobals() as { root?: string };
-  return new ContainerManager({ root: opts.root, onWarning: (m) => process.stderr.write(`WARNING: ${m}\n`) });
+  const opts = cmd.optsWithGlobals() as { root?: string; explain?: boolean };
+  // `--explain` (run, start, exec) or HULL_TRACE=1: every kernel step in plain words on stderr.
+  const onTrace = opts.explain || explainEnabled() ? createExplainer((line) => process.stderr.write(`${line}\n`)) : undefined;
+  return new ContainerManager({ root: opts.root, onWarning: (m) => process.stderr.write(`WARNING: ${m}\n`), onTrace });
 }
 
 

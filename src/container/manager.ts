@@ -12,7 +12,7 @@ import { native } from '../native';
 import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
 import { ImageStore, type ImageRecord } from '../image/store';
 import type { ContainerConfig } from '../image/types';
-import { HullRuntimeError, Runtime } from '../runtime';
+import { HullRuntimeError, Runtime, type RuntimeOptions } from '../runtime';
 import type { Mount, Process, Resources, Spec } from '../runtime/spec';
 import type { CgroupStats } from '../cgroup';
 import type { Stdio } from '../runtime/helper-process';
@@ -34,6 +34,8 @@ export interface ContainerManagerOptions {
   /** State root (`--root`); default $HULL_ROOT or /var/lib/hull. */
   root?: string;
   onWarning?: (message: string) => void;
+  /** The helper's step trace (`hull run --explain`: createExplainer from src/trace/explain). */
+  onTrace?: RuntimeOptions['onTrace'];
 }
 
 export interface CreateContainerOptions {
@@ -123,7 +125,7 @@ export class ContainerManager {
     this.root = stateRoot(options.root);
     this.store = new ContainerStore(this.root);
     this.volumes = new VolumeStore(this.root, () => this.store.list());
-    this.runtime = new Runtime({ root: path.join(this.root, 'runtime'), onWarning: options.onWarning });
+    this.runtime = new Runtime({ root: path.join(this.root, 'runtime'), onWarning: options.onWarning, onTrace: options.onTrace });
   }
 
   get images(): ImageStore {

@@ -43,11 +43,20 @@ export function log(globals: Globals, level: 'error' | 'warning' | 'info' | 'deb
 export function runtimeFor(globals: Globals): Runtime {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Runtime } = require('../runtime/container') as typeof import('../runtime/container');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createExplainer, explainEnabled } = require('../trace/explain') as typeof import('../trace/explain');
+  // HULL_TRACE=1: the teaching trace, one plain-word line per kernel step on stderr (docs/workshop);
+  // otherwise --debug logs the raw steps.
+  const onTrace = explainEnabled()
+    ? createExplainer((line) => process.stderr.write(`${line}\n`))
+    : globals.debug
+      ? (step: number, op: string, text: string) => log(globals, 'debug', `step ${step} ${op}: ${text}`)
+      : undefined;
   return new Runtime({
     root: globals.root,
     detachedMonitor: 'exit', // as runc: the caller's subreaper (shim, conmon) reaps the container
     onWarning: (m) => log(globals, 'warning', m),
-    onTrace: globals.debug ? (step, op, text) => log(globals, 'debug', `step ${step} ${op}: ${text}`) : undefined,
+    onTrace,
   });
 }
 

@@ -180,6 +180,17 @@ function describe(op: string, calls: Call[], text: string): string {
       return 'connecting to the console socket';
     case 'terminal':
       return 'relaying a terminal';
+    case 'console-size': {
+      const [rows, columns] = plainFields.split(' ');
+      return `giving the terminal ${rows} rows and ${columns} columns`;
+    }
+    case 'log-file': {
+      const file = find('openat')?.args[1];
+      const pipes = calls.some((c) => c.name === 'pipe2') ? ' through pipes' : '';
+      return `opening the json-file log${file ? ` ${file}` : ''} (the monitor writes the container's output${pipes})`;
+    }
+    case 'oom-check':
+      return `watching the cgroup's OOM kill counter (${plainFields.slice(plainFields.lastIndexOf('/') + 1)})`;
     case 'setns': {
       const call = find('setns');
       const kind = call ? namespaceWords(call.args[1] ?? '') : plainFields.split(' ')[0];
@@ -362,7 +373,8 @@ export function explainStep(_step: number, op: string, text: string): string {
  * them unless `all` is set.
  */
 export function isBookkeeping(op: string, text: string): boolean {
-  if (['mode', 'detach', 'monitor', 'trace', 'terminal', 'exec-fifo', 'env', 'arg', 'seccomp', 'seccomp-rule', 'preserve-fds'].includes(op)) {
+  const settings = ['mode', 'detach', 'monitor', 'trace', 'terminal', 'console-size', 'oom-check', 'exec-fifo'];
+  if ([...settings, 'env', 'arg', 'seccomp', 'seccomp-rule', 'preserve-fds'].includes(op)) {
     return true;
   }
   if (op === 'caps' && text.startsWith('caps ')) return true;

@@ -416,6 +416,19 @@ describe('logs and robustness', async () => {
     expect((await hullAsync(['rm', fine])).code).toBe(0);
   });
 
+  it('run --explain (and HULL_TRACE=1) prints the kernel steps in plain words on stderr', async () => {
+    for (const [args, env] of [[['run', '--explain', '--rm', IMAGE, 'true'], {}], [['run', '--rm', IMAGE, 'true'], { HULL_TRACE: '1' }]] as const) {
+      const r = hull([...args], { env });
+      expect(r.code).toBe(0);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      for (const l of lines) expect(l).toMatch(/^=> /);
+      expect(lines.some((l) => l.startsWith('=> pivoting root: ') && l.includes('pivot_root('))).toBe(true);
+      expect(lines.some((l) => /^=> executing \S*\/true: .*execve\(/.test(l))).toBe(true);
+      expect(lines.some((l) => l.startsWith('=> environment'))).toBe(false); // bookkeeping stays hidden
+    }
+    expect(hull(['run', '--rm', IMAGE, 'true']).stderr).toBe('');
+  });
+
   it('kill -9 of the foreground CLI leaves a container that ps shows as exited and rm cleans', async () => {
     const name = unique('k9');
     const child = spawn(process.execPath, [HULL, 'run', '--name', name, IMAGE, 'sleep', '1000'], { env: { ...process.env, HULL_ROOT: root }, stdio: 'ignore' });

@@ -79,6 +79,21 @@ describe('process and monitor ops', () => {
     expect(x('mode', 'mode run')).toBe('=> mode run');
     expect(x('detach', 'detach 1')).toBe('=> running detached (the monitor outlives its caller)');
   });
+  it('log-file, console-size, oom-check, monitor', () => {
+    const log = 'open("/var/lib/hull/c/a", O_PATH|O_DIRECTORY); openat(dir, "a-json.log", O_WRONLY|O_APPEND|O_CREAT, 0640); pipe2(stdout, O_CLOEXEC); pipe2(stderr, O_CLOEXEC)';
+    expect(x('log-file', log)).toBe(`=> opening the json-file log a-json.log (the monitor writes the container's output through pipes): ${log}`);
+    const ttyLog = 'open("/l", O_PATH|O_DIRECTORY); openat(dir, "x.log", O_WRONLY|O_APPEND|O_CREAT, 0640)';
+    expect(x('log-file', ttyLog)).toBe(`=> opening the json-file log x.log (the monitor writes the container's output): ${ttyLog}`);
+    expect(x('console-size', 'console-size 40 120')).toBe('=> giving the terminal 40 rows and 120 columns');
+    expect(x('oom-check', 'oom-check /sys/fs/cgroup/memory/hull/a/memory.oom_control')).toBe(
+      "=> watching the cgroup's OOM kill counter (memory.oom_control)",
+    );
+    expect(x('monitor', 'monitor 0')).toBe("=> leaving the container to the caller's subreaper");
+    for (const [op, text] of [['console-size', 'console-size 1 2'], ['oom-check', 'oom-check /x/memory.events'], ['monitor', 'monitor 0']]) {
+      expect(isBookkeeping(op, text), op).toBe(true);
+    }
+    expect(isBookkeeping('log-file', log)).toBe(false); // it opens files and makes pipes
+  });
 });
 
 describe('mount phase ops', () => {
