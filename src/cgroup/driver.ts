@@ -26,6 +26,8 @@ export interface CgroupStats {
 
 export interface CgroupDriver {
   readonly record: CgroupRecord;
+  /** Reports mkdirs and file writes (set by cgroupForContainer for the trace). */
+  observer?: CgroupObserver;
   /** mkdir every directory and apply the resources (warnings are returned, not thrown). */
   create(resources: Resources | undefined): string[];
   /** Directories whose cgroup.procs gets the container's pid (the plan's `cgroup-join` ops). */
@@ -58,13 +60,25 @@ export class CgroupError extends Error {
   }
 }
 
-export function writeCgroupFile(dir: string, file: string, value: string): void {
+/**
+ * Told about each host-side step a driver takes (`hull run --explain` shows them): RuntimeOptions.onTrace
+ * reaches the drivers as this, through cgroupForContainer.
+ */
+export type CgroupObserver = (kind: 'mkdir' | 'write' | 'rmdir', file: string, value?: string) => void;
+
+export function writeCgroupFile(dir: string, file: string, value: string, observe?: CgroupObserver): void {
   const full = path.join(dir, file);
+  observe?.('write', full, value);
   try {
     fs.writeFileSync(full, value);
   } catch (err) {
     throw new CgroupError(full, value, err as NodeJS.ErrnoException);
   }
+}
+
+/** mkdir -p, reporting the directory when it is new. */
+export function makeCgroupDir(dir: string, observe?: CgroupObserver): void {
+  if (fs.mkdirSync(dir, { recursive: true }) !== undefined) observe?.('mkdir', dir);
 }
 
 export function readCgroupFile(dir: string, file: string): string | undefined {

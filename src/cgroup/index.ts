@@ -1,13 +1,13 @@
 // Picks the cgroup driver for this host and reopens one from a saved record.
 import * as path from 'node:path';
 import type { DeviceCgroupRule } from '../runtime/spec';
-import type { CgroupDriver, CgroupRecord } from './driver';
+import type { CgroupDriver, CgroupObserver, CgroupRecord } from './driver';
 import { containerCgroupPath } from './driver';
 import { detectCgroupLayout, type CgroupLayout } from './detect';
 import { V1Cgroup } from './v1';
 import { V2Cgroup } from './v2';
 
-export type { CgroupDriver, CgroupRecord, CgroupStats, CgroupVersion } from './driver';
+export type { CgroupDriver, CgroupObserver, CgroupRecord, CgroupStats, CgroupVersion } from './driver';
 export { CgroupError, containerCgroupPath } from './driver';
 export { detectCgroupLayout, parseCgroupLayout, type CgroupLayout, type CgroupMode } from './detect';
 export { V1Cgroup, v1ResourceWrites, deviceRuleText } from './v1';
@@ -19,10 +19,12 @@ export function cgroupForContainer(
   id: string,
   devices: DeviceCgroupRule[] = [],
   layout: CgroupLayout = detectCgroupLayout(),
+  observer?: CgroupObserver,
 ): CgroupDriver {
   const cgPath = containerCgroupPath(cgroupsPath, id);
-  if (layout.mode === 'unified') return V2Cgroup.forPath(layout.unifiedRoot ?? '/sys/fs/cgroup', cgPath);
-  return V1Cgroup.forPath(layout, cgPath, devices);
+  const driver = layout.mode === 'unified' ? V2Cgroup.forPath(layout.unifiedRoot ?? '/sys/fs/cgroup', cgPath) : V1Cgroup.forPath(layout, cgPath, devices);
+  driver.observer = observer;
+  return driver;
 }
 
 /** Reopen the driver of an existing container from state.json. */

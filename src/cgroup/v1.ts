@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import {
-  type CgroupDriver, type CgroupRecord, type CgroupStats, CgroupError, limitValue, procsRecursive,
-  readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
+  type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
+  procsRecursive, readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 import type { CgroupLayout } from './detect';
 
@@ -79,6 +79,8 @@ export function v1ResourceWrites(r: Resources | undefined, extraDevices: DeviceC
 
 /** Controllers hull makes a directory in; other v1 hierarchies are joined at their root (untouched). */
 export class V1Cgroup implements CgroupDriver {
+  observer?: CgroupObserver;
+
   constructor(
     readonly record: CgroupRecord,
     private readonly extraDevices: DeviceCgroupRule[] = [],
@@ -102,9 +104,9 @@ export class V1Cgroup implements CgroupDriver {
   create(resources: Resources | undefined): string[] {
     for (const [name, dir] of Object.entries(this.record.dirs)) {
       if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
-      else fs.mkdirSync(dir, { recursive: true });
+      else makeCgroupDir(dir, this.observer);
     }
-    if (this.record.unifiedDir) fs.mkdirSync(this.record.unifiedDir, { recursive: true });
+    if (this.record.unifiedDir) makeCgroupDir(this.record.unifiedDir, this.observer);
     return this.apply(resources);
   }
 
@@ -114,8 +116,9 @@ export class V1Cgroup implements CgroupDriver {
     for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
     for (const d of missing) {
       fs.mkdirSync(d);
+      this.observer?.('mkdir', d);
       for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-        if (!readCgroupFile(d, file)) writeCgroupFile(d, file, readCgroupFile(path.dirname(d), file) ?? '');
+        if (!readCgroupFile(d, file)) writeCgroupFile(d, file, readCgroupFile(path.dirname(d), file) ?? '', this.observer);
       }
     }
   }
@@ -140,7 +143,7 @@ export class V1Cgroup implements CgroupDriver {
       if (write.file === 'memory.limit_in_bytes' || write.file === 'memory.memsw.limit_in_bytes') {
         this.writeMemory(dir, write.file, write.value);
       } else {
-        writeCgroupFile(dir, write.file, write.value);
+        writeCgroupFile(dir, write.file, write.value, this.observer);
       }
     }
     return warnings;
@@ -152,11 +155,11 @@ export class V1Cgroup implements CgroupDriver {
    */
   private writeMemory(dir: string, file: string, value: string): void {
     try {
-      writeCgroupFile(dir, file, value);
+      writeCgroupFile(dir, file, value, this.observer);
     } catch (err) {
       if (file === 'memory.limit_in_bytes' && (err as CgroupError).code === 'EINVAL') {
-        writeCgroupFile(dir, 'memory.memsw.limit_in_bytes', value);
-        writeCgroupFile(dir, file, value);
+        writeCgroupFile(dir, 'memory.memsw.limit_in_bytes', value, this.observer);
+        writeCgroupFile(dir, file, value, this.observer);
       } else if (file === 'memory.memsw.limit_in_bytes' && (err as CgroupError).code === 'ENOENT') {
         throw new Error('memory swap limit is not supported by this kernel (memory.memsw.limit_in_bytes missing: swapaccount=0)');
       } else {
@@ -201,7 +204,7 @@ export class V1Cgroup implements CgroupDriver {
     const dir = this.dirFor('freezer');
     if (!dir) throw new Error('cgroup v1 freezer controller is not mounted: pause/resume unavailable');
     for (let attempt = 0; attempt < 1000; attempt++) {
-      writeCgroupFile(dir, 'freezer.state', state);
+      writeCgroupFile(dir, 'freezer.state', state, this.observer);
       if (readCgroupFile(dir, 'freezer.state') === state) return;
       await sleep(Math.min(1 + attempt, 10));
     }
@@ -211,7 +214,7 @@ export class V1Cgroup implements CgroupDriver {
   async killAll(signal = 9): Promise<void> {
     const unified = this.record.unifiedDir;
     if (signal === 9 && unified && fs.existsSync(path.join(unified, 'cgroup.kill'))) {
-      writeCgroupFile(unified, 'cgroup.kill', '1');
+      writeCgroupFile(unified, 'cgroup.kill', '1', this.observer);
       return;
     }
     // Frozen tasks can't fork, so one pass over cgroup.procs sees them all.

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Resources } from '../runtime/spec';
 import {
-  type CgroupDriver, type CgroupRecord, type CgroupStats, limitValue, procsRecursive, readCgroupFile,
-  removeCgroupDir, sleep, writeCgroupFile,
+  type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
+  readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 
 export interface V2Write {
@@ -71,6 +71,8 @@ export const V2_DEVICES_WARNING =
   'cgroup v2 device rules are not enforced: the eBPF device filter is not implemented in hull yet';
 
 export class V2Cgroup implements CgroupDriver {
+  observer?: CgroupObserver;
+
   constructor(
     readonly record: CgroupRecord,
     private readonly root: string,
@@ -86,7 +88,7 @@ export class V2Cgroup implements CgroupDriver {
 
   create(resources: Resources | undefined): string[] {
     this.enableControllers();
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeCgroupDir(this.dir, this.observer);
     return this.apply(resources);
   }
 
@@ -95,11 +97,11 @@ export class V2Cgroup implements CgroupDriver {
     const parts = path.relative(this.root, this.dir).split('/').slice(0, -1);
     let dir = this.root;
     for (let i = 0; i <= parts.length; i++) {
-      fs.mkdirSync(dir, { recursive: true });
+      makeCgroupDir(dir, this.observer);
       const available = (readCgroupFile(dir, 'cgroup.controllers') ?? '').split(/\s+/);
       const enabled = (readCgroupFile(dir, 'cgroup.subtree_control') ?? '').split(/\s+/);
       const toEnable = WANTED_CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
-      if (toEnable.length) writeCgroupFile(dir, 'cgroup.subtree_control', toEnable.map((c) => `+${c}`).join(' '));
+      if (toEnable.length) writeCgroupFile(dir, 'cgroup.subtree_control', toEnable.map((c) => `+${c}`).join(' '), this.observer);
       if (i < parts.length) dir = path.join(dir, parts[i]);
     }
   }
@@ -115,7 +117,7 @@ export class V2Cgroup implements CgroupDriver {
         const controller = write.file.split('.')[0];
         throw new Error(`cgroup v2: ${write.file} missing in ${this.dir} (is the ${controller} controller enabled in the parent?)`);
       }
-      writeCgroupFile(this.dir, write.file, write.value);
+      writeCgroupFile(this.dir, write.file, write.value, this.observer);
     }
     if (devicesNeedEnforcement(resources)) warnings.push(V2_DEVICES_WARNING);
     return warnings;
@@ -150,7 +152,7 @@ export class V2Cgroup implements CgroupDriver {
   }
 
   private async setFrozen(frozen: boolean): Promise<void> {
-    writeCgroupFile(this.dir, 'cgroup.freeze', frozen ? '1' : '0');
+    writeCgroupFile(this.dir, 'cgroup.freeze', frozen ? '1' : '0', this.observer);
     for (let attempt = 0; attempt < 1000; attempt++) {
       if (this.isFrozen() === frozen) return;
       await sleep(Math.min(1 + attempt, 10));
@@ -160,7 +162,7 @@ export class V2Cgroup implements CgroupDriver {
 
   async killAll(signal = 9): Promise<void> {
     if (signal === 9 && fs.existsSync(path.join(this.dir, 'cgroup.kill'))) {
-      writeCgroupFile(this.dir, 'cgroup.kill', '1');
+      writeCgroupFile(this.dir, 'cgroup.kill', '1', this.observer);
       return;
     }
     await this.freeze();

@@ -2,7 +2,7 @@
 // reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupStats } from '../cgroup';
+import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
@@ -19,7 +19,10 @@ export interface RuntimeOptions {
   root?: string;
   /** Non-fatal problems (unknown caps, unenforced v2 device rules, failing poststart hooks). */
   onWarning?: (message: string) => void;
-  /** Step-by-step trace from the helper (`--debug`). */
+  /**
+   * Step-by-step trace from the helper (`--debug`, createExplainer). Host steps TypeScript takes
+   * itself (cgroup mkdir and limit writes) come as op `cgroup` with step -1.
+   */
   onTrace?: (step: number, op: string, text: string) => void;
   /**
    * What happens to the helper of a detached container once it runs. 'keep' (API default): it stays
@@ -121,6 +124,17 @@ export class Runtime {
     this.options.onWarning?.(message);
   }
 
+  /**
+   * The cgroup directories and limits TypeScript writes, as trace messages of op `cgroup` at step -1
+   * (no plan step: explainStep phrases them as host steps, like src/sandbox/cgroup.ts does).
+   */
+  private hostStepTracer(): CgroupObserver | undefined {
+    const onTrace = this.options.onTrace;
+    if (!onTrace) return undefined;
+    return (kind, file, value) =>
+      onTrace(-1, 'cgroup', kind === 'write' ? `write(${JSON.stringify(file)}, ${JSON.stringify(value ?? '')})` : `${kind}(${JSON.stringify(file)})`);
+  }
+
   // ---------------------------------------------------------------- create / run
 
   /** OCI create: the container process is set up and waits on exec.fifo; returns its pid. */
@@ -213,7 +227,7 @@ export class Runtime {
       const devices = (spec.linux?.devices ?? [])
         .filter((d) => d.type !== 'p')
         .map((d) => ({ allow: true, type: (d.type === 'u' ? 'c' : d.type) as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
-      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices);
+      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
       for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
       const oomFile = oomCheckFile(cgroup.record);

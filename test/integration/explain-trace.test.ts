@@ -94,6 +94,11 @@ function expectedPlan(spec: Spec, bundle: Bundle, id: string, stateDir: string):
 function checkAgainstPlan(plan: PlanOp[], messages: Message[]): void {
   const traceIndex = plan.findIndex(([op]) => op === 'trace');
   expect(traceIndex).toBeGreaterThanOrEqual(0);
+  // Step -1: host steps TypeScript took itself (cgroup mkdir and limits), before the helper ran.
+  const hostSteps = messages.filter((m) => m.step === -1);
+  expect(hostSteps.every((m) => m.op === 'cgroup')).toBe(true);
+  expect(messages.slice(0, hostSteps.length)).toEqual(hostSteps);
+  messages = messages.filter((m) => m.step !== -1);
   for (const m of messages) expect(plan[m.step]?.[0], `step ${m.step}`).toBe(m.op);
   for (let i = traceIndex; i < plan.length; i++) {
     expect(messages.some((m) => m.step === i && m.op === plan[i][0]), `plan step ${i} ${plan[i].join(' ')} traced`).toBe(true);
@@ -135,6 +140,7 @@ describe('explain trace (Runtime API)', () => {
     const bundle = newBundle((spec) => {
       spec.hostname = 'explain-host';
       spec.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 }];
+      spec.linux!.resources = { ...spec.linux!.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 100 } };
     });
     const id = uniqueId('explain');
     const { code, messages, lines, stdout, stateDir } = await runTraced(bundle, id);
@@ -203,6 +209,11 @@ describe('explain trace (Runtime API)', () => {
       if (!m) continue;
       expect(probe.cgroup.some((c) => c.split(':')[1] === m[1] && c.split(':')[2] === `/${m[2]}`), l).toBe(true);
     }
+
+    // host steps: TypeScript made the cgroup and wrote the limits before the helper ran
+    expect(linesStarting(lines, 'creating cgroup: mkdir /sys/fs/cgroup/').length).toBeGreaterThan(0);
+    expect(linesStarting(lines, 'setting the memory limit: echo 67108864 > ')).toHaveLength(1);
+    expect(linesStarting(lines, 'setting the pids limit: echo 100 > ')).toHaveLength(1);
 
     // rlimit
     expect(linesStarting(lines, 'setting resource limit RLIMIT_NOFILE: ')[0]).toMatch(/RLIMIT_NOFILE, \{512, 1024\}\)$/);
