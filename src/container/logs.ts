@@ -1,6 +1,6 @@
 // Reading a container's log: docker's json-file lines ({"log","stream","time"}), with rotated files
-// PATH.N … PATH.1 before PATH, and plain text (what a detached container writes until the monitor
-// owns the log) shown as stdout lines without times.
+// PATH.N … PATH.1 before PATH, and plain text (what detached containers wrote before the monitor
+// owned the log) shown as stdout lines without times.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
