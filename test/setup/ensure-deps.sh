@@ -15,6 +15,11 @@ command -v newuidmap >/dev/null 2>&1 || need="$need uidmap"
 command -v podman >/dev/null 2>&1 || need="$need podman"
 command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
 command -v htpasswd >/dev/null 2>&1 || need="$need apache2-utils"
+# runtime-tools validation suite (test/interop/runtime-tools.test.ts): Go and its Go libraries
+command -v go >/dev/null 2>&1 || need="$need golang-go"
+[ -d /usr/share/gocode/src/github.com/opencontainers/runtime-tools/generate ] || need="$need golang-github-opencontainers-runtime-tools-dev"
+[ -d /usr/share/gocode/src/github.com/google/uuid ] || need="$need golang-github-google-uuid-dev"
+[ -d /usr/share/gocode/src/golang.org/x/sys ] || need="$need golang-golang-x-sys-dev"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing$need and not root: install them or run as root" >&2
