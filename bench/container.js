@@ -1,5 +1,6 @@
 // Container bench (issue 4): `hull run --rm IMAGE true` against `podman run --rm --network none`
-// and `docker run --rm --network none` of the same image, interleaved in one process; then the
+// and `docker run --rm --network none` of the same image, interleaved in one process (with a bare
+// `node -e 0`, the floor every run of the Node CLI pays); then the
 // resident memory of a detached container's monitor (hull's hull-helper) against podman's conmon
 // (and docker's containerd-shim, for reference).
 //
@@ -8,6 +9,7 @@
 // podman and docker use their own default OCI runtime. Everything lives in temp dirs removed at the end.
 'use strict';
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { repoRoot, benchEnv, timeOnce, tempDir } = require('./lib');
 const peers = require('./peers');
@@ -74,6 +76,8 @@ exports.run = async function run({ runs, warmup, log }) {
   if (!fs.existsSync(path.join(repoRoot, 'dist', 'cli')) || !fs.existsSync(path.join(repoRoot, 'build', 'Release', 'hull-helper'))) {
     throw new Error('bin/hull needs dist/ and build/Release/: run `npm install` (or `npm run build`) first');
   }
+  const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  log(`load average (1/5/15 min) at the start: ${loadavg()} on ${os.cpus().length} cpus`);
   const dir = tempDir('hull-bench-container-');
   const hullRoot = path.join(dir, 'hull-root');
   const hull = (args, opts) => peers.check(HULL, ['--root', hullRoot, ...args], opts);
@@ -88,6 +92,7 @@ exports.run = async function run({ runs, warmup, log }) {
     hull(['import', '--change', 'CMD ["sh"]', tar, IMAGE]);
     const imgTar = path.join(dir, 'img.tar');
     hull(['save', '-o', imgTar, IMAGE]);
+    subjects.push({ name: 'node -e 0', cmd: process.execPath, args: ['-e', '0'] }); // the floor of any Node CLI
     subjects.push({ name: 'hull run', cmd: HULL, args: ['--root', hullRoot, 'run', '--rm', IMAGE, 'true'] });
 
     const podmanMissing = peers.missing.podman();
@@ -149,23 +154,35 @@ exports.run = async function run({ runs, warmup, log }) {
         return { pid: ppidOf(init), remove: () => dockerd.check(['rm', '-f', id]) };
       }),
     };
-    for (let k = 0; k < MEMORY_SAMPLES; k++) {
-      for (const [name, start] of Object.entries(detached)) {
-        if (!start) continue;
-        let c;
-        try {
-          c = start();
-          await sleep(1000);
-          memory.push({ name, ...memoryOf(c.pid) });
-        } catch (e) {
-          log(`${name}: memory not measured: ${e.message.split('\n')[0]}`);
-          detached[name] = undefined;
-        } finally {
+    // All of them running at once, so Pss splits pages the monitors share (libraries, a shared
+    // executable) between them: that is each container's own cost.
+    const running = [];
+    try {
+      for (let k = 0; k < MEMORY_SAMPLES; k++) {
+        for (const [name, start] of Object.entries(detached)) {
+          if (!start) continue;
           try {
-            c?.remove();
+            running.push({ name, ...start() });
           } catch (e) {
-            log(`${name}: removing the detached container: ${e.message.split('\n')[0]}`);
+            log(`${name}: memory not measured: ${e.message.split('\n')[0]}`);
+            detached[name] = undefined;
           }
+        }
+      }
+      await sleep(1000);
+      for (const c of running) {
+        try {
+          memory.push({ name: c.name, ...memoryOf(c.pid) });
+        } catch (e) {
+          log(`${c.name}: reading /proc/${c.pid}: ${e.message}`);
+        }
+      }
+    } finally {
+      for (const c of running) {
+        try {
+          c.remove();
+        } catch (e) {
+          log(`${c.name}: removing the detached container: ${e.message.split('\n')[0]}`);
         }
       }
     }
@@ -178,6 +195,7 @@ exports.run = async function run({ runs, warmup, log }) {
     peers.unmountAndRemove(dir);
   }
 
+  log(`load average (1/5/15 min) at the end: ${loadavg()}`);
   if (memory.length) {
     const byName = {};
     for (const m of memory) (byName[m.name] ??= []).push(m);
@@ -191,7 +209,7 @@ exports.run = async function run({ runs, warmup, log }) {
       rows.push([name, ms.length, med('rss'), med('pss'), med('anon'), med('file'), med('shmem'), ms[0].exe]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-    log('\nmonitor memory (median of ' + MEMORY_SAMPLES + ' detached `sleep 60` containers, read 1 s after start)');
+    log(`\nmonitor memory: ${MEMORY_SAMPLES} detached \`sleep 60\` containers per tool, all running at once, read 1 s after the last start (median per monitor)`);
     log(rows.map((r) => r.map((x, c) => (c === 0 || c === 7 ? String(x).padEnd(widths[c]) : String(x).padStart(widths[c]))).join('  ')).join('\n'));
     const h = byName['hull monitor (hull-helper)'];
     if (h) {
@@ -202,12 +220,12 @@ exports.run = async function run({ runs, warmup, log }) {
     if (h && c) log(`hull monitor / conmon: VmRSS ${(median(h.map((m) => m.rss)) / median(c.map((m) => m.rss))).toFixed(2)}x, Pss ${(median(h.map((m) => m.pss)) / median(c.map((m) => m.pss))).toFixed(2)}x`);
   }
 
-  const names = ['hull run', 'podman run', 'docker run'];
+  const names = ['node -e 0', 'hull run', 'podman run', 'docker run'];
   return {
     subjects: names
       .filter((n) => subjects.some((s) => s.name === n) || errors[n])
       .map((n) => ({ name: n, samples: subjects.find((s) => s.name === n)?.samples ?? [], error: errors[n] })),
-    ratios: [['hull run', 'podman run'], ['hull run', 'docker run'], ['podman run', 'docker run']],
+    ratios: [['hull run', 'podman run'], ['hull run', 'docker run'], ['podman run', 'docker run'], ['hull run', 'node -e 0']],
     target: { subject: 'hull run', baseline: 'podman run', maxRatio: 0.6 },
     memory,
   };
