@@ -13,7 +13,20 @@
 //    run, which keeps the suite within a few minutes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HULL_OCI } from '../setup/peers';
-import { availability, buildSuite, describeSetup, describeTap, runValidation, skipReason, validationNames, type BuiltSuite } from '../setup/runtime-tools';
+import {
+  availability,
+  buildDefaultConfigTools,
+  buildSuite,
+  describeSetup,
+  describeTap,
+  libSkipReason,
+  runDefaultLifecycle,
+  runValidation,
+  skipReason,
+  validationNames,
+  type BuiltSuite,
+  type DefaultConfigTools,
+} from '../setup/runtime-tools';
 
 /** Validation files runc passes on this machine (cgroup v1 hybrid host, runc 1.1.5). */
 const RUNC_PASSES: string[] = [
@@ -81,6 +94,43 @@ if (reason) {
 
     it('prints the table', () => {
       console.log(['| validation file | runc | hull-oci |', '|---|---|---|', ...table].join('\n'));
+    });
+  });
+}
+
+// The config every validation file starts from (util.GetDefaultGenerator: Debian's generate.New
+// ("linux"), root ".") run through the suite's create/start/state/delete sequence. Needs only the
+// Debian packages, so it runs in CI even though the validation sources are not packaged.
+const libReason = libSkipReason();
+const ARGS = ['/bin/sh', '-c', 'echo ok; hostname'];
+// generate.New's default hostname.
+const EXPECTED = 'ok\nmrsdalloway\n';
+
+if (libReason) {
+  describe.skip(`runtime-tools default config [skipped: ${libReason}]`, () => {
+    it('needs Go and the runtime-tools library', () => {});
+  });
+} else {
+  describe("runtime-tools default config (the suite's util.GetDefaultGenerator)", () => {
+    let tools: DefaultConfigTools;
+    beforeAll(() => {
+      tools = buildDefaultConfigTools();
+    }, 600_000);
+
+    it('runc runs it (the harness is sound)', () => {
+      const r = runDefaultLifecycle(tools, 'runc', ARGS);
+      expect({ ok: r.ok, stdout: r.stdout, states: r.states }, r.log.join('\n')).toEqual({ ok: true, stdout: EXPECTED, states: ['created', 'stopped'] });
+    });
+
+    // KNOWN GAP (for the runtime owners): runtime-tools' default seccomp profile is an allowlist
+    // (defaultAction SCMP_ACT_ERRNO) without close_range; hull's helper calls close_range after
+    // loading the filter, gets EPERM and fails create:
+    //   hull-oci create --bundle B ID -> exit 1: hull-oci: close_range: Operation not permitted
+    // runc closes (marks CLOEXEC) fds before it loads seccomp. Every validation file uses this
+    // profile, so this one failure blocks the whole suite. When fixed, it.fails turns red: make it it().
+    it.fails('hull-oci runs it [fails today: close_range: Operation not permitted under the default seccomp profile]', () => {
+      const r = runDefaultLifecycle(tools, HULL_OCI, ARGS);
+      expect({ ok: r.ok, stdout: r.stdout, states: r.states }, r.log.join('\n')).toEqual({ ok: true, stdout: EXPECTED, states: ['created', 'stopped'] });
     });
   });
 }

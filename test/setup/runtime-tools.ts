@@ -67,6 +67,14 @@ export function availability(): Availability {
   return { ok: true, src };
 }
 
+/** For the default-config checks (Debian packages only): CI=true throws when they are missing. */
+export function libSkipReason(): string | undefined {
+  const a = availability();
+  if (a.ok || !a.ciMustFail) return undefined;
+  if (isCI()) throw new Error(`CI=true and runtime-tools cannot be built: ${a.reason}`);
+  return a.reason;
+}
+
 /** Under CI=true an install problem throws; otherwise returns the skip reason (undefined = runnable). */
 export function skipReason(): string | undefined {
   const a = availability();
@@ -230,6 +238,138 @@ export function buildSuite(src: string): BuiltSuite {
   }
   fs.writeFileSync(stampFile, stamp);
   return done();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite's default config, from Debian's real runtime-tools library. Every validation file
+// starts from util.GetDefaultGenerator(): generate.New("linux") (default mounts, capabilities,
+// rlimits, masked/readonly paths and runtime-tools' default seccomp allowlist), root path ".",
+// then its own changes. This needs only the Debian packages, so it runs wherever Go is installed,
+// CI included, even without the validation sources.
+const GENCONFIG_GO = `package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/runtime-tools/generate"
+)
+
+// genconfig BUNDLE ARGS...: writes BUNDLE/config.json as the validation suite's default generator does.
+func main() {
+	g, err := generate.New("linux")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	g.SetRootPath(".")
+	g.SetProcessArgs(os.Args[2:])
+	if err := g.SaveToFile(filepath.Join(os.Args[1], "config.json"), generate.ExportOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`;
+
+export interface DefaultConfigTools {
+  /** genconfig BUNDLE ARGS...: writes the suite's default config.json. */
+  genconfig: string;
+  /** rootfs-amd64.tar.gz (busybox-static) as the suite expects it. */
+  tarball: string;
+}
+
+/** Builds genconfig (Debian's generate package, GOPATH mode) and the busybox rootfs tarball. */
+export function buildDefaultConfigTools(): DefaultConfigTools {
+  const dir = path.join(CACHE_DIR, 'genconfig');
+  const genconfig = path.join(dir, 'genconfig');
+  const tarball = path.join(dir, 'rootfs-amd64.tar.gz');
+  const stampFile = path.join(dir, '.stamp');
+  const stamp = JSON.stringify({ RECIPE, go: sh('go', ['version']).trim(), gen: GENCONFIG_GO });
+  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp && fs.existsSync(genconfig) && fs.existsSync(tarball)) return { genconfig, tarball };
+  removeTree(dir);
+  const srcDir = path.join(dir, 'gopath', 'src', 'hullgenconfig');
+  fs.mkdirSync(srcDir, { recursive: true });
+  fs.writeFileSync(path.join(srcDir, 'main.go'), GENCONFIG_GO);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GO111MODULE: 'off',
+    GOPATH: `${path.join(dir, 'gopath')}:${GOCODE}`,
+    GOFLAGS: '',
+    GOPROXY: 'off',
+    GOCACHE: path.join(CACHE_DIR, 'gocache'),
+    CGO_ENABLED: '0',
+  };
+  sh('go', ['build', '-o', genconfig, '.'], { cwd: srcDir, env });
+  const rootfs = path.join(dir, 'rootfs');
+  makeBusyboxRootfs(rootfs);
+  sh('tar', ['-czf', tarball, '-C', rootfs, '.']);
+  removeTree(rootfs);
+  fs.writeFileSync(stampFile, stamp);
+  return { genconfig, tarball };
+}
+
+export interface LifecycleResult {
+  ok: boolean;
+  /** each runtime call with its exit status and stderr, for messages */
+  log: string[];
+  stdout: string;
+  states: string[];
+}
+
+/**
+ * What util.RuntimeInsideValidate does with a config: bundle = untarred rootfs + config.json from
+ * the default generator (process = `args`), `create --bundle B ID` with stdout/stderr to files in
+ * the bundle, `start`, poll `state` until stopped, read the process's stdout, then `delete --force`
+ * and remove the bundle.
+ */
+export function runDefaultLifecycle(tools: DefaultConfigTools, runtime: string, args: string[]): LifecycleResult {
+  const bundle = fs.mkdtempSync('/tmp/ocitest');
+  const id = `hull-rt-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const log: string[] = [];
+  const states: string[] = [];
+  const step = (cmd: string, a: string[]) => {
+    const r = run(cmd, a, { timeoutMs: 30_000 });
+    log.push(`${path.basename(cmd)} ${a.join(' ')} -> exit ${r.status}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`);
+    return r;
+  };
+  try {
+    if (step('tar', ['-xf', tools.tarball, '-C', bundle]).status !== 0) return { ok: false, log, stdout: '', states };
+    if (step(tools.genconfig, [bundle, ...args]).status !== 0) return { ok: false, log, stdout: '', states };
+    // create's stdio becomes the container's (no terminal): files, as the suite does.
+    const out = path.join(bundle, 'stdout-x');
+    const err = path.join(bundle, 'stderr-x');
+    const r = spawnSync(runtime, ['create', '--bundle', bundle, id], {
+      stdio: ['ignore', fs.openSync(out, 'w'), fs.openSync(err, 'w')],
+      timeout: 30_000,
+    });
+    log.push(`${path.basename(runtime)} create --bundle B ${id} -> exit ${r.status}: ${fs.readFileSync(err, 'utf8').trim()}`);
+    if (r.status !== 0) return { ok: false, log, stdout: fs.readFileSync(out, 'utf8'), states };
+    const st = () => {
+      const s = run(runtime, ['state', id], { timeoutMs: 10_000 });
+      try {
+        return JSON.parse(s.stdout).status as string;
+      } catch {
+        return `error: ${s.stderr.trim()}`;
+      }
+    };
+    states.push(st());
+    if (step(runtime, ['start', id]).status !== 0) return { ok: false, log, stdout: fs.readFileSync(out, 'utf8'), states };
+    const deadline = Date.now() + 10_000;
+    let s = st();
+    while (s !== 'stopped' && Date.now() < deadline) {
+      spawnSync('sleep', ['0.1']);
+      s = st();
+    }
+    states.push(s);
+    const stdout = fs.readFileSync(out, 'utf8');
+    const stderr = fs.readFileSync(err, 'utf8').trim();
+    if (stderr) log.push(`container stderr: ${stderr}`);
+    return { ok: s === 'stopped', log, stdout, states };
+  } finally {
+    run(runtime, ['delete', '--force', id], { timeoutMs: 15_000 });
+    unmountAndRemove(bundle);
+  }
 }
 
 export interface TapResult {
