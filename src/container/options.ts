@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseSignal, signalName } from '../runtime/flags';
 import { usageError } from './errors';
+import { parseByteSize } from '../util/size';
 
 /** `-v`, `--mount` and `--tmpfs` in one form. */
 export type MountRequest =
@@ -143,10 +144,9 @@ export function parseTmpfsFlag(spec: string): MountRequest {
 
 /** "64m", "1g", "100k", "512" (bytes) → bytes. */
 export function parseSize(text: string, what = 'size'): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(text.trim());
-  if (!m) throw usageError(`invalid ${what}: "${text}" is not a size`);
-  const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[m[2].toLowerCase()]);
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) throw usageError(`invalid ${what}: "${text}" is not a size`);
+  return bytes;
 }
 
 /** `-e KEY=VALUE` or `-e KEY` (taken from our environment; dropped when unset, as docker does). */

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { PreparedImage } from './image';
+import { parseByteSize } from '../util/size';
 
 /** One extra bind mount from the host into the sandbox. */
 export interface SandboxMount {
@@ -174,17 +175,15 @@ function checkKeys(options: object, allowed: string[], what: string): void {
   }
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
 /** 64 * 1024 * 1024, "64m", "64MiB", "1.5g", "512k" → bytes. */
 export function parseSize(option: string, value: unknown): number {
   let bytes: number;
   if (typeof value === 'number') {
     bytes = value;
   } else if (typeof value === 'string') {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
-    if (!m) throw new TypeError(`${option}: cannot read ${JSON.stringify(value)} as a size (use bytes or a size like "64m", "1g")`);
-    bytes = Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+    const parsed = parseByteSize(value);
+    if (parsed === undefined) throw new TypeError(`${option}: cannot read ${JSON.stringify(value)} as a size (use bytes or a size like "64m", "1g")`);
+    bytes = parsed;
   } else {
     throw new TypeError(`${option}: expected bytes (a number) or a size like "64m", got ${describe(value)}`);
   }
