@@ -34,6 +34,7 @@ struct Container {
   SeccompFilter seccomp;
   CapSets caps;
   bool haveCaps = false, boundingDropped = false, capsDeferred = false, userDone = false;
+  bool fdsPrepared = false;  // preserved fds moved into place, the rest marked close-on-exec
   bool haveUserOp = false;
   bool haveSysctl = false;
   int procFd = -1;  // our own procfs instance for sysctls
@@ -99,17 +100,26 @@ void AddHomeIfMissing(Container& c) {
   c.env.push_back("HOME=" + home);
 }
 
-void RunExec(Container& c, const Step& step) {
-  if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
-  AddHomeIfMissing(c);
-  std::string path = FindExecutable(c);
-
-  // fds: preserved ones move from 4.. down to 3..; everything else >= 3 closes at execve.
+// fds: preserved ones move from 4.. down to 3..; everything else >= 3 closes at execve. Done once,
+// before seccomp-load when there is one: a strict profile may refuse close_range (runtime-tools'
+// default allows close but not close_range), and the helper's own housekeeping must not depend
+// on what the container's filter allows.
+static void PrepareFdsForExec(Container& c) {
+  if (c.fdsPrepared) return;
   for (int i = 0; i < c.preserveFds; i++) {
     if (dup2(4 + i, 3 + i) < 0) FailErrno("dup2", std::to_string(4 + i));
   }
   Trace("close_range(" + std::to_string(3 + c.preserveFds) + ", ~0, CLOSE_RANGE_CLOEXEC)");
   if (close_range(3 + c.preserveFds, ~0U, CLOSE_RANGE_CLOEXEC) < 0) FailErrno("close_range");
+  c.fdsPrepared = true;
+}
+
+void RunExec(Container& c, const Step& step) {
+  if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
+  AddHomeIfMissing(c);
+  std::string path = FindExecutable(c);
+
+  PrepareFdsForExec(c);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);  // the monitor's blocked signals are inherited
@@ -221,6 +231,7 @@ void RunContainerStep(Container& c, const Step& step) {
     for (const std::string& arg : SplitList(f[3])) rule.args.push_back(ParseSeccompArg(arg));
     c.seccomp.rules.push_back(rule);
   } else if (op == "seccomp-load") {
+    PrepareFdsForExec(c);
     std::vector<sock_filter> program;
     std::string error;
     int rc = SeccompCompile(c.seccomp, program, error);

@@ -122,13 +122,9 @@ if (libReason) {
       expect({ ok: r.ok, stdout: r.stdout, states: r.states }, r.log.join('\n')).toEqual({ ok: true, stdout: EXPECTED, states: ['created', 'stopped'] });
     });
 
-    // KNOWN GAP (for the runtime owners): runtime-tools' default seccomp profile is an allowlist
-    // (defaultAction SCMP_ACT_ERRNO) without close_range; hull's helper calls close_range after
-    // loading the filter, gets EPERM and fails create:
-    //   hull-oci create --bundle B ID -> exit 1: hull-oci: close_range: Operation not permitted
-    // runc closes (marks CLOEXEC) fds before it loads seccomp. Every validation file uses this
-    // profile, so this one failure blocks the whole suite. When fixed, it.fails turns red: make it it().
-    it.fails('hull-oci runs it [fails today: close_range: Operation not permitted under the default seccomp profile]', () => {
+    // runtime-tools' default seccomp profile is an allowlist without close_range: the helper marks
+    // its fds close-on-exec before it loads the container's filter, as runc does.
+    it('hull-oci runs it the same way', () => {
       const r = runDefaultLifecycle(tools, HULL_OCI, ARGS);
       expect({ ok: r.ok, stdout: r.stdout, states: r.states }, r.log.join('\n')).toEqual({ ok: true, stdout: EXPECTED, states: ['created', 'stopped'] });
     });
