@@ -72,12 +72,39 @@ function memoryOf(pid) {
 const ppidOf = (pid) => Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What is being measured: hashes of dist/ (the CLI) and of the helper binary. Figures are only
+ * comparable when both are the same at the start and the end (other work rebuilding them during
+ * the run changes the subject). The commit is printed for reference (the working tree may differ).
+ */
+function buildFingerprint() {
+  const crypto = require('node:crypto');
+  const hashOf = (files) => {
+    const h = crypto.createHash('sha256');
+    for (const f of files) h.update(f).update(fs.readFileSync(f));
+    return h.digest('hex').slice(0, 12);
+  };
+  const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  let dist = 'missing';
+  let helper = 'missing';
+  try {
+    dist = hashOf(walk(path.join(repoRoot, 'dist')).filter((f) => f.endsWith('.js')).sort());
+    helper = hashOf([path.join(repoRoot, 'build', 'Release', 'hull-helper')]);
+  } catch {
+    /* reported as missing */
+  }
+  return `dist ${dist}, hull-helper ${helper}`;
+}
+
 exports.run = async function run({ runs, warmup, log }) {
   if (!fs.existsSync(path.join(repoRoot, 'dist', 'cli')) || !fs.existsSync(path.join(repoRoot, 'build', 'Release', 'hull-helper'))) {
     throw new Error('bin/hull needs dist/ and build/Release/: run `npm install` (or `npm run build`) first');
   }
   const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   log(`load average (1/5/15 min) at the start: ${loadavg()} on ${os.cpus().length} cpus`);
+  const built = buildFingerprint();
+  const commit = peers.runCommand('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']).stdout.trim();
+  log(`hull: commit ${commit}, ${built} (sha256 prefixes)`);
   const dir = tempDir('hull-bench-container-');
   const hullRoot = path.join(dir, 'hull-root');
   const hull = (args, opts) => peers.check(HULL, ['--root', hullRoot, ...args], opts);
@@ -196,6 +223,8 @@ exports.run = async function run({ runs, warmup, log }) {
   }
 
   log(`load average (1/5/15 min) at the end: ${loadavg()}`);
+  const builtAfter = buildFingerprint();
+  if (builtAfter !== built) log(`warning: hull changed during the run (now ${builtAfter}): rerun for figures to quote`);
   if (memory.length) {
     const byName = {};
     for (const m of memory) (byName[m.name] ??= []).push(m);
