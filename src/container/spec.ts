@@ -1,9 +1,10 @@
 // The OCI spec of a hull container: Docker's defaults (REFERENCE §8) plus what the image and the
 // flags asked for. Pure: takes resolved values (ids, host paths), returns the spec the runtime runs.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { CAPABILITIES } from '../runtime/flags';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
-import type { DeviceCgroupRule, Mount, Namespace, Seccomp, Spec } from '../runtime/spec';
+import type { Device, DeviceCgroupRule, Mount, Namespace, Resources, Seccomp, Spec } from '../runtime/spec';
+import { ULIMIT_NAMES, type ContainerLimits, type DeviceRequest } from './options';
 import { OCI_VERSION } from '../runtime/spec';
 import { usageError } from './errors';
 
@@ -178,3 +179,69 @@ export function mergeEnv(...lists: string[][]): string[] {
 }
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** CFS period hull uses for --cpus (docker's). */
+export const CPU_PERIOD = 100_000;
+
+/** A host device node → its linux.devices entry (type, numbers, mode, owner). Reads the host. */
+export function resolveDevice(req: DeviceRequest, stat: (p: string) => { isCharacterDevice(): boolean; isBlockDevice(): boolean; rdev: number; mode: number; uid: number; gid: number } = statSync): Device {
+  let st;
+  try {
+    st = stat(req.hostPath);
+  } catch (err) {
+    throw usageError(`error gathering device information while adding custom device "${req.hostPath}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+  if (!type) throw usageError(`error gathering device information while adding custom device "${req.hostPath}": not a device node`);
+  const rdev = st.rdev;
+  const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+  const minor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+  return { type, path: req.containerPath, major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
+}
+
+/** The spec's resources for the limits (what `update` also writes). */
+export function limitResources(limits: ContainerLimits): Resources {
+  const r: Resources = {};
+  if (limits.memory !== undefined || limits.memorySwap !== undefined || limits.memoryReservation !== undefined) {
+    r.memory = {
+      ...(limits.memory !== undefined ? { limit: limits.memory } : {}),
+      ...(limits.memorySwap !== undefined ? { swap: limits.memorySwap } : {}),
+      ...(limits.memoryReservation !== undefined ? { reservation: limits.memoryReservation } : {}),
+    };
+  }
+  if (limits.nanoCpus !== undefined || limits.cpuShares !== undefined || limits.cpusetCpus !== undefined) {
+    r.cpu = {
+      ...(limits.nanoCpus !== undefined ? { period: CPU_PERIOD, quota: Math.round((limits.nanoCpus / 1e9) * CPU_PERIOD) } : {}),
+      ...(limits.cpuShares !== undefined ? { shares: limits.cpuShares } : {}),
+      ...(limits.cpusetCpus !== undefined ? { cpus: limits.cpusetCpus } : {}),
+    };
+  }
+  if (limits.pidsLimit !== undefined) r.pids = { limit: limits.pidsLimit };
+  return r;
+}
+
+/**
+ * Put the limits into a spec from buildContainerSpec: cgroup resources, rlimits, oom score, sysctls,
+ * and each --device as a node in /dev plus a device cgroup rule with its permissions. `devices` are
+ * the resolved host devices, in the order of `limits.devices`.
+ */
+export function applyLimits(spec: Spec, limits: ContainerLimits, devices: Device[] = []): Spec {
+  const linux = (spec.linux ??= {});
+  const resources = (linux.resources ??= {});
+  Object.assign(resources, limitResources(limits));
+  const proc = spec.process!;
+  if (limits.ulimits.length) {
+    // -1 is RLIM_INFINITY to the helper.
+    proc.rlimits = limits.ulimits.map((u) => ({ type: ULIMIT_NAMES[u.name], soft: u.soft, hard: u.hard }));
+  }
+  if (limits.oomScoreAdj !== undefined) proc.oomScoreAdj = limits.oomScoreAdj;
+  if (Object.keys(limits.sysctls).length) linux.sysctl = { ...limits.sysctls };
+  if (devices.length) {
+    linux.devices = devices.map((d) => ({ ...d }));
+    resources.devices ??= [];
+    devices.forEach((d, i) => {
+      resources.devices!.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: limits.devices[i]?.permissions ?? 'rwm' });
+    });
+  }
+  return spec;
+}

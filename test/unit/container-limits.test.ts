@@ -1,0 +1,159 @@
+// Docker's limit flags → validated values → OCI spec fields; every malformed or out-of-range value is
+// a usage error (exit 125) before anything is created.
+import { describe, expect, it } from 'vitest';
+import { ContainerCliError } from '../../src/container/errors';
+import {
+  checkUlimitsAgainstHost, hostHardLimits, parseDevice, parseLimitFlags, parseUlimit, validateSysctl,
+} from '../../src/container/options';
+import { applyLimits, buildContainerSpec, limitResources, resolveDevice, type ContainerSpecInput } from '../../src/container/spec';
+
+const input = (over: Partial<ContainerSpecInput> = {}): ContainerSpecInput => ({
+  rootfs: '/r', args: ['sh'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] }, tty: false,
+  hostname: 'h', readonlyRootfs: false, network: 'none', privileged: false, capAdd: [], capDrop: [], noNewPrivileges: false,
+  seccomp: 'default', mounts: [], cgroupsPath: '/hull/x', ...over,
+});
+
+const parse = (f: Parameters<typeof parseLimitFlags>[0]) => parseLimitFlags(f, { hostCpus: 2 });
+
+function usage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ContainerCliError);
+    expect((err as ContainerCliError).exitCode).toBe(125);
+    return (err as Error).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('limit flags', () => {
+  it('map to cgroup resources as docker does', () => {
+    const limits = parse({ memory: '64m', memorySwap: '128m', memoryReservation: '32m', cpus: '0.5', cpuShares: '512', cpusetCpus: '0-1', pidsLimit: '64' });
+    expect(limitResources(limits)).toEqual({
+      memory: { limit: 64 << 20, swap: 128 << 20, reservation: 32 << 20 },
+      cpu: { period: 100000, quota: 50000, shares: 512, cpus: '0-1' },
+      pids: { limit: 64 },
+    });
+    expect(limits.nanoCpus).toBe(500_000_000);
+    expect(limitResources(parse({ memory: '64m', memorySwap: '-1' })).memory).toEqual({ limit: 64 << 20, swap: -1 });
+    expect(limitResources(parse({ pidsLimit: '-1' })).pids).toEqual({ limit: -1 });
+    expect(limitResources(parse({ pidsLimit: '0' })).pids).toEqual({ limit: -1 });
+    expect(limitResources(parse({ cpus: '1.5' })).cpu).toEqual({ period: 100000, quota: 150000 });
+    expect(limitResources(parse({}))).toEqual({});
+  });
+
+  it('reject malformed and out-of-range values', () => {
+    expect(usage(() => parse({ memory: '5m' }))).toMatch(/Minimum memory limit/);
+    expect(usage(() => parse({ memory: 'lots' }))).toMatch(/not a size/);
+    expect(usage(() => parse({ memorySwap: '1g' }))).toMatch(/Memory limit/);
+    expect(usage(() => parse({ memory: '64m', memorySwap: '32m' }))).toMatch(/larger than memory/);
+    expect(usage(() => parse({ memory: '64m', memoryReservation: '128m' }))).toMatch(/reservation/);
+    expect(usage(() => parse({ cpus: '0' }))).toMatch(/minimum/);
+    expect(usage(() => parse({ cpus: '-1' }))).toMatch(/not a number/);
+    expect(usage(() => parse({ cpus: 'half' }))).toMatch(/not a number/);
+    expect(usage(() => parse({ cpus: '3' }))).toMatch(/only 2 CPUs/);
+    expect(usage(() => parse({ cpuShares: '1' }))).toMatch(/out of range/);
+    expect(usage(() => parse({ cpuShares: 'x' }))).toMatch(/not an integer/);
+    expect(usage(() => parse({ cpusetCpus: '0-' }))).toMatch(/cpuset/);
+    expect(usage(() => parse({ cpusetCpus: '3-1' }))).toMatch(/reversed/);
+    expect(usage(() => parse({ cpusetCpus: '0,5' }))).toMatch(/CPU 5 is not available/);
+    expect(usage(() => parse({ pidsLimit: '-2' }))).toMatch(/out of range/);
+    expect(usage(() => parse({ pidsLimit: '1.5' }))).toMatch(/not an integer/);
+    expect(usage(() => parse({ oomScoreAdj: '1001' }))).toMatch(/out of range/);
+    expect(usage(() => parse({ ulimit: ['nofile=10', 'nofile=20'] }))).toMatch(/twice/);
+  });
+
+  it('update may set the swap limit alone', () => {
+    expect(limitResources(parseLimitFlags({ memorySwap: '1g' }, { update: true, hostCpus: 2 })).memory).toEqual({ swap: 1 << 30 });
+  });
+});
+
+describe('--ulimit', () => {
+  it('takes docker names, soft[:hard] and unlimited', () => {
+    expect(parseUlimit('nofile=1024:2048')).toEqual({ name: 'nofile', soft: 1024, hard: 2048 });
+    expect(parseUlimit('nproc=100')).toEqual({ name: 'nproc', soft: 100, hard: 100 });
+    expect(parseUlimit('core=0:unlimited')).toEqual({ name: 'core', soft: 0, hard: -1 });
+    expect(usage(() => parseUlimit('nofiles=1'))).toMatch(/unknown limit "nofiles"/);
+    expect(usage(() => parseUlimit('nofile'))).toMatch(/name=soft/);
+    expect(usage(() => parseUlimit('nofile=2:1'))).toMatch(/above the hard limit/);
+    expect(usage(() => parseUlimit('nofile=a'))).toMatch(/not a number/);
+    expect(usage(() => parseUlimit('nofile=1:2:3'))).toMatch(/name=soft/);
+  });
+
+  it('cannot go above our own hard limit without CAP_SYS_RESOURCE', () => {
+    const hard = hostHardLimits('Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 20000                files\nMax core file size        0                    unlimited            bytes\n');
+    expect(hard).toEqual({ nofile: 20000, core: -1 });
+    expect(() => checkUlimitsAgainstHost([{ name: 'nofile', soft: 1024, hard: 20000 }], hard, false)).not.toThrow();
+    expect(usage(() => checkUlimitsAgainstHost([{ name: 'nofile', soft: 1024, hard: 20001 }], hard, false))).toMatch(/CAP_SYS_RESOURCE/);
+    expect(usage(() => checkUlimitsAgainstHost([{ name: 'nofile', soft: -1, hard: -1 }], hard, false))).toMatch(/unlimited/);
+    expect(() => checkUlimitsAgainstHost([{ name: 'core', soft: -1, hard: -1 }], hard, false)).not.toThrow();
+    expect(() => checkUlimitsAgainstHost([{ name: 'nofile', soft: 1, hard: 99999 }], hard, true)).not.toThrow();
+  });
+});
+
+describe('--sysctl', () => {
+  it('allows only sysctls of the container namespaces', () => {
+    expect(validateSysctl('net.ipv4.ip_forward=1')).toEqual(['net.ipv4.ip_forward', '1']);
+    expect(validateSysctl('kernel.shmmax=1000')).toEqual(['kernel.shmmax', '1000']);
+    expect(validateSysctl('kernel.msgmax=1000')).toEqual(['kernel.msgmax', '1000']);
+    expect(validateSysctl('kernel.sem=250 32000 32 128')).toEqual(['kernel.sem', '250 32000 32 128']);
+    expect(validateSysctl('fs.mqueue.msg_max=20')).toEqual(['fs.mqueue.msg_max', '20']);
+    expect(validateSysctl('net/core/somaxconn=1')).toEqual(['net.core.somaxconn', '1']);
+    expect(usage(() => validateSysctl('kernel.panic=1'))).toMatch(/not allowed/);
+    expect(usage(() => validateSysctl('vm.swappiness=1'))).toMatch(/not allowed/);
+    expect(usage(() => validateSysctl('kernel.semx=1'))).toMatch(/not allowed/);
+    expect(usage(() => validateSysctl('net.ipv4.ip_forward=1', 'host'))).toMatch(/host network/);
+    expect(usage(() => validateSysctl('net.ipv4.ip_forward'))).toMatch(/name=value/);
+  });
+});
+
+describe('--device', () => {
+  it('parses host[:container][:perms]', () => {
+    expect(parseDevice('/dev/fuse')).toEqual({ hostPath: '/dev/fuse', containerPath: '/dev/fuse', permissions: 'rwm' });
+    expect(parseDevice('/dev/null:/dev/mynull')).toEqual({ hostPath: '/dev/null', containerPath: '/dev/mynull', permissions: 'rwm' });
+    expect(parseDevice('/dev/null:r')).toEqual({ hostPath: '/dev/null', containerPath: '/dev/null', permissions: 'r' });
+    expect(parseDevice('/dev/null:/dev/x:rw')).toEqual({ hostPath: '/dev/null', containerPath: '/dev/x', permissions: 'rw' });
+    expect(usage(() => parseDevice('/dev/null:/dev/x:rwx'))).toMatch(/permissions/);
+    expect(usage(() => parseDevice('/dev/null:/dev/x:rr'))).toMatch(/permissions/);
+    expect(usage(() => parseDevice('dev/null'))).toMatch(/absolute/);
+    expect(usage(() => parseDevice('/dev/null:/etc/x'))).toMatch(/under \/dev/);
+    expect(usage(() => parseDevice('/dev/null:/dev/../x'))).toMatch(/\.\./);
+    expect(usage(() => parse({ device: ['/dev/null:/dev/a', '/dev/zero:/dev/a'] }))).toMatch(/twice/);
+  });
+
+  it('resolves a host node to its type and numbers', () => {
+    expect(resolveDevice({ hostPath: '/dev/null', containerPath: '/dev/n', permissions: 'rw' }))
+      .toMatchObject({ type: 'c', path: '/dev/n', major: 1, minor: 3 });
+    const fake = { isCharacterDevice: () => false, isBlockDevice: () => true, rdev: (8 << 8) | 17, mode: 0o60660, uid: 0, gid: 6 };
+    expect(resolveDevice({ hostPath: '/dev/sdb1', containerPath: '/dev/sdb1', permissions: 'r' }, () => fake))
+      .toEqual({ type: 'b', path: '/dev/sdb1', major: 8, minor: 17, fileMode: 0o660, uid: 0, gid: 6 });
+    expect(usage(() => resolveDevice({ hostPath: '/etc/passwd', containerPath: '/dev/p', permissions: 'r' }))).toMatch(/not a device/);
+    expect(usage(() => resolveDevice({ hostPath: '/dev/no-such', containerPath: '/dev/p', permissions: 'r' }))).toMatch(/ENOENT/);
+  });
+});
+
+describe('applyLimits', () => {
+  it('puts rlimits, oom score, sysctls, devices and resources into the spec', () => {
+    const limits = parse({ memory: '32m', pidsLimit: '64', ulimit: ['nofile=1024:1024', 'core=0:unlimited'], oomScoreAdj: '500', sysctl: ['net.ipv4.ip_forward=1'],
+      device: ['/dev/null:/dev/x:r'] });
+    const device = resolveDevice(limits.devices[0]);
+    const spec = applyLimits(buildContainerSpec(input()), limits, [device]);
+    expect(spec.process!.rlimits).toEqual([
+      { type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 },
+      { type: 'RLIMIT_CORE', soft: 0, hard: -1 },
+    ]);
+    expect(spec.process!.oomScoreAdj).toBe(500);
+    expect(spec.linux!.sysctl).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(spec.linux!.devices).toEqual([device]);
+    expect(spec.linux!.resources!.memory).toEqual({ limit: 32 << 20 });
+    expect(spec.linux!.resources!.pids).toEqual({ limit: 64 });
+    // Docker's deny-all and defaults stay first; the device's rule comes last with its permissions.
+    expect(spec.linux!.resources!.devices![0]).toEqual({ allow: false, access: 'rwm' });
+    expect(spec.linux!.resources!.devices!.at(-1)).toEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'r' });
+  });
+
+  it('leaves a spec without limits as it was', () => {
+    const plain = buildContainerSpec(input());
+    expect(applyLimits(buildContainerSpec(input()), parse({}))).toEqual(plain);
+  });
+});
