@@ -1,6 +1,7 @@
 // `hull create [OPTIONS] IMAGE [COMMAND] [ARG...]`: the container without starting it; prints its id.
 import type { Command } from 'commander';
 import { addCreateFlags, createOptionsFrom, managerFor } from '../container/cli-support';
+import { addLimitFlags, limitFlagsFrom } from './run';
 
 export function register(program: Command): void {
   const cmd = program
@@ -9,8 +10,8 @@ export function register(program: Command): void {
     .argument('<image>')
     .argument('[command...]')
     .passThroughOptions();
-  addCreateFlags(cmd).action(async (image: string, command: string[], flags, self: Command) => {
-    const record = await managerFor(self).create(createOptionsFrom(image, command, flags));
+  addLimitFlags(addCreateFlags(cmd)).action(async (image: string, command: string[], flags, self: Command) => {
+    const record = await managerFor(self).create({ ...createOptionsFrom(image, command, flags), limits: limitFlagsFrom(flags) });
     process.stdout.write(`${record.Id}\n`);
   });
 }

@@ -1,7 +1,8 @@
 // `hull update [--memory M] [--memory-swap M] [--cpus N] [--cpu-shares N] [--pids-limit N] CONTAINER...`.
 import type { Command } from 'commander';
 import { forEachTarget, managerFor } from '../container/cli-support';
-import { parseSize } from '../container/options';
+import { parseLimitFlags } from '../container/options';
+import { limitResources } from '../container/spec';
 import type { Resources } from '../runtime/spec';
 
 function usage(message: string): Error {
@@ -21,28 +22,12 @@ export function register(program: Command): void {
     .option('--cpuset-cpus <list>', 'CPUs in which to allow execution (0-3, 0,1)')
     .option('--pids-limit <n>', 'tune container pids limit (-1 for unlimited)')
     .action(async (targets: string[], flags: Record<string, string | undefined>, self: Command) => {
-      const resources: Resources = {};
-      if (flags.memory) resources.memory = { ...resources.memory, limit: parseSize(flags.memory, '--memory') };
-      if (flags.memorySwap) resources.memory = { ...resources.memory, swap: flags.memorySwap === '-1' ? -1 : parseSize(flags.memorySwap, '--memory-swap') };
-      if (flags.memoryReservation) resources.memory = { ...resources.memory, reservation: parseSize(flags.memoryReservation, '--memory-reservation') };
-      if (flags.cpus) {
-        const cpus = Number(flags.cpus);
-        if (!(cpus > 0)) throw usage(`invalid --cpus: ${flags.cpus}`);
-        resources.cpu = { ...resources.cpu, period: 100_000, quota: Math.round(cpus * 100_000) };
-      }
-      if (flags.cpuShares) {
-        if (!/^\d+$/.test(flags.cpuShares)) throw usage(`invalid --cpu-shares: ${flags.cpuShares}`);
-        resources.cpu = { ...resources.cpu, shares: Number(flags.cpuShares) };
-      }
-      if (flags.cpusetCpus) {
-        if (!/^[0-9,-]+$/.test(flags.cpusetCpus)) throw usage(`invalid --cpuset-cpus: ${flags.cpusetCpus}`);
-        resources.cpu = { ...resources.cpu, cpus: flags.cpusetCpus };
-      }
-      if (flags.pidsLimit) {
-        if (!/^-?\d+$/.test(flags.pidsLimit)) throw usage(`invalid --pids-limit: ${flags.pidsLimit}`);
-        const n = Number(flags.pidsLimit);
-        resources.pids = { limit: n <= 0 ? -1 : n };
-      }
+      // The same grammar and ranges as run/create; memory-swap may come alone (it keeps the old limit).
+      const limits = parseLimitFlags({
+        memory: flags.memory, memorySwap: flags.memorySwap, memoryReservation: flags.memoryReservation, cpus: flags.cpus,
+        cpuShares: flags.cpuShares, cpusetCpus: flags.cpusetCpus, pidsLimit: flags.pidsLimit,
+      }, { update: true });
+      const resources: Resources = limitResources(limits);
       if (!Object.keys(resources).length) throw usage('you must provide one or more flags when using this command');
       const manager = managerFor(self);
       await forEachTarget(targets, async (t) => {

@@ -19,13 +19,13 @@ import type { Stdio } from '../runtime/helper-process';
 import { ContainerCliError, ContainerStateError, NoSuchContainerError, usageError } from './errors';
 import {
   containerPath, normalizeSignal, parseEnvFile, parseSize, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
-  validateContainerName, type MountRequest,
+  validateContainerName, checkUlimitsAgainstHost, parseLimitFlags, type LimitFlags, type MountRequest,
 } from './options';
 import { ConsoleRelay } from './console';
 import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
-import { boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs } from './spec';
+import { applyLimits, boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs, resolveDevice } from './spec';
 import { ContainerStore, CREATING_FILE, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
@@ -68,6 +68,8 @@ export interface CreateContainerOptions {
   logOpts?: string[];
   /** `-m`: memory limit ("32m", bytes). */
   memory?: string;
+  /** The other limit flags (--cpus, --pids-limit, --ulimit, --sysctl, --device, …), docker's syntax. */
+  limits?: LimitFlags;
 }
 
 export interface StartOptions {
@@ -179,8 +181,10 @@ export class ContainerManager {
       else throw usageError(`invalid --security-opt: ${s}`);
     }
     const logConfig = parseLogOpts(opts.logOpts ?? []);
-    const memory = opts.memory !== undefined ? parseSize(opts.memory, '--memory') : 0;
-    if (opts.memory !== undefined && memory < 6 * 1024 * 1024) throw usageError('Minimum memory limit allowed is 6MB');
+    const limits = parseLimitFlags({ ...opts.limits, memory: opts.memory }, { network: network === 'host' ? 'host' : 'none' });
+    checkUlimitsAgainstHost(limits.ulimits);
+    const devices = limits.devices.map((d) => resolveDevice(d));
+    const memory = limits.memory ?? 0;
 
     const image = await this.resolveImage(opts.image, opts.pull ?? 'missing');
     const imageConfig: ContainerConfig = this.images.configOf(image).config ?? {};
@@ -260,7 +264,7 @@ export class ContainerManager {
         cgroupsPath: `/hull/${id}`,
         availableCapabilities: boundingCapabilities(),
       });
-      if (memory) spec.linux!.resources = { ...spec.linux!.resources, memory: { limit: memory } };
+      applyLimits(spec, limits, devices);
       const record: ContainerRecord = {
         Id: id,
         Name: `/${finalName}`,
@@ -296,6 +300,16 @@ export class ContainerManager {
           SecurityOpt: securityOpts,
           LogConfig: logConfig,
           Memory: memory,
+          MemorySwap: limits.memorySwap ?? 0,
+          MemoryReservation: limits.memoryReservation ?? 0,
+          NanoCpus: limits.nanoCpus ?? 0,
+          CpuShares: limits.cpuShares ?? 0,
+          CpusetCpus: limits.cpusetCpus ?? '',
+          PidsLimit: limits.pidsLimit ?? null,
+          Ulimits: limits.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+          OomScoreAdj: limits.oomScoreAdj ?? 0,
+          Sysctls: limits.sysctls,
+          Devices: limits.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions })),
         },
         Mounts: points,
         State: {

@@ -52,6 +52,17 @@ export interface HostConfigRecord {
   LogConfig: { Type: 'json-file'; Config: { 'max-size'?: string; 'max-file'?: string } };
   /** `-m`: the memory limit in bytes, 0 for none (docker's HostConfig.Memory). */
   Memory?: number;
+  /** The other limits, docker's HostConfig names (0 / "" / null = not set). */
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpusetCpus?: string;
+  PidsLimit?: number | null;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[];
+  OomScoreAdj?: number;
+  Sysctls?: Record<string, string>;
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
 }
 
 export interface ContainerState {
