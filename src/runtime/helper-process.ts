@@ -1,5 +1,10 @@
 // Runs build/Release/hull-helper with a plan and speaks its fd-3 protocol (docs/internals/plan.md):
 // write the plan, then read `pid`, `sync`, `ready`, `trace`, `error`, `exit` lines.
+//
+// Two phases: spawning the helper does not depend on the plan (the helper blocks reading fd 3 until
+// one arrives), so `new HelperProcess(null, …)` spawns it now and `start(ops, …)` sends the plan
+// later; the sandbox library keeps such warm helpers (src/sandbox/helper.ts). The runtime passes the
+// plan to the constructor, which starts the helper at once.
 import { spawn, type ChildProcess, type IOType } from 'node:child_process';
 import type { Stream } from 'node:stream';
 import * as os from 'node:os';
@@ -30,16 +35,23 @@ export class HullRuntimeError extends Error {
 export type StdioEntry = IOType | number | Stream | null | undefined;
 export type Stdio = [StdioEntry, StdioEntry, StdioEntry];
 
-export interface HelperOptions {
+/** What the helper needs when it is spawned, before its plan is known. */
+export interface HelperSpawnOptions {
   /** The container's stdin, stdout, stderr: fds or 'inherit'/'ignore'/'pipe'. */
   stdio: Stdio;
   /** Our fds passed as the container's 3, 4, … (`--preserve-fds`): the helper receives them at 4… */
   preservedFds?: number[];
-  /** Called at each `sync` op (hooks); throwing aborts the container. */
-  onSync?: (name: string, pid: number) => Promise<void> | void;
-  onTrace?: (step: number, op: string, text: string) => void;
   env?: NodeJS.ProcessEnv;
 }
+
+/** Callbacks for a running plan. */
+export interface HelperHandlers {
+  /** Called at each `sync` op (hooks); throwing aborts the container. Without it, `sync` is answered `go`. */
+  onSync?: (name: string, pid: number) => Promise<void> | void;
+  onTrace?: (step: number, op: string, text: string) => void;
+}
+
+export interface HelperOptions extends HelperSpawnOptions, HelperHandlers {}
 
 export interface HelperExit {
   exitCode: number;
@@ -60,15 +72,18 @@ export class HelperProcess {
   private reportedExit?: HelperExit;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
+  private handlers: HelperHandlers = {};
+  private planSent = false;
   /** Settles when the container process is set up (`ready`) or the helper failed. */
   readonly ready: Promise<void>;
-  /** Settles when the monitor exits: the container's exit code (128+signal if killed). */
+  /**
+   * Settles when the monitor exited and its stdio closed ('close', not 'exit'): the container's exit
+   * code (128+signal if killed).
+   */
   readonly exited: Promise<HelperExit>;
 
-  constructor(
-    ops: readonly PlanOp[],
-    private readonly opts: HelperOptions,
-  ) {
+  /** Spawn the helper; with `ops`, start it at once, else it waits on fd 3 until `start`. */
+  constructor(ops: readonly PlanOp[] | null, opts: HelperOptions) {
     const extra = opts.preservedFds ?? [];
     this.child = spawn(helperPath, [], {
       stdio: [...opts.stdio, 'pipe', ...extra],
@@ -107,9 +122,27 @@ export class HelperProcess {
     this.control.setEncoding('utf8');
     this.control.on('data', (chunk: string) => this.onData(chunk));
     this.control.on('error', () => {}); // EPIPE when the helper died early: reported through 'close'
+    if (ops) this.sendPlan(ops, opts);
+  }
+
+  /** Send the plan to a helper spawned without one: it runs it right away. */
+  start(ops: readonly PlanOp[], handlers: HelperHandlers = {}): void {
+    this.sendPlan(ops, handlers);
+  }
+
+  private sendPlan(ops: readonly PlanOp[], handlers: HelperHandlers): void {
+    if (this.planSent) throw new Error('hull-helper already has a plan');
+    this.planSent = true;
+    this.handlers = { onSync: handlers.onSync, onTrace: handlers.onTrace };
     this.control.write(serializePlan(ops));
   }
 
+  /** The plan has been sent. */
+  get started(): boolean {
+    return this.planSent;
+  }
+
+  /** Host pid of the container process (0 until reported). */
   get pid(): number {
     return this.containerPid;
   }
@@ -134,13 +167,14 @@ export class HelperProcess {
         this.containerPid = Number(fields[0]);
         break;
       case 'sync':
-        void this.answerSync(fields[0]);
+        if (this.handlers.onSync) void this.answerSync(fields[0], this.handlers.onSync);
+        else this.control.write('go\n'); // no hooks: never leave a container waiting
         break;
       case 'ready':
         this.resolveReady();
         break;
       case 'trace':
-        this.opts.onTrace?.(Number(fields[0]), fields[1], fields[2] ?? '');
+        this.handlers.onTrace?.(Number(fields[0]), fields[1], fields[2] ?? '');
         break;
       case 'error': {
         const [step, op, code, syscall, path, message] = fields;
@@ -164,9 +198,9 @@ export class HelperProcess {
     }
   }
 
-  private async answerSync(name: string): Promise<void> {
+  private async answerSync(name: string, onSync: NonNullable<HelperHandlers['onSync']>): Promise<void> {
     try {
-      await this.opts.onSync?.(name, this.containerPid);
+      await onSync(name, this.containerPid);
       this.control.write('go\n');
     } catch (err) {
       this.failure = err instanceof HullRuntimeError ? err : new HullRuntimeError((err as Error).message);

@@ -109,7 +109,7 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     const child = helper.child;
     helper.stdout.on('data', (chunk: Buffer) => this.onOutput(p, 'stdout', chunk));
     helper.stderr.on('data', (chunk: Buffer) => this.onOutput(p, 'stderr', chunk));
-    helper.start(p.plan, p.trace);
+    helper.start(p.plan, { onTrace: p.trace });
     helper.stdin.end(p.proc.stdin); // no input: EOF at once
     child.once('exit', () => {
       this.endedAt = performance.now();

@@ -4,70 +4,24 @@
 // then re-executes itself from a sealed in-memory copy (docs/internals/plan.md). A warm helper has
 // done all that and sits blocked reading fd 3; a run writes its plan and the container starts at once.
 //
-// This speaks the same fd-3 protocol as src/runtime/helper-process.ts (whose HelperProcess writes
-// the plan in its constructor, so it cannot be started ahead); the wire format comes from the
-// runtime's serializePlan/parseLine.
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as os from 'node:os';
+// The fd-3 protocol is the runtime's HelperProcess (src/runtime/helper-process.ts), spawned without
+// a plan and started later; this file adds the sandbox's fixed stdio and the pool.
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { helperPath } from '../native';
-import { parseLine, serializePlan, type PlanOp } from '../runtime/plan';
-import { HullRuntimeError, type HelperExit } from '../runtime/helper-process';
+import type { PlanOp } from '../runtime/plan';
+import { HelperProcess, type HelperHandlers } from '../runtime/helper-process';
 
 /** Warm helpers kept at most (more sandboxes at once start the rest cold). */
 const MAX_WARM = 4;
 /** A warm helper nobody took for this long is stopped. */
 const WARM_IDLE_MS = 1000;
 
-export class SandboxHelper {
-  readonly child: ChildProcess;
-  private readonly control: Socket;
-  private buffered = '';
-  private containerPid = 0;
-  private failure?: HullRuntimeError;
-  private reportedExit?: HelperExit;
-  private resolveReady!: () => void;
-  private rejectReady!: (err: Error) => void;
-  private onTrace?: (step: number, op: string, text: string) => void;
-  private started = false;
-  /** Settles when the container process is about to execve (`ready`) or the helper failed. */
-  readonly ready: Promise<void>;
-  /** Settles when the monitor exited and its stdio closed: the container's exit status. */
-  readonly exited: Promise<HelperExit>;
-
+export class SandboxHelper extends HelperProcess {
   constructor() {
     // stdin is always a pipe (a run without input closes it at once: the command reads EOF).
-    this.child = spawn(helperPath, [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: {} });
-    this.control = this.child.stdio[3] as Socket;
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
-    });
-    this.ready.catch(() => {});
-    this.exited = new Promise<HelperExit>((resolve, reject) => {
-      this.child.once('error', (err) => {
-        const failure = new HullRuntimeError(`cannot start ${helperPath}: ${err.message}`, { code: (err as NodeJS.ErrnoException).code });
-        this.rejectReady(failure);
-        reject(failure);
-      });
-      this.child.once('close', (code, signal) => {
-        const exit = this.reportedExit ?? {
-          exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
-          signal: signal ? os.constants.signals[signal] : 0,
-        };
-        this.rejectReady(
-          this.failure ?? new HullRuntimeError(`hull-helper exited with code ${code ?? signal} before the container was ready`, { exitCode: code ?? undefined }),
-        );
-        if (this.failure) reject(this.failure);
-        else resolve(exit);
-      });
-    });
-    this.exited.catch(() => {});
+    // No environment: the container's comes from `env` ops, and sandbox plans need no id-map tools.
+    super(null, { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
     this.child.stdin!.on('error', () => {}); // EPIPE: the command did not read its input
-    this.control.setEncoding('utf8');
-    this.control.on('data', (chunk: string) => this.onData(chunk));
-    this.control.on('error', () => {});
   }
 
   get stdin(): Writable {
@@ -80,75 +34,17 @@ export class SandboxHelper {
     return this.child.stderr!;
   }
 
-  /** Host pid of the container process (0 until reported). */
-  get pid(): number {
-    return this.containerPid;
-  }
-
   /** Still waiting for a plan (not exited, not taken). */
   get idle(): boolean {
     return !this.started && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Send the plan: the helper runs it right away. */
-  start(ops: readonly PlanOp[], onTrace?: (step: number, op: string, text: string) => void): void {
-    if (this.started) throw new Error('hull-helper already has a plan');
-    this.started = true;
-    this.onTrace = onTrace;
-    this.control.write(serializePlan(ops));
+  /** Send the plan: the helper runs it right away (sandbox plans have no hooks: `sync` gets `go`). */
+  override start(ops: readonly PlanOp[], handlers: HelperHandlers = {}): void {
+    super.start(ops, handlers);
     // Start the next warm helper now: its (blocking) spawn overlaps with this container's setup,
     // which runs in the kernel on behalf of the helper, not on our thread.
     scheduleRefill();
-  }
-
-  private onData(chunk: string): void {
-    this.buffered += chunk;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
-      if (line) this.onMessage(parseLine(line));
-    }
-  }
-
-  private onMessage([kind, ...fields]: string[]): void {
-    switch (kind) {
-      case 'pid':
-        this.containerPid = Number(fields[0]);
-        break;
-      case 'sync':
-        this.control.write('go\n'); // sandbox plans have no hooks; never leave a container waiting
-        break;
-      case 'ready':
-        this.resolveReady();
-        break;
-      case 'trace':
-        this.onTrace?.(Number(fields[0]), fields[1], fields[2] ?? '');
-        break;
-      case 'error': {
-        const [step, op, code, syscall, path, message] = fields;
-        this.failure = new HullRuntimeError(message || `${op} failed: ${code}`, {
-          step: Number(step), op, code, errno: (os.constants.errno as Record<string, number>)[code], syscall: syscall || undefined,
-          path: path || undefined, exitCode: 125,
-        });
-        this.rejectReady(this.failure);
-        break;
-      }
-      case 'exit':
-        this.reportedExit = { exitCode: Number(fields[0]), signal: Number(fields[1] ?? 0) };
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** SIGKILL the monitor (a foreground monitor's container dies with it: PDEATHSIG / control EOF). */
-  kill(): void {
-    try {
-      this.child.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
   }
 }
 

@@ -232,7 +232,7 @@ export class Sandbox implements AsyncDisposable {
       init = takeHelper();
       init.stdout.resume(); // the idle init writes nothing; drain anyway
       init.stderr.resume();
-      init.start(plan, o.trace);
+      init.start(plan, { onTrace: o.trace });
       init.stdin.end();
       await init.ready;
       const initExit = init.exited.catch(() => undefined);
