@@ -845,7 +845,17 @@ export class ContainerManager {
     const rec = await this.get(nameOrId);
     if (rec.State.Status === 'running' || rec.State.Status === 'paused') this.runtime.update(rec.Id, resources);
     this.store.update(rec.Id, (r) => {
-      if (resources.memory?.limit !== undefined) r.HostConfig.Memory = Math.max(0, resources.memory.limit);
+      // inspect shows what the container now runs with (docker's HostConfig names).
+      const hc = r.HostConfig;
+      const m = resources.memory;
+      const c = resources.cpu;
+      if (m?.limit !== undefined) hc.Memory = Math.max(0, m.limit);
+      if (m?.swap !== undefined) hc.MemorySwap = m.swap;
+      if (m?.reservation !== undefined) hc.MemoryReservation = Math.max(0, m.reservation);
+      if (c?.quota !== undefined && c.period) hc.NanoCpus = Math.round((c.quota / c.period) * 1e9);
+      if (c?.shares !== undefined) hc.CpuShares = c.shares;
+      if (c?.cpus !== undefined) hc.CpusetCpus = c.cpus;
+      if (resources.pids) hc.PidsLimit = resources.pids.limit;
       const linux = (r.Spec.linux ??= {});
       const old = linux.resources ?? {};
       linux.resources = {

@@ -187,7 +187,8 @@ describe('limit flags on run', () => {
       expect(read(cgroupDir(id, 'pids'), 'pids.max')).toBe('50');
       await hull(['update', '--pids-limit', '-1', id]);
       expect(read(cgroupDir(id, 'pids'), 'pids.max')).toBe('max');
-      expect((await hull(['inspect', '-f', '{{.HostConfig.Memory}}', id])).stdout).toBe(`${48 << 20}\n`);
+      expect((await hull(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}', id])).stdout)
+        .toBe(`${48 << 20} ${96 << 20} 1500000000 256 -1\n`);
       const bad = await hull(['update', '--cpus', 'lots', id]);
       expect(bad.code).toBe(125);
       expect(read(cgroupDir(id, 'pids'), 'pids.max')).toBe('max');
