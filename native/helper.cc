@@ -617,4 +617,10 @@ int HelperMain(char** argv, char** envp) {
 
 }  // namespace hull
 
+// libstdc++'s default terminate handler demangles the exception's type name: ~50 KB of demangler
+// in every monitor's resident copy. A failure the helper did not catch is a bug; abort is enough.
+namespace __gnu_cxx {
+void __verbose_terminate_handler() { abort(); }
+}  // namespace __gnu_cxx
+
 int main(int, char** argv, char** envp) { return hull::HelperMain(argv, envp); }
