@@ -270,6 +270,8 @@ describe('hull-oci errors', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`container with id exists: ${id}`);
     expect(state(id).status).toBe('created');
+    ok('delete', '-f', id);
+    expectNoLeaks(id, b);
   });
 
   it('rejects bad ids', () => {
