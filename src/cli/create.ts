@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .argument('[command...]')
     .passThroughOptions();
   addLimitFlags(addCreateFlags(cmd)).action(async (image: string, command: string[], flags, self: Command) => {
-    const record = await managerFor(self).create({ ...createOptionsFrom(image, command, flags), limits: limitFlagsFrom(flags) });
+    const record = await managerFor(self).create({ ...createOptionsFrom(image, command, flags), limits: limitFlagsFrom(flags), userns: flags.userns as string | undefined });
     process.stdout.write(`${record.Id}\n`);
   });
 }

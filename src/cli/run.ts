@@ -20,7 +20,8 @@ export function addLimitFlags(cmd: Command): Command {
     .option('--ulimit <name=soft[:hard]>', 'ulimit options (nofile, nproc, core, …)', collect, [])
     .option('--oom-score-adj <n>', "tune the host's OOM preferences (-1000 to 1000)")
     .option('--sysctl <name=value>', 'namespaced kernel parameters (net.*, kernel.shm*/msg*/sem, fs.mqueue.*)', collect, [])
-    .option('--device <host[:container][:rwm]>', 'add a host device to the container', collect, []);
+    .option('--device <host[:container][:rwm]>', 'add a host device to the container', collect, [])
+    .option('--userns <mode>', 'user namespace: host (default) or remap (subordinate ids from /etc/subuid, /etc/subgid)');
 }
 
 /** The limit flags commander parsed, in the manager's shape. */
@@ -50,7 +51,7 @@ export function register(program: Command): void {
     .passThroughOptions();
   addLimitFlags(addCreateFlags(cmd)).action(async (image: string, command: string[], flags, self: Command) => {
     const manager = managerFor(self);
-    const options = { ...createOptionsFrom(image, command, flags), limits: limitFlagsFrom(flags) };
+    const options = { ...createOptionsFrom(image, command, flags), limits: limitFlagsFrom(flags), userns: flags.userns as string | undefined };
     if (flags.detach) {
       const { record } = await manager.run({ ...options, detach: true });
       process.stdout.write(`${record.Id}\n`);

@@ -25,10 +25,11 @@ import { ConsoleRelay } from './console';
 import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
-import { applyLimits, boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs, resolveDevice } from './spec';
+import { applyLimits, applyUserns, boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs, resolveDevice } from './spec';
 import { ContainerStore, CREATING_FILE, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
+import { parseUsernsMode, remapRanges, shiftedLayer, shiftOwners } from './userns';
 
 export interface ContainerManagerOptions {
   /** State root (`--root`); default $HULL_ROOT or /var/lib/hull. */
@@ -70,6 +71,8 @@ export interface CreateContainerOptions {
   memory?: string;
   /** The other limit flags (--cpus, --pids-limit, --ulimit, --sysctl, --device, …), docker's syntax. */
   limits?: LimitFlags;
+  /** `--userns host|remap`. */
+  userns?: string;
 }
 
 export interface StartOptions {
@@ -185,6 +188,9 @@ export class ContainerManager {
     checkUlimitsAgainstHost(limits.ulimits);
     const devices = limits.devices.map((d) => resolveDevice(d));
     const memory = limits.memory ?? 0;
+    const usernsMode = parseUsernsMode(opts.userns);
+    if (usernsMode === 'remap' && opts.privileged) throw usageError('privileged mode is incompatible with user namespace remapping (--userns remap)');
+    const remap = usernsMode === 'remap' ? remapRanges() : undefined;
 
     const image = await this.resolveImage(opts.image, opts.pull ?? 'missing');
     const imageConfig: ContainerConfig = this.images.configOf(image).config ?? {};
@@ -208,7 +214,16 @@ export class ContainerManager {
       const initDir = path.join(dir, 'init');
       for (const d of [rootfs, path.join(dir, 'layer', 'upper'), path.join(dir, 'layer', 'work')]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
       makeInitLayer(initDir);
-      const layers = [initDir, ...this.images.imageLowerDirs(image)];
+      let lowers = this.images.imageLowerDirs(image);
+      if (remap) {
+        // Root inside is remap.uid.start outside: everything it uses must be owned by the range.
+        lowers = lowers.map((l) => shiftedLayer(this.root, l, remap));
+        // ...and it must be able to walk to its rootfs (search permission only, as docker's 0701 root).
+        for (const d of [this.root, path.dirname(dir)]) fs.chmodSync(d, fs.statSync(d).mode & 0o7777 | 0o011);
+        shiftOwners(initDir, remap);
+        shiftOwners(path.join(dir, 'layer'), remap);
+      }
+      const layers = [initDir, ...lowers];
       mountRootfs({ layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs });
 
       const tty = opts.tty ?? false;
@@ -243,6 +258,14 @@ export class ContainerManager {
         if (!targets.has(clean)) requests.push({ type: 'volume', target: clean, readonly: false, nocopy: false });
       }
       const { mounts, points } = await this.volumes.withLock(() => this.prepareMounts(requests, rootfs, createdVolumes));
+      if (remap) {
+        // A new volume belongs to the container's root; its content came from the shifted image.
+        for (const p of points) {
+          if (p.Type !== 'volume') continue;
+          if (p.Name && createdVolumes.includes(p.Name)) shiftOwners(p.Source, remap);
+          for (const d of [path.dirname(path.dirname(p.Source)), path.dirname(p.Source)]) fs.chmodSync(d, fs.statSync(d).mode & 0o7777 | 0o011);
+        }
+      }
 
       const now = new Date().toISOString();
       const spec = buildContainerSpec({
@@ -265,6 +288,7 @@ export class ContainerManager {
         availableCapabilities: boundingCapabilities(),
       });
       applyLimits(spec, limits, devices);
+      if (remap) applyUserns(spec, remap.uid, remap.gid);
       const record: ContainerRecord = {
         Id: id,
         Name: `/${finalName}`,
@@ -309,6 +333,7 @@ export class ContainerManager {
           Ulimits: limits.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
           OomScoreAdj: limits.oomScoreAdj ?? 0,
           Sysctls: limits.sysctls,
+          UsernsMode: usernsMode === 'remap' ? 'remap' : '',
           Devices: limits.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions })),
         },
         Mounts: points,

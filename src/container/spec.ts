@@ -245,3 +245,12 @@ export function applyLimits(spec: Spec, limits: ContainerLimits, devices: Device
   }
   return spec;
 }
+
+/** `--userns remap`: a user namespace mapping ids 0–(size-1) inside to the host ranges. */
+export function applyUserns(spec: Spec, uid: { start: number; count: number }, gid: { start: number; count: number }): Spec {
+  const linux = (spec.linux ??= {});
+  linux.namespaces = [...(linux.namespaces ?? []).filter((n) => n.type !== 'user'), { type: 'user' }];
+  linux.uidMappings = [{ containerID: 0, hostID: uid.start, size: uid.count }];
+  linux.gidMappings = [{ containerID: 0, hostID: gid.start, size: gid.count }];
+  return spec;
+}

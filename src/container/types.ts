@@ -62,6 +62,8 @@ export interface HostConfigRecord {
   Ulimits?: { Name: string; Soft: number; Hard: number }[];
   OomScoreAdj?: number;
   Sysctls?: Record<string, string>;
+  /** "remap" for `--userns remap`, "" otherwise. */
+  UsernsMode?: string;
   Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
 }
 

@@ -157,3 +157,28 @@ describe('applyLimits', () => {
     expect(applyLimits(buildContainerSpec(input()), parse({}))).toEqual(plain);
   });
 });
+
+describe('--userns remap', () => {
+  it('takes the subordinate range of hull, else root, and maps 65536 ids', async () => {
+    const { parseUsernsMode, remapRanges, subordinateRange } = await import('../../src/container/userns');
+    expect(subordinateRange('root:100000:65536\nhull:300000:131072\n', ['hull', 'root'])).toEqual({ start: 300000, count: 65536 });
+    expect(subordinateRange('root:100000:65536\n', ['hull', 'root'])).toEqual({ start: 100000, count: 65536 });
+    expect(subordinateRange('hull:100000:1000\n', ['hull'])).toBeUndefined(); // too small
+    expect(subordinateRange('# nothing\nhull:x:65536\n', ['hull'])).toBeUndefined();
+    expect(remapRanges('hull:200000:65536\n', 'hull:300000:65536\n')).toEqual({ uid: { start: 200000, count: 65536 }, gid: { start: 300000, count: 65536 }, user: 'hull' });
+    expect(usage(() => remapRanges('', ''))).toMatch(/subordinate ids/);
+    expect(usage(() => remapRanges('hull:200000:65536\n', 'root:1:65536\n'))).toMatch(/subordinate ids/);
+    expect(parseUsernsMode(undefined)).toBe('host');
+    expect(parseUsernsMode('host')).toBe('host');
+    expect(parseUsernsMode('remap')).toBe('remap');
+    expect(usage(() => parseUsernsMode('keep-id'))).toMatch(/host or remap/);
+  });
+
+  it('adds a user namespace with the mappings', async () => {
+    const { applyUserns } = await import('../../src/container/spec');
+    const spec = applyUserns(buildContainerSpec(input()), { start: 1000, count: 65536 }, { start: 2000, count: 65536 });
+    expect(spec.linux!.namespaces!.filter((n) => n.type === 'user')).toHaveLength(1);
+    expect(spec.linux!.uidMappings).toEqual([{ containerID: 0, hostID: 1000, size: 65536 }]);
+    expect(spec.linux!.gidMappings).toEqual([{ containerID: 0, hostID: 2000, size: 65536 }]);
+  });
+});
