@@ -11,7 +11,7 @@ export function register(program: Command): void {
   for (const verb of VERBS) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      (require(`./${verb}`) as { register(p: Command): void }).register(group);
+      (require(`./${verb}.js`) as { register(p: Command): void }).register(group);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     }

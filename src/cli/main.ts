@@ -19,11 +19,12 @@ const VERBS: Record<string, string> = {
 function loadVerb(program: Command, moduleName: string): boolean {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const mod = require(`./${moduleName}`) as { register?: (p: Command) => void };
+    // The explicit .js lets the bundler (npm run build:bundle) map this to the bundled module.
+    const mod = require(`./${moduleName}.js`) as { register?: (p: Command) => void };
     mod.register?.(program);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(`./${moduleName}`)) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(`./${moduleName}.js`)) {
       return false; // verb not implemented yet
     }
     throw err;
@@ -56,7 +57,8 @@ export function main(argv: string[]): void {
   if (verb && VERBS[verb]) {
     if (loadVerb(program, VERBS[verb])) loaded.add(VERBS[verb]);
   }
-  if (loaded.size === 0) {
+  const versionOnly = !verb && argv.some((a) => a === '-v' || a === '--version');
+  if (loaded.size === 0 && !versionOnly) {
     for (const mod of new Set(Object.values(VERBS))) loadVerb(program, mod);
   }
 
