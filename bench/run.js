@@ -9,7 +9,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { stats } = require('./lib');
 
-const NOT_BENCHES = new Set(['run.js', 'lib.js']);
+// Shared modules, not benches.
+const NOT_BENCHES = new Set(['run.js', 'lib.js', 'peers.js']);
 const available = () =>
   fs.readdirSync(__dirname).filter((f) => f.endsWith('.js') && !NOT_BENCHES.has(f)).map((f) => f.slice(0, -3)).sort();
 
