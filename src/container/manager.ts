@@ -13,7 +13,7 @@ import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
 import { ImageStore, type ImageRecord } from '../image/store';
 import type { ContainerConfig } from '../image/types';
 import { HullRuntimeError, Runtime, type RuntimeOptions } from '../runtime';
-import type { Mount, Process, Resources, Spec } from '../runtime/spec';
+import type { Mount, Process, Resources, Seccomp, Spec } from '../runtime/spec';
 import type { CgroupStats } from '../cgroup';
 import type { Stdio } from '../runtime/helper-process';
 import { ContainerCliError, ContainerStateError, NoSuchContainerError, usageError } from './errors';
@@ -25,7 +25,7 @@ import { ConsoleRelay } from './console';
 import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
 import { readFileInRoot, resolveUser, withRootFd } from './rootfs-files';
-import { applyLimits, applyUserns, boundingCapabilities, buildContainerSpec, DEFAULT_PATH, mergeEnv, resolveArgs, resolveDevice } from './spec';
+import { applyLimits, applyUserns, boundingCapabilities, buildContainerSpec, effectiveCapabilities, loadSeccompProfile, DEFAULT_PATH, mergeEnv, resolveArgs, resolveDevice } from './spec';
 import { ContainerStore, CREATING_FILE, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
@@ -175,11 +175,16 @@ export class ContainerManager {
     }
     const name = opts.name !== undefined ? validateContainerName(opts.name) : undefined;
     const securityOpts = opts.securityOpt ?? [];
-    let seccomp: 'default' | 'unconfined' = 'default';
+    let seccomp: 'default' | 'unconfined' | Seccomp = 'default';
     let noNewPrivileges = false;
     for (const s of securityOpts) {
       if (s === 'no-new-privileges' || s === 'no-new-privileges:true' || s === 'no-new-privileges=true') noNewPrivileges = true;
       else if (s === 'seccomp=unconfined' || s === 'seccomp:unconfined') seccomp = 'unconfined';
+      else if (/^seccomp[=:]./.test(s)) {
+        // A profile file, resolved for the capabilities the container will hold.
+        const caps = effectiveCapabilities(opts.privileged ?? false, opts.capAdd ?? [], opts.capDrop ?? [], boundingCapabilities());
+        seccomp = loadSeccompProfile(s.slice('seccomp='.length), caps);
+      }
       else if (s.startsWith('label') || s.startsWith('apparmor')) continue;
       else throw usageError(`invalid --security-opt: ${s}`);
     }

@@ -6,6 +6,7 @@ import { defaultSeccompProfile } from '../runtime/seccomp-default';
 import type { Device, DeviceCgroupRule, Mount, Namespace, Resources, Seccomp, Spec } from '../runtime/spec';
 import { ULIMIT_NAMES, type ContainerLimits, type DeviceRequest } from './options';
 import { OCI_VERSION } from '../runtime/spec';
+import { compileSeccomp } from '../runtime/plan';
 import { usageError } from './errors';
 
 /** moby daemon/pkg/oci/caps/defaults.go: the 14 capabilities every container gets. */
@@ -253,4 +254,66 @@ export function applyUserns(spec: Spec, uid: { start: number; count: number }, g
   linux.uidMappings = [{ containerID: 0, hostID: uid.start, size: uid.count }];
   linux.gidMappings = [{ containerID: 0, hostID: gid.start, size: gid.count }];
   return spec;
+}
+
+/** Docker's names for process.arch in a profile's `includes.arches`. */
+const DOCKER_ARCH: Record<string, string[]> = { x64: ['amd64', 'x86_64'], arm64: ['arm64', 'aarch64'], ia32: ['x86', '386'], arm: ['arm'] };
+
+interface DockerSyscallRule {
+  name?: string;
+  names?: string[];
+  action: string;
+  errnoRet?: number;
+  args?: Seccomp['syscalls'] extends (infer R)[] | undefined ? R extends { args?: infer A } ? A : never : never;
+  includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
+  excludes?: { caps?: string[]; arches?: string[] };
+}
+
+/**
+ * `--security-opt seccomp=FILE`: an OCI seccomp object, or a Docker profile (`archMap`, per-rule
+ * `includes`/`excludes` by capability and architecture) resolved for the container's capabilities.
+ * Unreadable, not JSON, or not compilable (unknown action, comparison, flag): a usage error.
+ */
+export function loadSeccompProfile(file: string, caps: string[], arch: string = process.arch, read = (f: string) => readFileSync(f, 'utf8')): Seccomp {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(read(file));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw usageError(`opening seccomp profile (${file}) failed: ${e.code ?? e.message}`);
+  }
+  const bad = (why: string) => usageError(`invalid seccomp profile ${file}: ${why}`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('not a JSON object');
+  const p = raw as { defaultAction?: unknown; defaultErrnoRet?: number; architectures?: string[]; archMap?: { architecture: string; subArchitectures?: string[] }[]; flags?: string[]; syscalls?: DockerSyscallRule[] };
+  if (typeof p.defaultAction !== 'string') throw bad('defaultAction is missing');
+  if (p.syscalls !== undefined && !Array.isArray(p.syscalls)) throw bad('syscalls must be a list');
+  const held = new Set(caps);
+  const archNames = DOCKER_ARCH[arch] ?? [arch];
+  const applies = (r: DockerSyscallRule) => {
+    if (r.includes?.caps?.some((c) => !held.has(c))) return false;
+    if (r.includes?.arches?.length && !r.includes.arches.some((a) => archNames.includes(a))) return false;
+    if (r.excludes?.caps?.some((c) => held.has(c))) return false;
+    if (r.excludes?.arches?.some((a) => archNames.includes(a))) return false;
+    return true;
+  };
+  const syscalls = (p.syscalls ?? []).filter(applies).map((r, i) => {
+    const names = r.names ?? (r.name ? [r.name] : []);
+    if (!names.length || names.some((n) => typeof n !== 'string')) throw bad(`syscalls[${i}]: names is missing`);
+    if (typeof r.action !== 'string') throw bad(`syscalls[${i}]: action is missing`);
+    return { names, action: r.action, ...(r.errnoRet !== undefined ? { errnoRet: r.errnoRet } : {}), ...(r.args ? { args: r.args } : {}) };
+  });
+  const architectures = p.architectures ?? (p.archMap ?? []).flatMap((a) => [a.architecture, ...(a.subArchitectures ?? [])]);
+  const profile: Seccomp = {
+    defaultAction: p.defaultAction,
+    ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}),
+    ...(architectures.length ? { architectures } : {}),
+    ...(p.flags ? { flags: p.flags } : {}),
+    syscalls,
+  };
+  try {
+    compileSeccomp(profile);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
+  return profile;
 }

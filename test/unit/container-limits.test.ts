@@ -182,3 +182,36 @@ describe('--userns remap', () => {
     expect(spec.linux!.gidMappings).toEqual([{ containerID: 0, hostID: 2000, size: 65536 }]);
   });
 });
+
+describe('--security-opt seccomp=FILE', () => {
+  it('reads OCI and Docker profiles, resolving includes/excludes for the capabilities', async () => {
+    const { loadSeccompProfile } = await import('../../src/container/spec');
+    const docker = JSON.stringify({
+      defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1,
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }],
+      syscalls: [
+        { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64'] } },
+        { names: ['ptrace'], action: 'SCMP_ACT_ALLOW', excludes: { caps: ['CAP_SYS_PTRACE'] } },
+      ],
+    });
+    const p = loadSeccompProfile('p.json', ['CAP_CHOWN'], 'x64', () => docker);
+    expect(p.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    expect(p.syscalls!.map((s) => s.names[0])).toEqual(['read', 'arch_prctl', 'ptrace']);
+    const admin = loadSeccompProfile('p.json', ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'], 'arm64', () => docker);
+    expect(admin.syscalls!.map((s) => s.names[0])).toEqual(['read', 'mount']);
+    const oci = loadSeccompProfile('o.json', [], 'x64', () => '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}');
+    expect(oci).toEqual({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
+  });
+
+  it('refuses unreadable, malformed and uncompilable profiles', async () => {
+    const { loadSeccompProfile } = await import('../../src/container/spec');
+    expect(usage(() => loadSeccompProfile('/no/such/profile.json', []))).toMatch(/ENOENT/);
+    expect(usage(() => loadSeccompProfile('x', [], 'x64', () => 'not json'))).toMatch(/seccomp profile/);
+    expect(usage(() => loadSeccompProfile('x', [], 'x64', () => '[]'))).toMatch(/JSON object/);
+    expect(usage(() => loadSeccompProfile('x', [], 'x64', () => '{"syscalls":[]}'))).toMatch(/defaultAction/);
+    expect(usage(() => loadSeccompProfile('x', [], 'x64', () => '{"defaultAction":"SCMP_ACT_NOPE"}'))).toMatch(/not supported/);
+    expect(usage(() => loadSeccompProfile('x', [], 'x64', () => '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"action":"SCMP_ACT_ERRNO"}]}'))).toMatch(/names/);
+  });
+});
