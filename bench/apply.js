@@ -2,8 +2,8 @@
 // bench/fixtures/make-debian-image.sh) applied by hull's native applier (dist/image/apply.js
 // applyLayer: sha256 of the stream + the openat2-confined native writer) against GNU `tar -x` as
 // root (--numeric-owner, xattrs kept), each into a fresh directory on the same filesystem,
-// interleaved. Dirty pages are written out (sync, untimed) between runs so one subject's writeback
-// does not land in the other's time. Reports ms; MB/s medians are printed alongside.
+// interleaved. Before each run (untimed) dirty pages are written out, caches dropped and the tar
+// read back in (see settle()). Reports ms; MB/s medians are printed alongside.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,7 +11,26 @@ const { spawnSync } = require('node:child_process');
 const { repoRoot, timeOnce, tempDir, stats } = require('./lib');
 const { debianCache } = require('./fixtures/images');
 
-exports.description = 'apply the ~200 MB uncompressed Debian minbase layer: hull native applyLayer vs tar -x';
+exports.description = 'apply the ~235 MB uncompressed Debian minbase layer: hull native applyLayer vs tar -x';
+
+/**
+ * Untimed, before every run: write out dirty pages, drop the page/dentry/inode caches, then read
+ * the layer tar back in. On this VM a write-heavy run after earlier runs' (deleted) trees costs 3-8x
+ * more kernel time than the same run after drop_caches (tar -x: 5-12 s vs 1.6 s), which would
+ * measure the previous run's leftovers, not the subject. The tar itself is then hot for both.
+ */
+function settle(layer) {
+  spawnSync('sync');
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    /* not allowed here: figures then include cache state */
+  }
+  const fd = fs.openSync(layer, 'r');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+  fs.closeSync(fd);
+}
 
 exports.run = async function run({ runs, warmup, log }) {
   const applyJs = path.join(repoRoot, 'dist', 'image', 'apply.js');
@@ -47,7 +66,7 @@ exports.run = async function run({ runs, warmup, log }) {
         if (errors[s.name]) continue;
         const target = path.join(dir, `${s.name.replace(/\W+/g, '-')}-${i}`);
         fs.mkdirSync(target);
-        spawnSync('sync');
+        settle(layer);
         try {
           const ms = await s.run(target);
           if (i >= 0) samples[s.name].push(ms);
