@@ -1,9 +1,10 @@
-// Private podman and dockerd for benches, in plain JS (the benches have no build step). The same
-// set-up as test/setup/peers.ts, minus vitest: everything either tool creates (image stores,
-// daemon state, sockets, mounts) lives in a temp directory that cleanup()/stop() removes, so a
-// bench never touches the machine's own podman or docker, nor its network.
-// Unlike the tests, the benches run podman and docker with their own default OCI runtime: they
-// are what hull is compared against, not harnesses for hull-oci.
+// Private podman and dockerd, in plain JS (the benches have no build step): the one implementation,
+// used by the benches directly and by the tests through test/setup/peers.ts (which adds the vitest
+// parts: skipping or failing on missing peers, hull-oci as the runtime). Everything either tool
+// creates (image stores, daemon state, sockets, mounts) lives in a temp directory that
+// cleanup()/stop() removes, so nothing touches the machine's own podman or docker, nor its network.
+// By default (the benches) podman and docker run with their own default OCI runtime: there they
+// are what hull is compared against, not harnesses for hull-oci. Types: bench/peers.d.ts.
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
@@ -12,8 +13,9 @@ const { spawn, spawnSync } = require('node:child_process');
 const { benchEnv, tempDir, which } = require('./lib');
 
 /** Runs a command to completion; never throws on a non-zero exit. */
-function run(cmd, args, { env, timeoutMs = 60_000, input } = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: env ?? benchEnv(), input, timeout: timeoutMs, killSignal: 'SIGKILL' });
+function run(cmd, args, { env, timeoutMs = 60_000, input, cwd } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: env ?? benchEnv(), input, cwd, timeout: timeoutMs, killSignal: 'SIGKILL' });
+  // Spawn failures and timeouts come back as r.error with a null status: keep them in stderr.
   if (r.error) return { status: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}\n${cmd}: ${r.error.message}` };
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
@@ -67,7 +69,10 @@ function killPids(pids) {
   }
 }
 
-/** SIGKILLs processes whose cgroup path names one of `ids` (64-hex container ids). */
+/**
+ * SIGKILLs processes whose cgroup path names one of `ids` (64-hex container ids: podman and
+ * docker put them in the cgroup path). Catches containers a broken runtime left running.
+ */
 function killContainersByCgroup(ids) {
   const wanted = ids.filter((id) => /^[0-9a-f]{64}$/.test(id));
   if (wanted.length === 0) return;
@@ -82,7 +87,10 @@ function killContainersByCgroup(ids) {
   }
 }
 
-/** overlay on overlay does not work: use vfs when the temp dir is itself on overlay. */
+/**
+ * overlay on overlay does not work (a CI runner whose /tmp is a container's overlay root): fall
+ * back to the slow but universal vfs driver there.
+ */
 function overlayWorksUnder(dir) {
   const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
   return !/overlay/.test(r.stdout ?? '');
@@ -114,11 +122,12 @@ const missing = {
  * A private podman: its own image store, run root and tmp dir under a temp directory.
  * containers.conf: no default ulimits (podman's default nofile/nproc hard limits exceed what a
  * machine without CAP_SYS_RESOURCE grants), cgroupfs (no systemd), file events (no journald),
- * no network namespace setup. Returns { dir, env, args(...), podman(args), cleanup() }; args()
- * gives the argv to time (the environment is `env`).
+ * no network namespace setup (so nothing adds bridges or firewall rules to the host).
+ * Options: runtime (podman --runtime; default podman's own), baseEnv (default benchEnv()), prefix
+ * (temp dir name). Returns { dir, env, podman(args), check(args), cleanup() }.
  */
-function createPodmanEnv() {
-  const dir = tempDir('hull-bench-podman-');
+function createPodmanEnv({ runtime, baseEnv, prefix = 'hull-bench-podman-' } = {}) {
+  const dir = tempDir(prefix);
   for (const d of ['root', 'runroot', 'tmp']) fs.mkdirSync(path.join(dir, d));
   fs.writeFileSync(
     path.join(dir, 'containers.conf'),
@@ -140,16 +149,18 @@ function createPodmanEnv() {
     ['[storage]', `driver = "${overlayWorksUnder(dir) ? 'overlay' : 'vfs'}"`, `graphroot = "${dir}/root"`, `runroot = "${dir}/runroot"`, ''].join('\n'),
   );
   const env = {
-    ...benchEnv(),
+    ...(baseEnv ?? benchEnv()),
     CONTAINERS_CONF: path.join(dir, 'containers.conf'),
     CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
   };
-  const podman = (args, o = {}) => run('podman', args, { env, timeoutMs: 45_000, ...o });
+  const pre = runtime ? ['--runtime', runtime] : [];
+  // 45 s per call: a runtime that hangs fails the call, leaving room for a debug rerun.
+  const podman = (args, o = {}) => run('podman', [...pre, ...args], { env, timeoutMs: 45_000, ...o });
   return {
     dir,
     env,
     podman,
-    check: (args, o = {}) => check('podman', args, { env, timeoutMs: 45_000, ...o }),
+    check: (args, o = {}) => check('podman', [...pre, ...args], { env, timeoutMs: 45_000, ...o }),
     cleanup() {
       const ids = podman(['ps', '--all', '--quiet', '--no-trunc']).stdout.split('\n').filter(Boolean);
       podman(['rm', '--all', '--force', '--time', '0']);
@@ -179,10 +190,13 @@ function getOverUnix(socketPath, urlPath) {
 /**
  * Starts a private dockerd (and the containerd it manages) with all state under a temp dir.
  * Networking stays off (no bridge, no iptables, no forwarding changes). Stop it with stop().
- * Returns { dir, socket, env, docker(args), check(args), log(), stop() }.
+ * Options: runtimes ({ name: path } for --add-runtime; default none), baseEnv (default
+ * benchEnv()), prefix (temp dir name). Returns { dir, socket, env, docker(args), check(args),
+ * log(), stop() }.
  */
-async function startDockerd() {
-  const dir = tempDir('hull-bench-dockerd-');
+async function startDockerd({ runtimes = {}, baseEnv, prefix = 'hull-bench-dockerd-' } = {}) {
+  const base = baseEnv ?? benchEnv();
+  const dir = tempDir(prefix);
   const socket = path.join(dir, 'docker.sock');
   // containerd 1.6 keeps shim sockets in /run/containerd/s and dockerd makes /run/docker/plugins
   // whatever the exec root: remember which we create so stop() removes only those.
@@ -201,12 +215,13 @@ async function startDockerd() {
     '--ip-masq=false',
     '--containerd-namespace', ns,
     '--containerd-plugins-namespace', `${ns}-plugins`,
+    ...Object.entries(runtimes).flatMap(([name, p]) => ['--add-runtime', `${name}=${p}`]),
   ];
   const logFd = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
-  const child = spawn('dockerd', args, { stdio: ['ignore', logFd, logFd], env: benchEnv() });
+  const child = spawn('dockerd', args, { stdio: ['ignore', logFd, logFd], env: base });
   fs.closeSync(logFd);
   fs.mkdirSync(path.join(dir, 'cli-config'));
-  const env = { ...benchEnv(), DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, 'cli-config') };
+  const env = { ...base, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, 'cli-config') };
   const docker = (a, o = {}) => run('docker', a, { env, timeoutMs: 45_000, ...o });
   const log = () => {
     try {

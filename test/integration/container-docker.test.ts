@@ -1,39 +1,27 @@
 // The same operations on the same image through docker and through hull: the writable layer's
 // `diff` lines and the exit codes must match.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyLayer } from '../../src/image/apply';
-import { loadArchive, saveArchive } from '../../src/image/archive';
+import { saveArchive } from '../../src/image/archive';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
-import { testImages } from '../setup/images';
+import { loadTestImage, removeAllContainers, runHull } from '../setup/hull-cli';
 import { describeWithPeers, startDockerd, stopDockerd, type Dockerd } from '../setup/peers';
 import { mountsContaining, removeTree, tempDir } from '../setup/rootfs';
 
-const HULL = path.resolve(__dirname, '../../bin/hull');
 let root: string;
 let tmp: string;
 let dockerd: Dockerd | undefined;
 let image: string;
 
-function hull(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const hull = (args: string[]) => runHull(args, { HULL_ROOT: root });
 
 describeWithPeers(['docker'], 'hull and docker agree', () => {
   beforeAll(async () => {
     tmp = tempDir('hull-container-docker-');
     root = path.join(tmp, 'root');
-    const images = await testImages();
+    const images = await loadTestImage(root);
     image = images.repoTag;
-    await loadArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), images.dockerArchive);
     dockerd = await startDockerd();
     const loaded = dockerd.docker(['load', '-i', images.dockerArchive], { timeoutMs: 120_000 });
     expect(loaded.status, loaded.stderr).toBe(0);
@@ -42,8 +30,7 @@ describeWithPeers(['docker'], 'hull and docker agree', () => {
   afterAll(async () => {
     if (dockerd) await stopDockerd(dockerd);
     if (root) {
-      const ids = (await hull(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-      if (ids.length) await hull(['rm', '-f', '-v', ...ids]);
+      await removeAllContainers(hull);
       expect(mountsContaining(root)).toEqual([]);
     }
     if (tmp) removeTree(tmp);

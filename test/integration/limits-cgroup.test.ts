@@ -2,31 +2,18 @@
 // machines, v2 where that is all there is), a fork bomb is contained, a CPU quota throttles a busy loop
 // (measured with the cgroup's own counters, not wall time), `update` changes a running container, and
 // rlimits, the OOM score, sysctls and devices reach the process. Bad values exit 125 and leave nothing.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyLayer } from '../../src/image/apply';
-import { loadArchive } from '../../src/image/archive';
-import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
-import { testImages } from '../setup/images';
-import { mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
+import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
+import { tempDir } from '../setup/rootfs';
 
-const HULL = path.resolve(__dirname, '../../bin/hull');
 const IMAGE = 'localhost/hull-test:latest';
 let root: string;
 let tmp: string;
 
-function hull(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const hull = (args: string[]) => runHull(args, { HULL_ROOT: root });
 
 const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,19 +56,11 @@ async function runDetached(flags: string[], command: string[]): Promise<string> 
 beforeAll(async () => {
   tmp = tempDir('hull-limits-');
   root = path.join(tmp, 'root');
-  const images = await testImages();
-  await loadArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), images.dockerArchive);
+  await loadTestImage(root);
 });
 
 afterAll(async () => {
-  if (!root) return;
-  const ids = (await hull(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-  if (ids.length) await hull(['rm', '-f', '-v', ...ids]);
-  const leakedMounts = mountsContaining(root);
-  const leakedProcs = processesContaining(root);
-  removeTree(tmp);
-  expect(leakedMounts).toEqual([]);
-  expect(leakedProcs).toEqual([]);
+  if (root) await cleanupHullRoot(hull, root, tmp);
 });
 
 describe('limit flags on run', () => {

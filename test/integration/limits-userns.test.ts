@@ -1,17 +1,12 @@
 // Issue 6, `--userns remap`: root inside the container is an unprivileged id range outside, taken from
 // a subordinate-id file (HULL_SUBUID_FILE / HULL_SUBGID_FILE here, so the host's /etc/subuid is left
 // alone); files written to a volume carry the mapped ids; without a range, exit 125.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyLayer } from '../../src/image/apply';
-import { loadArchive } from '../../src/image/archive';
-import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
-import { testImages } from '../setup/images';
-import { mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
+import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
+import { tempDir } from '../setup/rootfs';
 
-const HULL = path.resolve(__dirname, '../../bin/hull');
 const IMAGE = 'localhost/hull-test:latest';
 const BASE = 231072;
 let root: string;
@@ -19,19 +14,8 @@ let tmp: string;
 let subuid: string;
 let subgid: string;
 
-function hull(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HULL, ...args], {
-      env: { ...process.env, HULL_ROOT: root, HULL_SUBUID_FILE: subuid, HULL_SUBGID_FILE: subgid, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const hull = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runHull(args, { HULL_ROOT: root, HULL_SUBUID_FILE: subuid, HULL_SUBGID_FILE: subgid, ...env });
 
 beforeAll(async () => {
   tmp = tempDir('hull-userns-');
@@ -41,20 +25,11 @@ beforeAll(async () => {
   subgid = path.join(tmp, 'subgid');
   fs.writeFileSync(subuid, `someone:100000:65536\nhull:${BASE}:65536\n`);
   fs.writeFileSync(subgid, `hull:${BASE}:65536\n`);
-  const images = await testImages();
-  await loadArchive(new ImageStore(root, { applyLayer: applyLayer as ApplyLayerFn }), images.dockerArchive);
+  await loadTestImage(root);
 });
 
 afterAll(async () => {
-  if (!root) return;
-  const ids = (await hull(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-  if (ids.length) await hull(['rm', '-f', '-v', ...ids]);
-  for (const v of (await hull(['volume', 'ls', '-q'])).stdout.split('\n').filter(Boolean)) await hull(['volume', 'rm', '-f', v]);
-  const leakedMounts = mountsContaining(root);
-  const leakedProcs = processesContaining(root);
-  removeTree(tmp);
-  expect(leakedMounts).toEqual([]);
-  expect(leakedProcs).toEqual([]);
+  if (root) await cleanupHullRoot(hull, root, tmp, { volumes: true });
 });
 
 describe('--userns remap', () => {
