@@ -131,11 +131,11 @@ describe('limit flags on run', () => {
       expect(read(cpu, 'cpu.shares')).toBe('512');
       expect(read(cgroupDir(id, 'cpuset'), 'cpuset.cpus')).toBe('0');
       const acct = cgroupDir(id, 'cpuacct');
-      const stat = () => Object.fromEntries(read(cpu, 'cpu.stat').split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+      const stat = (): Record<string, number> => Object.fromEntries(read(cpu, 'cpu.stat').split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
       // Wait for 20 enforcement periods (2 s of running), read usage and periods together.
       const s = await until(() => {
         const st = stat();
-        return st.nr_periods >= 20 ? { ...st, usage: Number(read(acct, 'cpuacct.usage')) } : undefined;
+        return st.nr_periods >= 20 ? { nr_periods: st.nr_periods, nr_throttled: st.nr_throttled, usage: Number(read(acct, 'cpuacct.usage')) } : undefined;
       }, '20 CFS periods');
       expect(s.nr_throttled).toBeGreaterThan(0);
       // CPU time per enforcement period: a quota of 50 ms out of 100 ms. Wide bounds (the period the

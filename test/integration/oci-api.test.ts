@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { Runtime, ContainerError } from '../../src/runtime';
 import { native } from '../../src/native';
-import { makeBundle, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
+import { makeBundle, uniqueId, cgroupDirsContaining, type Bundle, type BundleOptions } from '../setup/bundle';
 import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
 
 const root = `/run/hull-oci-test-api-${process.pid}`;
@@ -15,7 +15,7 @@ const warnings: string[] = [];
 const rt = new Runtime({ root, onWarning: (m) => warnings.push(m) });
 const bundles: Bundle[] = [];
 
-function bundle(args: string[], edit?: Parameters<typeof makeBundle>[0]['edit']): Bundle {
+function bundle(args: string[], edit?: BundleOptions['edit']): Bundle {
   const b = makeBundle({ args, edit });
   bundles.push(b);
   return b;

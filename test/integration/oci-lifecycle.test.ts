@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
+import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle, type BundleOptions } from '../setup/bundle';
 import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
 import { native } from '../../src/native';
 
@@ -13,7 +13,7 @@ let work: string;
 const bundles: Bundle[] = [];
 const ids: string[] = [];
 
-function bundle(args: string[], edit?: Parameters<typeof makeBundle>[0]['edit']): Bundle {
+function bundle(args: string[], edit?: BundleOptions['edit']): Bundle {
   const b = makeBundle({ args, edit });
   bundles.push(b);
   return b;
