@@ -5,30 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { native, type NativeError } from '../../src/native';
+import { O_CLOEXEC, caught, fdFlags, readFd } from '../setup/native-fds';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_DIRECTORY, O_EXCL } = fs.constants;
-const O_CLOEXEC = 0o2000000;
-
-function caught(fn: () => unknown): NativeError {
-  try {
-    fn();
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected a throw');
-}
-
-/** The open flags the kernel reports for one of our fds. */
-function fdFlags(fd: number): number {
-  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  return parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8);
-}
-
-function readFd(fd: number): string {
-  const buffer = Buffer.alloc(4096);
-  const n = fs.readSync(fd, buffer, 0, buffer.length, 0);
-  return buffer.subarray(0, n).toString();
-}
 
 let work: string; // per-test temp dir: root/ is the confined root, outside/ is "the host"
 let root: string;

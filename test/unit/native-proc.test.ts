@@ -4,25 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { native, type NativeError } from '../../src/native';
+import { native } from '../../src/native';
+import { O_CLOEXEC, caught, fdFlags } from '../setup/native-fds';
 
-const O_CLOEXEC = 0o2000000;
 const SIGTERM = os.constants.signals.SIGTERM;
 const SIGKILL = os.constants.signals.SIGKILL;
-
-function caught(fn: () => unknown): NativeError {
-  try {
-    fn();
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected a throw');
-}
-
-function fdFlags(fd: number): number {
-  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  return parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8);
-}
 
 /** A `sleep` child; the odd duration makes it easy to spot if a test ever leaks it. */
 function spawnSleeper(): ChildProcess {

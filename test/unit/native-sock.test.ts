@@ -6,28 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { native, type NativeError } from '../../src/native';
-
-const O_CLOEXEC = 0o2000000;
-
-function caught(fn: () => unknown): NativeError {
-  try {
-    fn();
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected a throw');
-}
-
-function fdFlags(fd: number): number {
-  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  return parseInt(/flags:\s+([0-7]+)/.exec(info)![1], 8);
-}
-
-function readFd(fd: number): string {
-  const buffer = Buffer.alloc(4096);
-  const n = fs.readSync(fd, buffer, 0, buffer.length, 0);
-  return buffer.subarray(0, n).toString();
-}
+import { O_CLOEXEC, caught, fdFlags, readFd } from '../setup/native-fds';
 
 /** Connects to a unix socket path and sends one SCM_RIGHTS message, like a runtime's console client. */
 async function sendOverPath(socketPath: string, data: Buffer, fds: number[]): Promise<void> {
