@@ -20,7 +20,10 @@
         "native/sock.cc",
         "native/mount.cc",
         "native/overlay.cc",
-        "native/layer.cc"
+        "native/layer.cc",
+        "native/spawn.cc",
+        "native/cgroup.cc",
+        "native/userns.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -10,6 +10,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hull::RegisterMount(env, exports);
   hull::RegisterOverlay(env, exports);
   hull::RegisterLayer(env, exports);
+  hull::RegisterSpawn(env, exports);
+  hull::RegisterCgroup(env, exports);
+  hull::RegisterUserns(env, exports);
   return exports;
 }
 

@@ -10,4 +10,7 @@ void RegisterSock(Napi::Env env, Napi::Object exports);     // sock.cc: socketpa
 void RegisterMount(Napi::Env env, Napi::Object exports);    // mount.cc: mount, umount
 void RegisterOverlay(Napi::Env env, Napi::Object exports);  // overlay.cc: overlay mounts for image layers
 void RegisterLayer(Napi::Env env, Napi::Object exports);    // layer.cc: tar layer application
+void RegisterSpawn(Napi::Env env, Napi::Object exports);    // spawn.cc: helper spawn, sealed copy, fd/pidfd watches
+void RegisterCgroup(Napi::Env env, Napi::Object exports);   // cgroup.cc: cgroup v2 eBPF device filters
+void RegisterUserns(Napi::Env env, Napi::Object exports);   // userns.cc: userns fds, idmapped mounts
 }  // namespace hull
