@@ -8,6 +8,7 @@ const path = require('node:path');
 const http = require('node:http');
 const { spawn, spawnSync } = require('node:child_process');
 const { repoRoot, which, timeOnce, tempDir, benchEnv } = require('./lib');
+const { unmountAndRemove, pidsMentioning } = require('./peers');
 const { debianCache, debianOciArchive, startRegistry, sleep } = require('./fixtures/images');
 
 exports.description = 'cold pull of a ~235 MB Debian minbase (3 layers, 82 MB gzip) from a local registry: hull vs podman vs docker';
@@ -19,26 +20,6 @@ function must(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { env: benchEnv(), encoding: 'utf8', timeout: PULL_TIMEOUT, ...opts });
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.error ? r.error.message : `exit ${r.status}`}\n${(r.stderr || '').trim().slice(-2000)}`);
   return r.stdout;
-}
-
-/** Unmounts anything under `dir` (podman/dockerd leave overlay mounts), then removes it. */
-function unmountAndRemove(dir) {
-  const prefix = dir + '/';
-  const mps = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
-    .filter((mp) => mp && (mp === dir || mp.startsWith(prefix))).sort((a, b) => b.length - a.length);
-  for (const mp of mps) spawnSync('umount', ['-l', mp]);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
-function pidsMentioning(needle) {
-  const pids = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(needle)) pids.push(Number(e));
-    } catch { /* exited */ }
-  }
-  return pids;
 }
 
 function unixPing(socketPath) {

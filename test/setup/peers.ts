@@ -33,19 +33,8 @@ export type Peer = keyof typeof PEERS;
 
 export const isCI = () => /^(1|true|yes)$/i.test(process.env.CI ?? '');
 
-/** `file` as found on PATH, or undefined. */
-export function which(file: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', file);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
+/** `file` as found on PATH, or undefined (bench/lib.js: one lookup for benches and tests). */
+export const which: (file: string) => string | undefined = require('../../bench/lib').which;
 
 /** The executables missing for `peers` (empty when all are installed). */
 export function missingPeers(...peers: Peer[]): string[] {
