@@ -11,6 +11,7 @@ import type { HullConfig } from '../../src/config';
 import { pullImage } from '../../src/image/pull';
 import { pushImage } from '../../src/image/push';
 import { describeWithPeers } from '../setup/peers';
+import { freePort } from '../setup/registry';
 import { removeTree, tempDir } from '../setup/rootfs';
 import { buildImage, layerOf, makeStore } from './image-helpers';
 
@@ -19,17 +20,6 @@ const fast = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
 const SERVICE = 'hull-test-registry';
 const ISSUER = 'hull-test-issuer';
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describeWithPeers(['registry'], 'token auth with docker-registry', () => {
   let tmp: string;

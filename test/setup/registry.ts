@@ -1,8 +1,6 @@
 // A private distribution registry (`docker-registry serve CONFIG`, Debian's docker-registry package)
 // on 127.0.0.1 with filesystem storage in a temp dir, optionally behind htpasswd basic auth.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { removeTree, tempDir } from './rootfs';
@@ -19,29 +17,9 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-/** A port that was free a moment ago (the registry binds it right after; startRegistry retries). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** GET /v2/ status (0 when nothing answers yet). 200 open, 401 with auth: both mean "up". */
-function v2Status(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/v2/', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
+/** Shared with the benches (bench/fixtures/images.js): a free port, and GET /v2/'s status. */
+export const { freePort, v2Status }: { freePort(): Promise<number>; v2Status(port: number): Promise<number> } =
+  require('../../bench/fixtures/images');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
