@@ -77,12 +77,92 @@ export interface HullNative {
   /** Listen on a unix socket path, accept one connection, receive one message with fds (console socket). */
   receiveFdOnce(socketPath: string, timeoutMs: number): Promise<{ data: Buffer; fds: number[] }>;
 
+  // --- cgroup v2 device filters (native/cgroup.cc) ---
+  /**
+   * The BPF_PROG_TYPE_CGROUP_DEVICE program for OCI `linux.resources.devices` rules, as raw
+   * `struct bpf_insn` (8 bytes each). The last matching rule wins; nothing matched = deny. An allow
+   * rule must cover every requested access bit, a deny rule matches if it names any of them.
+   */
+  compileDeviceFilter(rules: DeviceFilterRule[]): Buffer;
+  /**
+   * Load that program and attach it to the cgroup2 directory (BPF_F_ALLOW_MULTI), then detach the
+   * device programs attached there before. Returns the program id. A verifier failure is an
+   * EINVAL/EACCES NativeError whose message and `verifierLog` carry the verifier's log.
+   */
+  setDeviceFilter(cgroupDir: string, rules: DeviceFilterRule[]): number;
+  /** Ids of the device programs attached to that cgroup itself (BPF_PROG_QUERY). */
+  deviceFilters(cgroupDir: string): number[];
+  /** Detach every device program attached to that cgroup. */
+  clearDeviceFilters(cgroupDir: string): void;
+  /** Whether the kernel still holds the BPF program with this id (leak checks). */
+  bpfProgramExists(id: number): boolean;
+
   // --- image layers (native/layer.cc) ---
   /**
    * Apply an uncompressed tar stream onto `dir` in overlay form, confined with openat2.
    * Feed chunks with `write`, finish with `end` (resolves with stats). Runs on its own thread.
    */
   createLayerApplier(dir: string, options: LayerApplyOptions): LayerApplier;
+
+  // --- starting helpers without node:child_process (native/spawn.cc) ---
+  /**
+   * `path` copied into a memfd sealed SEAL|SHRINK|GROW|WRITE (+EXEC where the kernel has it), once
+   * per process and path; returns its fd (CLOEXEC, kept open). A helper exec'd from it skips its own
+   * copy (CVE-2019-5736, docs/internals/helper.md).
+   */
+  sealedHelper(path: string): number;
+  /**
+   * clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) + execveat(fd) or execve(path). The child gets default
+   * signal dispositions and an empty signal mask, exactly the fds of `fds` ([childFd, ourFd] pairs;
+   * sources may overlap targets) and nothing else. A failure before the program runs is thrown with
+   * its syscall ('execve', 'dup3', …) and `path`; the failed child is already reaped.
+   */
+  spawn(options: NativeSpawnOptions): { pid: number; pidfd: number };
+  /** waitid(P_PIDFD, WEXITED|WNOHANG): null while it runs; reaps it. exitCode null when killed by `signal`. */
+  waitPidfd(pidfd: number): { exitCode: number | null; signal: number } | null;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
+  /** Set or clear O_NONBLOCK (on our end only: the child's end of a pipe is another open file). */
+  setNonblocking(fd: number, on?: boolean): void;
+  /**
+   * Watch an fd from the event loop (uv_poll, level-triggered): `callback(status, events)` with
+   * events 1 readable, 2 writable. Nothing happens until `start(events)`; `close()` ends it (the fd
+   * itself stays open). A started, ref'd watch keeps Node alive, like a socket.
+   */
+  watchFd(fd: number, callback: (status: number, events: number) => void): FdWatch;
+
+  // --- user namespaces and idmapped mounts (native/userns.cc, `--userns remap`) ---
+  /**
+   * A user namespace with these id maps, made by a short-lived child (the Node process never
+   * changes namespace). Returns an fd of /proc/PID/ns/user; the caller closes it with fs.closeSync.
+   */
+  usernsFd(uidMap: IdMapping[], gidMap: IdMapping[]): number;
+  /**
+   * open_tree(OPEN_TREE_CLONE [|AT_RECURSIVE]) + mount_setattr(MOUNT_ATTR_IDMAP): a detached copy
+   * of the mount at `source` whose owners are mapped through the namespace of `usernsFd` (on-disk
+   * id N shows as the host id that N inside maps to). Attached nowhere; returns its fd, usable as
+   * `/proc/self/fd/N` (e.g. an overlay layer) until closed. EINVAL: the filesystem has no idmapped mounts.
+   */
+  idmappedTree(source: string, usernsFd: number, recursive?: boolean): number;
+  /** idmappedTree, then move_mount onto `target` (an attached mount; the caller unmounts it). */
+  idmappedMount(source: string, target: string, usernsFd: number, recursive?: boolean): void;
+}
+
+/** One line of /proc/PID/uid_map: ids inside..inside+count-1 are outside..outside+count-1 on the host. */
+export interface IdMapping {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
+/** One OCI device cgroup rule (linux.resources.devices[]); -1 or missing major/minor = any. */
+export interface DeviceFilterRule {
+  allow: boolean;
+  type?: 'a' | 'c' | 'b';
+  major?: number;
+  minor?: number;
+  /** Subset of "rwm"; empty or missing = "rwm". */
+  access?: string;
 }
 
 export interface LayerApplyOptions {
@@ -107,6 +187,26 @@ export interface LayerApplier {
   write(chunk: Buffer): Promise<void>;
   end(): Promise<LayerApplyStats>;
   abort(): void;
+}
+
+export interface NativeSpawnOptions {
+  /** Program to run: `fd` (execveat AT_EMPTY_PATH) wins over `path`; `path` also names it in errors. */
+  fd?: number;
+  path: string;
+  argv: string[];
+  /** "NAME=value" strings. */
+  env: string[];
+  /** [child fd, our fd]: the child's fd table is exactly these. */
+  fds: [number, number][];
+}
+
+export interface FdWatch {
+  /** 1 readable, 2 writable, or both. Calling again changes the events. */
+  start(events: number): void;
+  stop(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
 }
 
 /** Where node-gyp put the build products. */

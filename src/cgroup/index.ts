@@ -11,7 +11,7 @@ export type { CgroupDriver, CgroupObserver, CgroupRecord, CgroupStats, CgroupVer
 export { CgroupError, containerCgroupPath } from './driver';
 export { detectCgroupLayout, parseCgroupLayout, type CgroupLayout, type CgroupMode } from './detect';
 export { V1Cgroup, v1ResourceWrites, deviceRuleText } from './v1';
-export { V2Cgroup, v2ResourceWrites, sharesToWeight, V2_DEVICES_WARNING } from './v2';
+export { V2Cgroup, v2ResourceWrites, v2DeviceRules, sharesToWeight, V2_DEVICE_FILTER } from './v2';
 
 /** A driver for a new container: v2 on unified hosts, v1 (plus the unified dir for cgroup.kill) otherwise. */
 export function cgroupForContainer(
@@ -22,7 +22,7 @@ export function cgroupForContainer(
   observer?: CgroupObserver,
 ): CgroupDriver {
   const cgPath = containerCgroupPath(cgroupsPath, id);
-  const driver = layout.mode === 'unified' ? V2Cgroup.forPath(layout.unifiedRoot ?? '/sys/fs/cgroup', cgPath) : V1Cgroup.forPath(layout, cgPath, devices);
+  const driver = layout.mode === 'unified' ? V2Cgroup.forPath(layout.unifiedRoot ?? '/sys/fs/cgroup', cgPath, devices) : V1Cgroup.forPath(layout, cgPath, devices);
   driver.observer = observer;
   return driver;
 }

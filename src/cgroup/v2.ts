@@ -2,7 +2,9 @@
 // cgroup.subtree_control of every ancestor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Resources } from '../runtime/spec';
+import type { DeviceCgroupRule, Resources } from '../runtime/spec';
+import { native } from '../native';
+import { DEFAULT_ALLOWED_DEVICES, deviceRuleText } from './v1';
 import {
   type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
   readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
@@ -62,13 +64,18 @@ export function v2ResourceWrites(r: Resources | undefined): V2Write[] {
   return w;
 }
 
-/** True if the device rules ask for anything beyond "deny all" (which v2 can't express without eBPF). */
-function devicesNeedEnforcement(r: Resources | undefined): boolean {
-  return (r?.devices ?? []).length > 0;
+/**
+ * The rules the eBPF device filter enforces, in order (the last matching rule wins, no match =
+ * deny): the config's, then the devices every container may use, then the runtime's extras
+ * (`--device`). Undefined when the config has no device rules: nothing is filtered then (as v1).
+ */
+export function v2DeviceRules(r: Resources | undefined, extraDevices: DeviceCgroupRule[] = []): DeviceCgroupRule[] | undefined {
+  if (!r?.devices) return undefined;
+  return [...r.devices, ...DEFAULT_ALLOWED_DEVICES, ...extraDevices];
 }
 
-export const V2_DEVICES_WARNING =
-  'cgroup v2 device rules are not enforced: the eBPF device filter is not implemented in hull yet';
+/** The pseudo-file the trace names for the device filter (cgroup v2 has no devices.* files). */
+export const V2_DEVICE_FILTER = 'bpf(BPF_CGROUP_DEVICE)';
 
 export class V2Cgroup implements CgroupDriver {
   observer?: CgroupObserver;
@@ -76,10 +83,11 @@ export class V2Cgroup implements CgroupDriver {
   constructor(
     readonly record: CgroupRecord,
     private readonly root: string,
+    private readonly extraDevices: DeviceCgroupRule[] = [],
   ) {}
 
-  static forPath(unifiedRoot: string, cgroupPath: string): V2Cgroup {
-    return new V2Cgroup({ version: 2, path: cgroupPath, dirs: { '': path.join(unifiedRoot, cgroupPath) } }, unifiedRoot);
+  static forPath(unifiedRoot: string, cgroupPath: string, extraDevices: DeviceCgroupRule[] = []): V2Cgroup {
+    return new V2Cgroup({ version: 2, path: cgroupPath, dirs: { '': path.join(unifiedRoot, cgroupPath) } }, unifiedRoot, extraDevices);
   }
 
   get dir(): string {
@@ -119,7 +127,17 @@ export class V2Cgroup implements CgroupDriver {
       }
       writeCgroupFile(this.dir, write.file, write.value, this.observer);
     }
-    if (devicesNeedEnforcement(resources)) warnings.push(V2_DEVICES_WARNING);
+    const rules = v2DeviceRules(resources, this.extraDevices);
+    if (rules) {
+      // Replaces the filter attached before (update); the kernel drops it with the cgroup.
+      this.observer?.('write', path.join(this.dir, V2_DEVICE_FILTER), rules.map(deviceRuleText).join(', '));
+      try {
+        native().setDeviceFilter(this.dir, rules);
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        throw new Error(`cgroup v2: device filter for ${this.dir}: ${e.message}`, { cause: err });
+      }
+    }
     return warnings;
   }
 

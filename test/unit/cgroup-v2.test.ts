@@ -2,7 +2,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { V2Cgroup, v2ResourceWrites, sharesToWeight, V2_DEVICES_WARNING, cgroupFromRecord, parseCgroupLayout, cgroupForContainer, containerCgroupPath } from '../../src/cgroup';
+import { V2Cgroup, v2ResourceWrites, v2DeviceRules, sharesToWeight, cgroupFromRecord, parseCgroupLayout, cgroupForContainer, containerCgroupPath } from '../../src/cgroup';
 
 const temps: string[] = [];
 afterEach(() => {
@@ -56,6 +56,18 @@ describe('cgroup v2 resource mapping', () => {
   });
 });
 
+describe('cgroup v2 device rules', () => {
+  it('puts the config first, then the default devices, then the extras; none without config rules', () => {
+    expect(v2DeviceRules(undefined)).toBeUndefined();
+    expect(v2DeviceRules({ memory: {} })).toBeUndefined();
+    const extra = { allow: true, type: 'c' as const, major: 10, minor: 200, access: 'rwm' };
+    const rules = v2DeviceRules({ devices: [{ allow: false, access: 'rwm' }] }, [extra])!;
+    expect(rules[0]).toEqual({ allow: false, access: 'rwm' });
+    expect(rules).toContainEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' });
+    expect(rules[rules.length - 1]).toEqual(extra);
+  });
+});
+
 describe('V2Cgroup on a fake tree', () => {
   it('enables controllers top-down, writes limits, freezes, kills, reports procs', async () => {
     const root = fakeRoot();
@@ -65,8 +77,10 @@ describe('V2Cgroup on a fake tree', () => {
     const dir = path.join(root, 'hull-oci/c1');
     expect(cg.joinDirs()).toEqual([dir]);
     for (const f of FILES) fs.writeFileSync(path.join(dir, f), '');
-    const warnings = cg.apply({ memory: { limit: 1 << 20 }, pids: { limit: 10 }, devices: [{ allow: false, access: 'rwm' }] });
-    expect(warnings).toEqual([V2_DEVICES_WARNING]);
+    const warnings = cg.apply({ memory: { limit: 1 << 20 }, pids: { limit: 10 } });
+    expect(warnings).toEqual([]);
+    // Device rules become an eBPF program attached to the directory: a plain directory is no cgroup.
+    expect(() => cg.apply({ devices: [{ allow: false, access: 'rwm' }] })).toThrow(/device filter for .*hull-oci\/c1: bpf\(BPF_PROG_QUERY\)/);
     expect(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8')).toBe(String(1 << 20));
     expect(fs.readFileSync(path.join(dir, 'pids.max'), 'utf8')).toBe('10');
 
