@@ -1,6 +1,7 @@
 // `hull rmi [-f] IMAGE...`
 import type { Command } from 'commander';
 import { storeFor } from '../image/cli-support';
+import { pruneShiftedLayers } from '../container/userns';
 
 export function define(cmd: Command): Command {
   return cmd
@@ -17,6 +18,8 @@ export function define(cmd: Command): Command {
           errors.push((err as Error).message);
         }
       }
+      // `--userns remap` copies of layers that are gone now (made only without idmapped mounts).
+      pruneShiftedLayers(store.root);
       if (errors.length) throw new Error(errors.join('\nhull: '));
     });
 }

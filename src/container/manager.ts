@@ -29,7 +29,8 @@ import { applyLimits, applyUserns, boundingCapabilities, buildContainerSpec, eff
 import { ContainerStore, CREATING_FILE, generateName } from './store';
 import { ZERO_TIME, type ContainerRecord, type ContainerStatus, type MountPoint } from './types';
 import { VolumeStore } from './volumes';
-import { parseUsernsMode, remapRanges, shiftedLayer, shiftOwners } from './userns';
+import { parseUsernsMode, remapRanges, shiftOwners } from './userns';
+import { mountIdmappedRootfs, mountRemappedRootfs, needsIdmap, specRanges } from './idmap';
 
 export interface ContainerManagerOptions {
   /** State root (`--root`); default $HULL_ROOT or /var/lib/hull. */
@@ -219,17 +220,19 @@ export class ContainerManager {
       const initDir = path.join(dir, 'init');
       for (const d of [rootfs, path.join(dir, 'layer', 'upper'), path.join(dir, 'layer', 'work')]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
       makeInitLayer(initDir);
-      let lowers = this.images.imageLowerDirs(image);
+      const lowers = this.images.imageLowerDirs(image);
       if (remap) {
-        // Root inside is remap.uid.start outside: everything it uses must be owned by the range.
-        lowers = lowers.map((l) => shiftedLayer(this.root, l, remap));
+        // Root inside is remap.uid.start outside: its own dirs are owned by the range (image
+        // layers are idmapped by mountRemappedRootfs)...
         // ...and it must be able to walk to its rootfs (search permission only, as docker's 0701 root).
         for (const d of [this.root, path.dirname(dir)]) fs.chmodSync(d, fs.statSync(d).mode & 0o7777 | 0o011);
         shiftOwners(initDir, remap);
         shiftOwners(path.join(dir, 'layer'), remap);
       }
-      const layers = [initDir, ...lowers];
-      mountRootfs({ layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs });
+      let layers = [initDir, ...lowers];
+      const rootfsOpts = { layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs };
+      if (remap) layers = mountRemappedRootfs(this.root, dir, rootfsOpts, remap, (m) => this.warn(m));
+      else mountRootfs(rootfsOpts);
 
       const tty = opts.tty ?? false;
       const hostname = opts.hostname || id.slice(0, 12);
@@ -651,7 +654,10 @@ export class ContainerManager {
     const dir = this.store.containerDir(rec.Id);
     const rootfs = path.join(dir, 'rootfs');
     if (isMountPoint(rootfs)) return;
-    mountRootfs({ layers: rec.Layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs });
+    const opts = { layers: rec.Layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs };
+    const ranges = rec.HostConfig.UsernsMode === 'remap' ? specRanges(rec.Spec) : undefined;
+    if (ranges) mountIdmappedRootfs(opts, ranges, (l) => needsIdmap(this.root, dir, l));
+    else mountRootfs(opts);
   }
 
   /** create + start, as `docker run`. Foreground resolves with the exit code; `-d` with 0. */

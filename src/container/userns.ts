@@ -1,9 +1,10 @@
 // `--userns remap`: root in the container is an unprivileged id range on the host, taken from
 // /etc/subuid and /etc/subgid (the entry of user "hull", else "root"; $HULL_SUBUID_FILE and
-// $HULL_SUBGID_FILE name other files, for tests). The kernel has no idmapped
-// mounts in hull's helper yet, so the image's layers are used through copies whose owners are
-// shifted into the range (docker's userns-remap does the same): made once per range and layer,
-// under <root>/userns/<uid>.<gid>/, and shared by every remapped container.
+// $HULL_SUBGID_FILE name other files, for tests). Image layers reach the container through
+// idmapped mounts (src/container/idmap.ts); only where the kernel or filesystem has none are they
+// used through copies whose owners are shifted into the range (docker's userns-remap does that
+// always): made once per range and layer, under <root>/userns/<uid>.<gid>/, shared by every
+// remapped container, and removed by pruneShiftedLayers once their image layer is gone.
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -79,13 +80,24 @@ export function shiftOwners(dir: string, r: RemapRanges): void {
   shift(dir);
 }
 
+function shiftedDir(stateRoot: string): string {
+  return path.join(path.resolve(stateRoot), 'userns');
+}
+
+/** True for a directory made by shiftedLayer (under <root>/userns/). */
+export function isShiftedLayer(stateRoot: string, dir: string): boolean {
+  return path.resolve(dir).startsWith(shiftedDir(stateRoot) + path.sep);
+}
+
 /** A shifted copy of one image layer directory, made once per range (atomic rename into place). */
 export function shiftedLayer(stateRoot: string, lowerDir: string, r: RemapRanges): string {
-  const base = path.join(stateRoot, 'userns', `${r.uid.start}.${r.gid.start}`);
+  const base = path.join(shiftedDir(stateRoot), `${r.uid.start}.${r.gid.start}`);
   const key = crypto.createHash('sha256').update(path.resolve(lowerDir)).digest('hex').slice(0, 32);
   const target = path.join(base, key);
   if (fs.existsSync(target)) return target;
   fs.mkdirSync(base, { recursive: true, mode: 0o711 });
+  // Which layer it copies, so pruneShiftedLayers can drop it once that layer is removed.
+  fs.writeFileSync(`${target}.source`, path.resolve(lowerDir));
   const tmp = `${target}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   try {
     const cp = spawnSync('cp', ['-a', '--reflink=auto', '--', lowerDir, tmp], { encoding: 'utf8' });
@@ -101,4 +113,43 @@ export function shiftedLayer(stateRoot: string, lowerDir: string, r: RemapRanges
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   return target;
+}
+
+/**
+ * Removes shifted copies whose image layer no longer exists (after rmi / prune), except those
+ * `inUse` (layers some container record still names). Returns how many were removed.
+ */
+export function pruneShiftedLayers(stateRoot: string, inUse: Set<string> = new Set()): number {
+  let removed = 0;
+  const root = shiftedDir(stateRoot);
+  let ranges: string[];
+  try {
+    ranges = fs.readdirSync(root);
+  } catch {
+    return 0;
+  }
+  for (const range of ranges) {
+    const base = path.join(root, range);
+    let names: string[];
+    try {
+      names = fs.readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.source')) continue;
+      const copy = path.join(base, name.slice(0, -'.source'.length));
+      let source: string;
+      try {
+        source = fs.readFileSync(path.join(base, name), 'utf8');
+      } catch {
+        continue;
+      }
+      if (fs.existsSync(source) || inUse.has(copy)) continue;
+      fs.rmSync(copy, { recursive: true, force: true });
+      fs.rmSync(path.join(base, name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
