@@ -151,7 +151,7 @@ Napi::Value IdmappedTree(const Napi::CallbackInfo& info) {
   attr.userns_fd = static_cast<uint64_t>(usernsFd);
   // EINVAL here: the filesystem does not support idmapped mounts (or the tree is already idmapped).
   if (mount_setattr(tree.fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0) {
-    ThrowSystemError(env, errno, "mount_setattr", source + " (MOUNT_ATTR_IDMAP)");
+    ThrowSystemError(env, errno, "mount_setattr", source);
   }
   return Napi::Number::New(env, tree.release());
 }
@@ -174,7 +174,7 @@ Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
   attr.attr_set = MOUNT_ATTR_IDMAP;
   attr.userns_fd = static_cast<uint64_t>(usernsFd);
   if (mount_setattr(tree.fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0) {
-    ThrowSystemError(env, errno, "mount_setattr", source + " (MOUNT_ATTR_IDMAP)");
+    ThrowSystemError(env, errno, "mount_setattr", source);
   }
   if (move_mount(tree.fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
     ThrowSystemError(env, errno, "move_mount", target);

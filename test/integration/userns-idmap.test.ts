@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
+import { native } from '../../src/native';
 import { mountsContaining, tempDir } from '../setup/rootfs';
 
 const IMAGE = 'localhost/hull-test:latest';
@@ -114,8 +115,7 @@ describe('--userns remap with idmapped layers', () => {
       const rootfs = path.join(dir, 'rootfs');
       expect(mountsContaining(rootfs).length).toBe(1);
       // What a reboot does to the mount.
-      const { umount } = (await import('../../src/native')).native();
-      umount(rootfs, 2);
+      native().umount(rootfs, 2);
       expect(mountsContaining(rootfs)).toEqual([]);
       const s = await hull(['start', '-a', id]);
       expect(s.stderr).toBe('');
@@ -152,5 +152,40 @@ describe('--userns remap with idmapped layers', () => {
     expect(rm.code).toBe(0);
     expect(layerDirs()).toEqual([]);
     expect(shiftedCopies()).toEqual([]);
+  });
+
+  it('the addon: a user namespace fd with the given maps; refusals name syscall, path and errno', () => {
+    const n = native();
+    const ns = n.usernsFd([{ inside: 0, outside: BASE, count: 65536 }], [{ inside: 0, outside: BASE, count: 65536 }]);
+    try {
+      expect(fs.readlinkSync(`/proc/self/fd/${ns}`)).toMatch(/^user:\[\d+\]$/);
+      expect(fs.readlinkSync(`/proc/self/fd/${ns}`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+      const tree = n.idmappedTree(path.join(root, 'layers'), ns);
+      try {
+        // On-disk root (0) shows as the range's first id through the detached mount.
+        expect(fs.statSync(`/proc/self/fd/${tree}`).uid).toBe(BASE);
+      } finally {
+        fs.closeSync(tree);
+      }
+      // The attached form: an idmapped bind the caller unmounts.
+      const target = path.join(tmp, 'idmapped-bind');
+      fs.mkdirSync(target);
+      n.idmappedMount(path.join(root, 'layers'), target, ns);
+      try {
+        expect(fs.statSync(target).uid).toBe(BASE);
+        expect(fs.statSync(path.join(root, 'layers')).uid).toBe(0);
+      } finally {
+        n.umount(target, 0);
+      }
+      expect(mountsContaining(target)).toEqual([]);
+      // procfs has no idmapped mounts: the refusal the copy fallback keys on.
+      expect(() => n.idmappedTree('/proc', ns)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'mount_setattr', path: '/proc' }));
+      expect(() => n.idmappedTree(path.join(tmp, 'missing'), ns)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open_tree' }));
+    } finally {
+      fs.closeSync(ns);
+    }
+    // Overlapping ranges: the kernel refuses the map.
+    expect(() => n.usernsFd([{ inside: 0, outside: BASE, count: 10 }, { inside: 5, outside: BASE + 100, count: 10 }], [{ inside: 0, outside: BASE, count: 1 }]))
+      .toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'write', path: expect.stringMatching(/^\/proc\/\d+\/uid_map$/) }));
   });
 });
