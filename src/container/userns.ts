@@ -3,8 +3,10 @@
 // $HULL_SUBGID_FILE name other files, for tests). Image layers reach the container through
 // idmapped mounts (src/container/idmap.ts); only where the kernel or filesystem has none are they
 // used through copies whose owners are shifted into the range (docker's userns-remap does that
-// always): made once per range and layer, under <root>/userns/<uid>.<gid>/, shared by every
-// remapped container, and removed by pruneShiftedLayers once their image layer is gone.
+// always): made once per range and layer, shared by every remapped container. A copy of a store
+// layer (<root>/layers/<chain>/diff) sits beside it as <root>/layers/<chain>/userns-<uid>.<gid>, so
+// whatever removes the layer (rmi, image/system prune) removes its copies; any other directory is
+// copied under <root>/userns/<uid>.<gid>/, and pruneShiftedLayers drops those once it is gone.
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -84,20 +86,34 @@ function shiftedDir(stateRoot: string): string {
   return path.join(path.resolve(stateRoot), 'userns');
 }
 
-/** True for a directory made by shiftedLayer (under <root>/userns/). */
+const STORE_COPY = /^userns-\d+\.\d+$/;
+
+/** The layer of the image store that `lowerDir` is the diff of, or undefined. */
+function storeLayerOf(stateRoot: string, lowerDir: string): string | undefined {
+  const abs = path.resolve(lowerDir);
+  const layer = path.dirname(abs);
+  return path.basename(abs) === 'diff' && path.dirname(layer) === path.join(path.resolve(stateRoot), 'layers') ? layer : undefined;
+}
+
+/** True for a directory made by shiftedLayer. */
 export function isShiftedLayer(stateRoot: string, dir: string): boolean {
-  return path.resolve(dir).startsWith(shiftedDir(stateRoot) + path.sep);
+  const abs = path.resolve(dir);
+  if (abs.startsWith(shiftedDir(stateRoot) + path.sep)) return true;
+  return STORE_COPY.test(path.basename(abs)) && path.dirname(path.dirname(abs)) === path.join(path.resolve(stateRoot), 'layers');
 }
 
 /** A shifted copy of one image layer directory, made once per range (atomic rename into place). */
 export function shiftedLayer(stateRoot: string, lowerDir: string, r: RemapRanges): string {
-  const base = path.join(shiftedDir(stateRoot), `${r.uid.start}.${r.gid.start}`);
+  const storeLayer = storeLayerOf(stateRoot, lowerDir);
+  const base = storeLayer ?? path.join(shiftedDir(stateRoot), `${r.uid.start}.${r.gid.start}`);
   const key = crypto.createHash('sha256').update(path.resolve(lowerDir)).digest('hex').slice(0, 32);
-  const target = path.join(base, key);
+  const target = storeLayer ? path.join(storeLayer, `userns-${r.uid.start}.${r.gid.start}`) : path.join(base, key);
   if (fs.existsSync(target)) return target;
-  fs.mkdirSync(base, { recursive: true, mode: 0o711 });
-  // Which layer it copies, so pruneShiftedLayers can drop it once that layer is removed.
-  fs.writeFileSync(`${target}.source`, path.resolve(lowerDir));
+  if (!storeLayer) {
+    fs.mkdirSync(base, { recursive: true, mode: 0o711 });
+    // Which directory it copies, so pruneShiftedLayers can drop it once that is removed.
+    fs.writeFileSync(`${target}.source`, path.resolve(lowerDir));
+  }
   const tmp = `${target}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   try {
     const cp = spawnSync('cp', ['-a', '--reflink=auto', '--', lowerDir, tmp], { encoding: 'utf8' });
@@ -116,7 +132,7 @@ export function shiftedLayer(stateRoot: string, lowerDir: string, r: RemapRanges
 }
 
 /**
- * Removes shifted copies whose image layer no longer exists (after rmi / prune), except those
+ * Removes copies under <root>/userns/ whose source directory no longer exists, except those
  * `inUse` (layers some container record still names). Returns how many were removed.
  */
 export function pruneShiftedLayers(stateRoot: string, inUse: Set<string> = new Set()): number {

@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
 import { native } from '../../src/native';
+import { isShiftedLayer, pruneShiftedLayers, shiftedLayer } from '../../src/container/userns';
+import { needsIdmap } from '../../src/container/idmap';
 import { mountsContaining, tempDir } from '../setup/rootfs';
 
 const IMAGE = 'localhost/hull-test:latest';
@@ -35,11 +37,12 @@ function layerDirs(): string[] {
   return fs.readdirSync(layers).filter((n) => !n.startsWith('.')).map((n) => path.join(layers, n));
 }
 
-/** Names of the shifted layer copies in the store (the fallback path). */
+/** The shifted layer copies in the store (the fallback path): beside their layer, or under <root>/userns. */
 function shiftedCopies(): string[] {
+  const beside = layerDirs().flatMap((l) => fs.readdirSync(l).filter((n) => n.startsWith('userns-')).map((n) => path.join(l, n)));
   const base = path.join(root, 'userns');
-  if (!fs.existsSync(base)) return [];
-  return fs.readdirSync(base).flatMap((r) => fs.readdirSync(path.join(base, r)).map((n) => `${r}/${n}`));
+  const apart = fs.existsSync(base) ? fs.readdirSync(base).flatMap((r) => fs.readdirSync(path.join(base, r)).map((n) => path.join(base, r, n))) : [];
+  return [...beside, ...apart];
 }
 
 async function pidOf(id: string): Promise<number> {
@@ -141,9 +144,10 @@ describe('--userns remap with idmapped layers', () => {
     expect(r.stdout.trim()).toBe('0:0');
     const copies = shiftedCopies();
     expect(copies.length).toBeGreaterThan(0);
-    // The copies are owned by the range; the layers themselves are not touched.
-    const copyDir = path.join(root, 'userns', copies.find((c) => !c.endsWith('.source'))!);
-    expect(fs.statSync(copyDir).uid).toBe(BASE);
+    // The copies (beside their layers) are owned by the range; the layers themselves are not touched.
+    expect(copies.every((c) => path.basename(c) === `userns-${BASE}.${BASE}`)).toBe(true);
+    expect(copies.map((c) => fs.statSync(c).uid)).toEqual(copies.map(() => BASE));
+    expect(layerDirs().map((l) => fs.statSync(path.join(l, 'diff')).uid)).toEqual(layerDirs().map(() => 0));
     // Untagging while another tag remains keeps the layers, so the copies stay...
     await hull(['rmi', own]);
     expect(shiftedCopies()).toEqual(copies);
@@ -187,5 +191,28 @@ describe('--userns remap with idmapped layers', () => {
     // Overlapping ranges: the kernel refuses the map.
     expect(() => n.usernsFd([{ inside: 0, outside: BASE, count: 10 }, { inside: 5, outside: BASE + 100, count: 10 }], [{ inside: 0, outside: BASE, count: 1 }]))
       .toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'write', path: expect.stringMatching(/^\/proc\/\d+\/uid_map$/) }));
+  });
+
+  it('copies of directories outside the store live under <root>/userns and go once their source does', () => {
+    const ranges = { uid: { start: BASE, count: 65536 }, gid: { start: BASE, count: 65536 }, user: 'hull' };
+    const src = path.join(tmp, 'outside-layer');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc', 'f'), 'x');
+    fs.chownSync(path.join(src, 'etc', 'f'), 7, 8);
+    const copy = shiftedLayer(root, src, ranges);
+    expect(copy.startsWith(path.join(root, 'userns') + path.sep)).toBe(true);
+    expect(isShiftedLayer(root, copy)).toBe(true);
+    expect(needsIdmap(root, path.join(root, 'containers', 'x'), copy)).toBe(false);
+    expect(needsIdmap(root, path.join(root, 'containers', 'x'), src)).toBe(true);
+    expect(needsIdmap(root, path.join(root, 'containers', 'x'), path.join(root, 'containers', 'x', 'init'))).toBe(false);
+    const st = fs.statSync(path.join(copy, 'etc', 'f'));
+    expect([st.uid, st.gid]).toEqual([BASE + 7, BASE + 8]);
+    expect(shiftedLayer(root, src, ranges)).toBe(copy); // made once
+    expect(pruneShiftedLayers(root)).toBe(0); // its source is still there
+    fs.rmSync(src, { recursive: true });
+    expect(pruneShiftedLayers(root, new Set([copy]))).toBe(0); // still named by a container
+    expect(pruneShiftedLayers(root)).toBe(1);
+    expect(fs.existsSync(copy)).toBe(false);
+    expect(fs.readdirSync(path.dirname(copy))).toEqual([]);
   });
 });
