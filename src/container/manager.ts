@@ -126,6 +126,8 @@ export class ContainerManager {
   readonly volumes: VolumeStore;
   readonly runtime: Runtime;
   private imageStore?: ImageStore;
+  /** Containers this process created, so their rootfs is known to be mounted (no mountinfo read at start). */
+  private readonly mountedHere = new Set<string>();
 
   constructor(private readonly options: ContainerManagerOptions = {}) {
     this.root = stateRoot(options.root);
@@ -217,9 +219,10 @@ export class ContainerManager {
     const createdVolumes: string[] = [];
     try {
       const rootfs = path.join(dir, 'rootfs');
-      const initDir = path.join(dir, 'init');
+      // A remapped root owns its init layer (shifted below); every other container shares one.
+      const initDir = remap ? path.join(dir, 'init') : sharedInitLayer(this.store.dir);
       for (const d of [rootfs, path.join(dir, 'layer', 'upper'), path.join(dir, 'layer', 'work')]) fs.mkdirSync(d, { recursive: true, mode: 0o755 });
-      makeInitLayer(initDir);
+      if (remap) makeInitLayer(initDir);
       const lowers = this.images.imageLowerDirs(image);
       if (remap) {
         // Root inside is remap.uid.start outside: its own dirs are owned by the range (image
@@ -265,7 +268,9 @@ export class ContainerManager {
         const clean = containerPath(target, 'image volume');
         if (!targets.has(clean)) requests.push({ type: 'volume', target: clean, readonly: false, nocopy: false });
       }
-      const { mounts, points } = await this.volumes.withLock(() => this.prepareMounts(requests, rootfs, createdVolumes));
+      const { mounts, points } = requests.length
+        ? await this.volumes.withLock(() => this.prepareMounts(requests, rootfs, createdVolumes))
+        : { mounts: [], points: [] };
       if (remap) {
         // A new volume belongs to the container's root; its content came from the shifted image.
         for (const p of points) {
@@ -356,6 +361,7 @@ export class ContainerManager {
       };
       this.store.write(record);
       fs.rmSync(path.join(dir, CREATING_FILE), { force: true });
+      this.mountedHere.add(id);
       return record;
     } catch (err) {
       await this.destroyLeftovers(id, finalName, createdVolumes);
@@ -570,9 +576,12 @@ export class ContainerManager {
       return 0;
     }
     const id = rec.Id;
-    // Leftover runtime state from a previous run (reaped already, but a crash may leave it).
-    await this.runtime.delete(id, { force: true }).catch(() => undefined);
-    this.ensureRootfs(rec);
+    // Leftover runtime state from a previous run (reaped already, but a crash may leave it); a
+    // container this process has just created has none, and its rootfs is mounted.
+    if (!this.mountedHere.delete(id)) {
+      await this.runtime.delete(id, { force: true }).catch(() => undefined);
+      this.ensureRootfs(rec);
+    }
     const spec: Spec = rec.Spec;
     const dir = this.store.containerDir(id);
     const markRunning = (pid: number) =>
@@ -793,8 +802,8 @@ export class ContainerManager {
     fs.rmSync(path.join(dir, 'container.json'), { force: true });
     this.store.releaseName(rec.Name.replace(/^\//, ''), id);
     unmountRootfs(path.join(dir, 'rootfs'));
-    fs.rmSync(dir, { recursive: true, force: true });
-    if (opts.volumes) {
+    removeContainerDir(dir);
+    if (opts.volumes && rec.Mounts.some((m) => m.Type === 'volume' && m.Anonymous)) {
       await this.volumes.withLock(() => {
         for (const m of rec.Mounts) {
           if (m.Type === 'volume' && m.Anonymous && m.Name) {
@@ -1010,6 +1019,71 @@ function parseLogOpts(list: string[]): ContainerRecord['HostConfig']['LogConfig'
 function makeInitLayer(dir: string): void {
   for (const d of ['etc', 'proc', 'sys', 'dev', 'dev/pts', 'dev/shm']) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
   for (const f of ETC_FILES) fs.writeFileSync(path.join(dir, 'etc', f), '', { mode: 0o755 });
+}
+
+/** The shared init layer's directory under <root>/containers; a new layout gets a new name. */
+const SHARED_INIT_LAYER = '.init-layer-1';
+
+/**
+ * The init layer containers without a user namespace share: identical for all of them and never
+ * written (it is a read-only lower layer), so it is made once per state root instead of made and
+ * removed with every container. Made in a temp directory, fsynced, then renamed into place: a
+ * container never mounts a half-made one, even after a crash.
+ */
+function sharedInitLayer(containersDir: string): string {
+  const dir = path.join(containersDir, SHARED_INIT_LAYER);
+  if (fs.existsSync(dir)) return dir;
+  const tmp = `${dir}.${process.pid}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { mode: 0o755 });
+  makeInitLayer(tmp);
+  for (const d of ['etc', 'dev', '.']) fsyncPath(path.join(tmp, d));
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!fs.existsSync(dir)) throw err; // else another process made it first
+  }
+  fsyncPath(containersDir);
+  return dir;
+}
+
+function fsyncPath(p: string): void {
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Removes a container's directory. Its layout is known (store.ts): one unlink or rmdir per entry,
+ * instead of Node's recursive walk (an lstat, and a failed rmdir then a readdir per directory).
+ * What else is there (the writable layer's content, a log, a per-container init layer) is left
+ * to the walk, which the final rmdir falls back to.
+ */
+function removeContainerDir(dir: string): void {
+  const files = [...ETC_FILES, 'container.json', CREATING_FILE, `${path.basename(dir)}-json.log`];
+  for (const f of files) {
+    try {
+      fs.unlinkSync(path.join(dir, f));
+    } catch {
+      /* absent, or left to the walk */
+    }
+  }
+  for (const d of ['rootfs', 'layer/work/work', 'layer/work', 'layer/upper', 'layer']) {
+    try {
+      fs.rmdirSync(path.join(dir, d));
+    } catch {
+      /* not empty (the container wrote files), or absent: left to the walk */
+    }
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function writeEtcFiles(dir: string, hostname: string, network: string): void {

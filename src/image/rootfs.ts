@@ -77,13 +77,20 @@ export function isMountPoint(target: string): boolean {
 
 /**
  * Detaches the root filesystem mounted at `target`. Does nothing (returns false) when nothing is
- * mounted there, so it never detaches an unrelated mount that merely contains `target`.
+ * mounted there, so it never detaches an unrelated mount that merely contains `target`: umount2
+ * detaches only a mount whose root `target` is, and says EINVAL for any other directory (no
+ * mountinfo to read and scan first, which grows with the host's mounts).
  */
 export function unmountRootfs(target: string): boolean {
   const abs = path.resolve(target);
-  if (!isMountPoint(abs)) return false;
-  native().umount(abs, MNT_DETACH | UMOUNT_NOFOLLOW);
-  return true;
+  try {
+    native().umount(abs, MNT_DETACH | UMOUNT_NOFOLLOW);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EINVAL' || code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -147,8 +147,21 @@ export class StateStore {
     return names.filter((n) => fs.existsSync(path.join(this.root, n, STATE_FILE))).sort();
   }
 
+  /** The files a state directory holds are known: unlink them and rmdir, walking it only if more is there. */
   remove(id: string): void {
-    fs.rmSync(this.dir(id), { recursive: true, force: true });
+    const dir = this.dir(id);
+    for (const f of [STATE_FILE, EXIT_FILE, EXEC_FIFO]) {
+      try {
+        fs.unlinkSync(path.join(dir, f));
+      } catch {
+        /* absent */
+      }
+    }
+    try {
+      fs.rmdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 
