@@ -5,9 +5,10 @@
 // the overlay holds the only references). The container's own directories (init layer, upper,
 // work) are already owned by the range on disk and enter unmapped.
 //
-// Where the kernel or the filesystem cannot (no mount_setattr: < 5.12; a filesystem without
-// idmapped-mount support; overlay refusing idmapped or detached layers: < 5.19 / < 6.13 for fds),
-// create falls back to shifted copies of the layers (src/container/userns.ts) with one warning.
+// Where the kernel or the filesystem cannot — no mount_setattr (< 5.12), a filesystem without
+// idmapped mounts, an overlay that refuses idmapped layers (< 5.19) or detached ones (checked to
+// work on this 6.18; older kernels may answer EINVAL) — create falls back to shifted copies of the
+// layers (src/container/userns.ts) with one warning.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native, type IdMapping } from '../native';
@@ -44,7 +45,7 @@ export function mountIdmappedRootfs(opts: MountRootfsOptions, ranges: { uid: IdR
       if (!idmap(l)) return l;
       const fd = n.idmappedTree(path.resolve(l), userns, false);
       fds.push(fd);
-      // The magic link resolves to exactly the detached mount (overlay takes it as a layer fd on 6.13+).
+      // The magic link resolves to exactly the detached mount (overlay takes layers as fds on 6.13+).
       return `/proc/self/fd/${fd}`;
     });
     mountRootfs({ ...opts, layers });
