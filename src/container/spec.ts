@@ -1,6 +1,7 @@
 // The OCI spec of a hull container: Docker's defaults (REFERENCE §8) plus what the image and the
 // flags asked for. Pure: takes resolved values (ids, host paths), returns the spec the runtime runs.
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
 import { CAPABILITIES } from '../runtime/flags';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
 import type { Device, DeviceCgroupRule, Mount, Namespace, Resources, Seccomp, Spec } from '../runtime/spec';
@@ -184,20 +185,65 @@ export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 /** CFS period hull uses for --cpus (docker's). */
 export const CPU_PERIOD = 100_000;
 
-/** A host device node → its linux.devices entry (type, numbers, mode, owner). Reads the host. */
-export function resolveDevice(req: DeviceRequest, stat: (p: string) => { isCharacterDevice(): boolean; isBlockDevice(): boolean; rdev: number; mode: number; uid: number; gid: number } = statSync): Device {
+type StatFn = (p: string) => { isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; rdev: number; mode: number; uid: number; gid: number };
+
+/** A device node's stat → its linux.devices entry at `containerPath`, or undefined if not a device. */
+function deviceEntry(st: ReturnType<StatFn>, containerPath: string): Device | undefined {
+  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+  if (!type) return undefined;
+  const rdev = BigInt(st.rdev);
+  // glibc's gnu_dev_major/minor: the numbers are split across the low and high bits of dev_t.
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  return { type, path: containerPath, major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
+}
+
+/**
+ * `--device` → linux.devices entries. A device node gives one (symlinks to it are followed, as
+ * docker does); a directory gives every device node below it, recursively, at the same relative
+ * path under the container path (docker's `--device /dev/snd`), skipping symlinks and other files.
+ * Reads the host; `stat`/`lstat`/`readdir` are for tests.
+ */
+export function resolveDevice(
+  req: DeviceRequest,
+  io: { stat: StatFn; lstat: StatFn; readdir: (dir: string) => string[] } = { stat: statSync, lstat: lstatSync, readdir: (d) => readdirSync(d) },
+): Device[] {
+  const fail = (why: string) => usageError(`error gathering device information while adding custom device "${req.hostPath}": ${why}`);
   let st;
   try {
-    st = stat(req.hostPath);
+    st = io.stat(req.hostPath);
   } catch (err) {
-    throw usageError(`error gathering device information while adding custom device "${req.hostPath}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw fail((err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
-  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
-  if (!type) throw usageError(`error gathering device information while adding custom device "${req.hostPath}": not a device node`);
-  const rdev = st.rdev;
-  const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
-  const minor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
-  return { type, path: req.containerPath, major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
+  const single = deviceEntry(st, req.containerPath);
+  if (single) return [single];
+  if (!st.isDirectory()) throw fail('not a device node');
+  const found: Device[] = [];
+  const walk = (hostDir: string, containerDir: string) => {
+    let names: string[];
+    try {
+      names = io.readdir(hostDir).sort();
+    } catch (err) {
+      throw fail(`${hostDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    for (const name of names) {
+      const hostPath = path.join(hostDir, name);
+      let entry;
+      try {
+        entry = io.lstat(hostPath);
+      } catch {
+        continue; // gone while walking
+      }
+      if (entry.isDirectory()) walk(hostPath, path.posix.join(containerDir, name));
+      else {
+        const dev = deviceEntry(entry, path.posix.join(containerDir, name));
+        if (dev) found.push(dev);
+      }
+    }
+  };
+  walk(req.hostPath, req.containerPath);
+  if (!found.length) throw fail('not a device node, and a directory without device nodes');
+  return found;
 }
 
 /** The spec's resources for the limits (what `update` also writes). */
@@ -223,10 +269,11 @@ export function limitResources(limits: ContainerLimits): Resources {
 
 /**
  * Put the limits into a spec from buildContainerSpec: cgroup resources, rlimits, oom score, sysctls,
- * and each --device as a node in /dev plus a device cgroup rule with its permissions. `devices` are
- * the resolved host devices, in the order of `limits.devices`.
+ * and each --device as a node in /dev plus a device cgroup rule with exactly its permissions (the
+ * runtime adds none for linux.devices). `devices[i]` are the nodes `resolveDevice` found for
+ * `limits.devices[i]`.
  */
-export function applyLimits(spec: Spec, limits: ContainerLimits, devices: Device[] = []): Spec {
+export function applyLimits(spec: Spec, limits: ContainerLimits, devices: Device[][] = []): Spec {
   const linux = (spec.linux ??= {});
   const resources = (linux.resources ??= {});
   Object.assign(resources, limitResources(limits));
@@ -237,11 +284,13 @@ export function applyLimits(spec: Spec, limits: ContainerLimits, devices: Device
   }
   if (limits.oomScoreAdj !== undefined) proc.oomScoreAdj = limits.oomScoreAdj;
   if (Object.keys(limits.sysctls).length) linux.sysctl = { ...limits.sysctls };
-  if (devices.length) {
-    linux.devices = devices.map((d) => ({ ...d }));
+  if (devices.some((nodes) => nodes.length)) {
+    linux.devices = devices.flat().map((d) => ({ ...d }));
     resources.devices ??= [];
-    devices.forEach((d, i) => {
-      resources.devices!.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: limits.devices[i]?.permissions ?? 'rwm' });
+    devices.forEach((nodes, i) => {
+      for (const d of nodes) {
+        resources.devices!.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: limits.devices[i]?.permissions ?? 'rwm' });
+      }
     });
   }
   return spec;

@@ -224,10 +224,9 @@ export class Runtime {
     };
     try {
       const execFifo = mode === 'create' ? makeExecFifo(dir) : undefined;
-      const devices = (spec.linux?.devices ?? [])
-        .filter((d) => d.type !== 'p')
-        .map((d) => ({ allow: true, type: (d.type === 'u' ? 'c' : d.type) as 'c' | 'b', major: d.major, minor: d.minor, access: 'rwm' }));
-      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
+      // linux.devices only creates nodes; access comes from linux.resources.devices alone (runc's
+      // specconv does the same), so `--device X:Y:r` stays read-only.
+      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, [], undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
       for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
       const oomFile = oomCheckFile(cgroup.record);

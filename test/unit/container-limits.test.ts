@@ -6,6 +6,7 @@ import {
   checkUlimitsAgainstHost, hostHardLimits, parseDevice, parseLimitFlags, parseUlimit, validateSysctl,
 } from '../../src/container/options';
 import { applyLimits, buildContainerSpec, limitResources, resolveDevice, type ContainerSpecInput } from '../../src/container/spec';
+import type { Device } from '../../src/runtime/spec';
 
 const input = (over: Partial<ContainerSpecInput> = {}): ContainerSpecInput => ({
   rootfs: '/r', args: ['sh'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] }, tty: false,
@@ -123,12 +124,35 @@ describe('--device', () => {
 
   it('resolves a host node to its type and numbers', () => {
     expect(resolveDevice({ hostPath: '/dev/null', containerPath: '/dev/n', permissions: 'rw' }))
-      .toMatchObject({ type: 'c', path: '/dev/n', major: 1, minor: 3 });
-    const fake = { isCharacterDevice: () => false, isBlockDevice: () => true, rdev: (8 << 8) | 17, mode: 0o60660, uid: 0, gid: 6 };
-    expect(resolveDevice({ hostPath: '/dev/sdb1', containerPath: '/dev/sdb1', permissions: 'r' }, () => fake))
-      .toEqual({ type: 'b', path: '/dev/sdb1', major: 8, minor: 17, fileMode: 0o660, uid: 0, gid: 6 });
+      .toMatchObject([{ type: 'c', path: '/dev/n', major: 1, minor: 3 }]);
+    const fake = { isCharacterDevice: () => false, isBlockDevice: () => true, isDirectory: () => false, rdev: (8 << 8) | 17, mode: 0o60660, uid: 0, gid: 6 };
+    const io = { stat: () => fake, lstat: () => fake, readdir: () => [] };
+    expect(resolveDevice({ hostPath: '/dev/sdb1', containerPath: '/dev/sdb1', permissions: 'r' }, io))
+      .toEqual([{ type: 'b', path: '/dev/sdb1', major: 8, minor: 17, fileMode: 0o660, uid: 0, gid: 6 }]);
+    // Numbers above 255/4095 use the high bits of dev_t (glibc's makedev layout).
+    const big = { ...fake, rdev: Number((259n << 8n) | ((0x12345n & ~0xffn) << 12n) | (0x12345n & 0xffn)) };
+    expect(resolveDevice({ hostPath: '/dev/nvme', containerPath: '/dev/nvme', permissions: 'r' }, { ...io, stat: () => big })[0])
+      .toMatchObject({ major: 259, minor: 0x12345 });
     expect(usage(() => resolveDevice({ hostPath: '/etc/passwd', containerPath: '/dev/p', permissions: 'r' }))).toMatch(/not a device/);
     expect(usage(() => resolveDevice({ hostPath: '/dev/no-such', containerPath: '/dev/p', permissions: 'r' }))).toMatch(/ENOENT/);
+  });
+
+  it('expands a directory to every device node below it, at the same relative paths', () => {
+    const node = (type: 'c' | 'b' | 'd' | 'f' | 'l', major = 0, minor = 0) => ({
+      isCharacterDevice: () => type === 'c', isBlockDevice: () => type === 'b', isDirectory: () => type === 'd',
+      rdev: (major << 8) | minor, mode: (type === 'd' ? 0o40755 : 0o20666), uid: 0, gid: 0,
+    });
+    const tree: Record<string, ReturnType<typeof node>> = {
+      '/h/snd': node('d'), '/h/snd/timer': node('c', 116, 33), '/h/snd/by-path': node('d'), '/h/snd/by-path/link': node('l'),
+      '/h/snd/pcm': node('d'), '/h/snd/pcm/c0': node('c', 116, 2), '/h/snd/readme': node('f'), '/h/snd/disk': node('b', 8, 0),
+    };
+    const children = (dir: string) => Object.keys(tree).filter((p) => p.startsWith(`${dir}/`) && !p.slice(dir.length + 1).includes('/')).map((p) => p.slice(dir.length + 1));
+    const io = { stat: (p: string) => tree[p], lstat: (p: string) => tree[p], readdir: children };
+    expect(resolveDevice({ hostPath: '/h/snd', containerPath: '/dev/sound', permissions: 'rw' }, io).map((d) => [d.path, d.type, d.major, d.minor])).toEqual([
+      ['/dev/sound/disk', 'b', 8, 0], ['/dev/sound/pcm/c0', 'c', 116, 2], ['/dev/sound/timer', 'c', 116, 33],
+    ]);
+    const empty = { ...io, readdir: () => ['readme'], lstat: () => node('f') };
+    expect(usage(() => resolveDevice({ hostPath: '/h/snd', containerPath: '/dev/snd', permissions: 'r' }, empty))).toMatch(/without device nodes/);
   });
 });
 
@@ -136,8 +160,8 @@ describe('applyLimits', () => {
   it('puts rlimits, oom score, sysctls, devices and resources into the spec', () => {
     const limits = parse({ memory: '32m', pidsLimit: '64', ulimit: ['nofile=1024:1024', 'core=0:unlimited'], oomScoreAdj: '500', sysctl: ['net.ipv4.ip_forward=1'],
       device: ['/dev/null:/dev/x:r'] });
-    const device = resolveDevice(limits.devices[0]);
-    const spec = applyLimits(buildContainerSpec(input()), limits, [device]);
+    const [device] = resolveDevice(limits.devices[0]);
+    const spec = applyLimits(buildContainerSpec(input()), limits, [[device]]);
     expect(spec.process!.rlimits).toEqual([
       { type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 },
       { type: 'RLIMIT_CORE', soft: 0, hard: -1 },
@@ -150,6 +174,20 @@ describe('applyLimits', () => {
     // Docker's deny-all and defaults stay first; the device's rule comes last with its permissions.
     expect(spec.linux!.resources!.devices![0]).toEqual({ allow: false, access: 'rwm' });
     expect(spec.linux!.resources!.devices!.at(-1)).toEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'r' });
+  });
+
+  it('gives every node of a directory the directory\'s permissions', () => {
+    const limits = parse({ device: ['/dev/null:/dev/a:rw', '/h/dir:/dev/d:r'] });
+    const a: Device = { type: 'c', path: '/dev/a', major: 1, minor: 3 };
+    const d1: Device = { type: 'c', path: '/dev/d/x', major: 1, minor: 5 };
+    const d2: Device = { type: 'b', path: '/dev/d/y/z', major: 7, minor: 1 };
+    const spec = applyLimits(buildContainerSpec(input()), limits, [[a], [d1, d2]]);
+    expect(spec.linux!.devices).toEqual([a, d1, d2]);
+    expect(spec.linux!.resources!.devices!.slice(-3)).toEqual([
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' },
+      { allow: true, type: 'c', major: 1, minor: 5, access: 'r' },
+      { allow: true, type: 'b', major: 7, minor: 1, access: 'r' },
+    ]);
   });
 
   it('leaves a spec without limits as it was', () => {

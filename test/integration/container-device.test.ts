@@ -1,0 +1,118 @@
+// Issue 6, `--device` as docker does it: the node is created in the container's /dev and the device
+// cgroup gets one allow rule with exactly the requested permissions (the runtime adds none for
+// linux.devices, as runc); a directory gives every device node below it at the same relative paths.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
+import { tempDir } from '../setup/rootfs';
+
+const IMAGE = 'localhost/hull-test:latest';
+let root: string;
+let tmp: string;
+
+const hull = (args: string[]) => runHull(args, { HULL_ROOT: root });
+
+/** The container's v1 devices hierarchy directory, or undefined on a v2-only host. */
+function devicesCgroupDir(id: string): string | undefined {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const [fstype, , superOpts] = post.split(' ');
+    if (fstype === 'cgroup' && superOpts.split(',').includes('devices')) return path.join(pre.split(' ')[4], 'hull', id);
+  }
+  return undefined;
+}
+
+beforeAll(async () => {
+  tmp = tempDir('hull-device-');
+  root = path.join(tmp, 'root');
+  await loadTestImage(root);
+});
+
+afterAll(async () => {
+  if (root) await cleanupHullRoot(hull, root, tmp);
+});
+
+describe('--device permissions', () => {
+  // loop-control (10:237) is outside docker's default rules, so only the --device rule decides.
+  const haveLoopControl = fs.existsSync('/dev/loop-control');
+
+  it.runIf(haveLoopControl)('r: the container can open the device for reading, not for writing', async () => {
+    const script = 'exec 3</dev/lc && echo read-ok; (exec 4>/dev/lc) 2>&1; echo "write=$?"';
+    const r = await hull(['run', '--rm', '--device', '/dev/loop-control:/dev/lc:r', IMAGE, 'sh', '-c', script]);
+    expect(r.stdout).toMatch(/^read-ok\n.*Operation not permitted\nwrite=[1-9]/);
+    expect(r.code).toBe(0);
+  });
+
+  it.runIf(haveLoopControl)('w: writing works and reading is refused', async () => {
+    const script = '(exec 3</dev/lc) 2>&1; echo "read=$?"; exec 4>/dev/lc && echo write-ok';
+    const r = await hull(['run', '--rm', '--device', '/dev/loop-control:/dev/lc:w', IMAGE, 'sh', '-c', script]);
+    expect(r.stdout).toMatch(/Operation not permitted\nread=[1-9]\nwrite-ok\n$/);
+  });
+
+  it.runIf(haveLoopControl)('the cgroup holds exactly the requested permissions (v1 devices.list)', async () => {
+    const id = (await hull(['run', '-d', '--device', '/dev/loop-control:/dev/lc:rw', IMAGE, 'sleep', '60'])).stdout.trim();
+    try {
+      const dir = devicesCgroupDir(id);
+      if (dir) {
+        const list = fs.readFileSync(path.join(dir, 'devices.list'), 'utf8').split('\n');
+        expect(list).toContain('c 10:237 rw');
+        expect(list).not.toContain('c 10:237 rwm');
+        // docker's defaults are still there: mknod of any char or block device, the harmless nodes.
+        expect(list).toEqual(expect.arrayContaining(['c *:* m', 'b *:* m', 'c 1:3 rwm']));
+      }
+      // m is not in the rule, but docker's default "c *:* m" lets mknod through (docker does the
+      // same); opening the new node still follows the rule: write allowed, and for another device no.
+      const r = await hull(['exec', id, 'sh', '-c', 'mknod /dev/lc2 c 10 237 && echo mknod-ok; exec 3>/dev/lc2 && echo open-ok; mknod /dev/l0 b 7 0; (exec 4</dev/l0) 2>&1']);
+      expect(r.stdout).toMatch(/^mknod-ok\nopen-ok\n.*Operation not permitted/);
+    } finally {
+      await hull(['rm', '-f', id]);
+    }
+  });
+
+  it('a device in docker\'s defaults keeps them: /dev/zero:/dev/z:r is still writable (c 1:5 rwm), as with docker', async () => {
+    const r = await hull(['run', '--rm', '--device', '/dev/zero:/dev/z:r', IMAGE, 'sh', '-c', 'head -c 4 /dev/z | wc -c && echo x > /dev/z && echo write-ok']);
+    expect(r.stdout).toBe('4\nwrite-ok\n');
+  });
+
+  it('without --device the node is absent and its numbers refused', async () => {
+    const r = await hull(['run', '--rm', IMAGE, 'sh', '-c', 'ls /dev/lc 2>&1; mknod /dev/lc c 10 237 && (exec 3</dev/lc) 2>&1']);
+    expect(r.stdout).toMatch(/No such file[\s\S]*Operation not permitted/);
+  });
+});
+
+describe('--device DIRECTORY', () => {
+  it('adds every device node below it, recursively, at the same relative paths', async () => {
+    const dir = path.join(tmp, 'snd');
+    fs.mkdirSync(path.join(dir, 'sub', 'deeper'), { recursive: true });
+    const mknod = (p: string, major: number, minor: number) => expect(spawnSync('mknod', ['-m', '0660', p, 'c', String(major), String(minor)]).status).toBe(0);
+    mknod(path.join(dir, 'null'), 1, 3);
+    mknod(path.join(dir, 'sub', 'deeper', 'zero'), 1, 5);
+    mknod(path.join(dir, 'sub', 'ctl'), 10, 237); // outside docker's default rules
+    fs.writeFileSync(path.join(dir, 'README'), 'not a device\n');
+    fs.symlinkSync('null', path.join(dir, 'alias'));
+    const r = await hull(['run', '--rm', '--device', `${dir}:/dev/snd:rw`, IMAGE, 'sh', '-c',
+      'find /dev/snd | sort; stat -c "%n %F %t:%T %a" /dev/snd/null /dev/snd/sub/deeper/zero; echo x > /dev/snd/null && head -c 3 /dev/snd/sub/deeper/zero | wc -c']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe([
+      '/dev/snd', '/dev/snd/null', '/dev/snd/sub', '/dev/snd/sub/ctl', '/dev/snd/sub/deeper', '/dev/snd/sub/deeper/zero',
+      '/dev/snd/null character special file 1:3 660', '/dev/snd/sub/deeper/zero character special file 1:5 660', '3', '',
+    ].join('\n'));
+    // The permissions apply to every node found: ctl (10:237) is refused for writing under :r.
+    const ro = await hull(['run', '--rm', '--device', `${dir}:/dev/snd:r`, IMAGE, 'sh', '-c', '(exec 4>/dev/snd/sub/ctl) 2>&1; echo "write=$?"']);
+    expect(ro.stdout).toMatch(/Operation not permitted\nwrite=[1-9]\n$/);
+    const rw = await hull(['run', '--rm', '--device', `${dir}:/dev/snd:w`, IMAGE, 'sh', '-c', '(exec 4>/dev/snd/sub/ctl) 2>&1; echo "write=$?"']);
+    expect(rw.stdout).not.toMatch(/Operation not permitted/);
+  });
+
+  it('a directory without device nodes is an error (125)', async () => {
+    const empty = path.join(tmp, 'empty');
+    fs.mkdirSync(empty);
+    fs.writeFileSync(path.join(empty, 'f'), '');
+    const r = await hull(['run', '--rm', '--device', `${empty}:/dev/e`, IMAGE, 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/error gathering device information/);
+  });
+});
