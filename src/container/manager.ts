@@ -956,9 +956,8 @@ export class ContainerManager {
     const rec = await this.get(nameOrId);
     const rootfs = this.mountedRootfs(rec);
     await this.whilePaused(rec, true, async () => {
-      const { copyIn, copyOut } = layerModule();
-      if (direction === 'in') copyIn(rootfs, hostPath, containerPath);
-      else copyOut(rootfs, containerPath, hostPath);
+      // Paths in volumes and binds are copied in their host directories (src/container/cp.ts).
+      (require('./cp') as typeof import('./cp')).copyThroughMounts(rec.Mounts, rootfs, direction, containerPath, hostPath); // eslint-disable-line @typescript-eslint/no-require-imports
     });
   }
 
