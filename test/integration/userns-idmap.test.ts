@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
 import { native } from '../../src/native';
 import { isShiftedLayer, pruneShiftedLayers, shiftedLayer } from '../../src/container/userns';
-import { needsIdmap } from '../../src/container/idmap';
+import { mountRemappedRootfs, needsIdmap } from '../../src/container/idmap';
+import { unmountRootfs } from '../../src/image/rootfs';
 import { mountsContaining, tempDir } from '../setup/rootfs';
 
 const IMAGE = 'localhost/hull-test:latest';
@@ -214,5 +215,39 @@ describe('--userns remap with idmapped layers', () => {
     expect(pruneShiftedLayers(root)).toBe(1);
     expect(fs.existsSync(copy)).toBe(false);
     expect(fs.readdirSync(path.dirname(copy))).toEqual([]);
+  });
+
+  it('a layer on a filesystem without idmapped mounts (ramfs): one warning, then a shifted copy', () => {
+    const ranges = { uid: { start: BASE, count: 65536 }, gid: { start: BASE, count: 65536 }, user: 'hull' };
+    const ram = path.join(tmp, 'ramfs');
+    fs.mkdirSync(ram);
+    native().mount('ramfs', ram, 'ramfs', 0, null);
+    const dir = path.join(tmp, 'ctr');
+    const target = path.join(dir, 'rootfs');
+    try {
+      fs.mkdirSync(path.join(ram, 'layer', 'etc'), { recursive: true });
+      fs.writeFileSync(path.join(ram, 'layer', 'etc', 'f'), 'x');
+      for (const d of ['upper', 'work', 'rootfs']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+      const warnings: string[] = [];
+      const opts = { layers: [path.join(ram, 'layer')], upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), target };
+      const layers = mountRemappedRootfs(root, dir, opts, ranges, (m) => warnings.push(m));
+      try {
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/mount_setattr .*EINVAL.*shifted copies/);
+        expect(layers).toHaveLength(1);
+        expect(isShiftedLayer(root, layers[0])).toBe(true);
+        expect(fs.statSync(path.join(target, 'etc', 'f')).uid).toBe(BASE);
+      } finally {
+        unmountRootfs(target);
+      }
+      // A second container: the same copy, no second warning.
+      expect(mountRemappedRootfs(root, dir, opts, ranges, (m) => warnings.push(m))).toEqual(layers);
+      unmountRootfs(target);
+      expect(warnings).toHaveLength(1);
+      fs.rmSync(layers[0], { recursive: true });
+    } finally {
+      native().umount(ram, 0);
+    }
+    expect(mountsContaining(tmp)).toEqual([]);
   });
 });
