@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -62,8 +63,8 @@ std::string MapText(Napi::Env env, const Napi::Value& value, const char* what) {
 }
 
 // Writes a whole map file in one write(2), as the kernel requires. Returns errno or 0.
-int WriteMap(const std::string& file, const std::string& text) {
-  int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+int WriteMap(const char* file, const std::string& text) {
+  int fd = open(file, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   ssize_t n = write(fd, text.data(), text.size());
   int err = n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : EIO);
@@ -105,25 +106,29 @@ Napi::Value UsernsFd(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) ThrowSystemError(env, cloneErr, "clone", "CLONE_NEWUSER");
 
-  std::string proc = "/proc/" + std::to_string(pid);
+  // Nothing below may throw until the child is reaped: it runs on `stack`. Fixed buffers, no allocation.
+  char uidPath[48], gidPath[48], nsPath[48];
+  snprintf(uidPath, sizeof uidPath, "/proc/%ld/uid_map", pid);
+  snprintf(gidPath, sizeof gidPath, "/proc/%ld/gid_map", pid);
+  snprintf(nsPath, sizeof nsPath, "/proc/%ld/ns/user", pid);
   const char* failedCall = nullptr;
-  std::string failedPath;
+  const char* failedPath = nullptr;
   int err = 0;
   // Host root holds CAP_SETGID over the new namespace: gid_map needs no setgroups "deny" first.
-  if ((err = WriteMap(proc + "/uid_map", uidMap)) != 0) {
+  if ((err = WriteMap(uidPath, uidMap)) != 0) {
     failedCall = "write";
-    failedPath = proc + "/uid_map";
-  } else if ((err = WriteMap(proc + "/gid_map", gidMap)) != 0) {
+    failedPath = uidPath;
+  } else if ((err = WriteMap(gidPath, gidMap)) != 0) {
     failedCall = "write";
-    failedPath = proc + "/gid_map";
+    failedPath = gidPath;
   }
   int nsfd = -1;
   if (!err) {
-    nsfd = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+    nsfd = open(nsPath, O_RDONLY | O_CLOEXEC);
     if (nsfd < 0) {
       err = errno;
       failedCall = "open";
-      failedPath = proc + "/ns/user";
+      failedPath = nsPath;
     }
   }
   close(writeEnd.release());  // EOF: the child exits
