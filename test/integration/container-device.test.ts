@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
+import { testImages } from '../setup/images';
+import { createPodmanEnv, describeWithPeers, describeRun, HULL_OCI } from '../setup/peers';
 import { tempDir } from '../setup/rootfs';
 
 const IMAGE = 'localhost/hull-test:latest';
@@ -115,4 +117,34 @@ describe('--device DIRECTORY', () => {
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/error gathering device information/);
   });
+});
+
+describeWithPeers(['podman', 'runc'], 'hull-oci under podman', () => {
+  it('gives --device (permissions, a directory) the same result as runc', async () => {
+    const images = await testImages();
+    const dir = path.join(tmp, 'podman-snd');
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    for (const [name, major, minor] of [['null', 1, 3], ['sub/ctl', 10, 237]] as const) {
+      expect(spawnSync('mknod', [path.join(dir, name), 'c', String(major), String(minor)]).status).toBe(0);
+    }
+    // mknod is allowed by the default "c *:* m"; /dev/z (1:5) stays writable through the defaults.
+    const script = 'find /dev/snd | sort; (exec 4>/dev/snd/sub/ctl) 2>&1; echo "w=$?"; exec 3</dev/snd/sub/ctl 2>&1; echo "r=$?"; ' +
+      'mknod /dev/m c 10 237 && echo mknod-ok; echo x > /dev/z && echo z-ok';
+    const outputs: string[] = [];
+    for (const runtime of ['/usr/sbin/runc', HULL_OCI]) {
+      const env = createPodmanEnv({ runtime });
+      try {
+        const load = env.podman(['load', '-i', images.dockerArchive]);
+        expect(load.status, describeRun('podman', ['load'], load)).toBe(0);
+        const args = ['run', '--rm', '--device', `${dir}:/dev/snd:r`, '--device', '/dev/zero:/dev/z:r', IMAGE, 'sh', '-c', script];
+        const r = env.podman(args);
+        expect(r.status, describeRun('podman', args, r)).toBe(0);
+        outputs.push(r.stdout);
+      } finally {
+        env.cleanup();
+      }
+    }
+    expect(outputs[0]).toMatch(/^\/dev\/snd\n\/dev\/snd\/null\n\/dev\/snd\/sub\n\/dev\/snd\/sub\/ctl\n.*Operation not permitted\nw=1\n/);
+    expect(outputs[1]).toBe(outputs[0]);
+  }, 120_000);
 });
