@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { stateRoot } from '../config';
 import { native } from '../native';
-import { isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
+import { clearVolatileMark, isMountPoint, mountRootfs, unmountRootfs } from '../image/rootfs';
 import { ImageStore, type ImageRecord } from '../image/store';
 import type { ContainerConfig } from '../image/types';
 import { HullRuntimeError, Runtime, type RuntimeOptions } from '../runtime';
@@ -233,7 +233,9 @@ export class ContainerManager {
         shiftOwners(path.join(dir, 'layer'), remap);
       }
       let layers = [initDir, ...lowers];
-      const rootfsOpts = { layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs };
+      // --rm: the writable layer is never kept, so it needs no syncing (see MountRootfsOptions.volatile).
+      const volatile = opts.autoRemove === true;
+      const rootfsOpts = { layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs, volatile };
       if (remap) layers = mountRemappedRootfs(this.root, dir, rootfsOpts, remap, (m) => this.warn(m));
       else mountRootfs(rootfsOpts);
 
@@ -360,7 +362,7 @@ export class ContainerManager {
         Spec: spec,
       };
       this.store.write(record);
-      fs.rmSync(path.join(dir, CREATING_FILE), { force: true });
+      unlinkIfPresent(path.join(dir, CREATING_FILE));
       this.mountedHere.add(id);
       return record;
     } catch (err) {
@@ -663,7 +665,10 @@ export class ContainerManager {
     const dir = this.store.containerDir(rec.Id);
     const rootfs = path.join(dir, 'rootfs');
     if (isMountPoint(rootfs)) return;
-    const opts = { layers: rec.Layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs };
+    const volatile = rec.HostConfig.AutoRemove;
+    const opts = { layers: rec.Layers, upper: path.join(dir, 'layer', 'upper'), work: path.join(dir, 'layer', 'work'), target: rootfs, volatile };
+    // A --rm container mounted before a reboot: its layer is disposable, let it be mounted again.
+    if (volatile) clearVolatileMark(opts.work);
     const ranges = rec.HostConfig.UsernsMode === 'remap' ? specRanges(rec.Spec) : undefined;
     if (ranges) mountIdmappedRootfs(opts, ranges, (l) => needsIdmap(this.root, dir, l));
     else mountRootfs(opts);
@@ -799,7 +804,7 @@ export class ContainerManager {
     });
     const dir = this.store.containerDir(id);
     // Mark it gone first (the record's removal makes lookups fail), then take the rest apart.
-    fs.rmSync(path.join(dir, 'container.json'), { force: true });
+    unlinkIfPresent(path.join(dir, 'container.json'));
     this.store.releaseName(rec.Name.replace(/^\//, ''), id);
     unmountRootfs(path.join(dir, 'rootfs'));
     removeContainerDir(dir);
@@ -1045,6 +1050,15 @@ function sharedInitLayer(containersDir: string): string {
   }
   fsyncPath(containersDir);
   return dir;
+}
+
+/** unlink(2), ENOENT being success (fs.rmSync of one file goes through its recursive machinery). */
+function unlinkIfPresent(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function fsyncPath(p: string): void {
