@@ -24,20 +24,22 @@ export const DEFAULT_MASKED_PATHS = [
 
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-/** Docker's device cgroup rules: mknod anything, use only the harmless character devices. */
+/**
+ * The device cgroup rules dockerd (28.x) writes into config.json: deny everything, allow the nodes
+ * it creates, deny fuse. The rest of what a docker container may use (mknod of anything, /dev/full,
+ * ptys, tun) is the runtime's own allow-list, appended after these (runc's, and hull's runtime
+ * does the same: src/cgroup), so it is not repeated here.
+ */
 export const DEFAULT_DEVICE_RULES: DeviceCgroupRule[] = [
   { allow: false, access: 'rwm' },
-  { allow: true, type: 'c', access: 'm' },
-  { allow: true, type: 'b', access: 'm' },
-  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
-  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
   { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
   { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
   { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
-  { allow: true, type: 'c', major: 136, access: 'rwm' },
-  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: false, type: 'c', major: 10, minor: 229, access: 'rwm' },
+  // tun: in runc's allow-list (docker containers may open it), not yet in hull's runtime list.
   { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
 ];
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupHullRoot, loadTestImage, runHull } from '../setup/hull-cli';
 import { testImages } from '../setup/images';
-import { createPodmanEnv, describeWithPeers, describeRun, HULL_OCI } from '../setup/peers';
+import { createPodmanEnv, describeWithPeers, describeRun, HULL_OCI, startDockerd, stopDockerd } from '../setup/peers';
 import { tempDir } from '../setup/rootfs';
 
 const IMAGE = 'localhost/hull-test:latest';
@@ -146,5 +146,29 @@ describeWithPeers(['podman', 'runc'], 'hull-oci under podman', () => {
     }
     expect(outputs[0]).toMatch(/^\/dev\/snd\n\/dev\/snd\/null\n\/dev\/snd\/sub\n\/dev\/snd\/sub\/ctl\n.*Operation not permitted\nw=1\n/);
     expect(outputs[1]).toBe(outputs[0]);
+  }, 120_000);
+});
+
+describeWithPeers(['docker', 'runc'], 'default device rules against docker', () => {
+  it('hull run opens the same device numbers as docker run (runc), with and without --device', async () => {
+    const images = await testImages();
+    // mknod is allowed for all; whether each node then opens is what the device cgroup decides.
+    const script = 'for n in 1:3 1:5 1:7 1:8 1:9 5:0 10:200 10:229 1:11 10:237; do mknod /tmp/d$n c ${n%:*} ${n#*:}; ' +
+      '(exec 3</tmp/d$n) 2>/dev/null && echo "$n r" || echo "$n -"; (exec 3>/tmp/d$n) 2>/dev/null && echo "$n w" || echo "$n -"; done';
+    const flags = [[], ['--device', '/dev/zero:/dev/z:r', '--device', '/dev/loop-control:/dev/lc:w']];
+    const dockerd = await startDockerd();
+    try {
+      const load = dockerd.docker(['load', '-i', images.dockerArchive]);
+      expect(load.status, describeRun('docker', ['load'], load)).toBe(0);
+      for (const f of flags) {
+        const args = ['run', '--rm', '--runtime', 'runc', '--network', 'none', ...f, IMAGE, 'sh', '-c', script];
+        const want = dockerd.docker(args);
+        expect(want.status, describeRun('docker', args, want)).toBe(0);
+        const got = await hull(['run', '--rm', ...f, IMAGE, 'sh', '-c', script]);
+        expect({ flags: f, out: got.stdout }).toEqual({ flags: f, out: want.stdout });
+      }
+    } finally {
+      await stopDockerd(dockerd);
+    }
   }, 120_000);
 });
