@@ -10,6 +10,9 @@
 //    zlib) are bound lazily: the bundle's `require("node:crypto")` gets an object whose
 //    properties load the real module on first use. commander loads child_process at its top
 //    level only for executable subcommands, which hull has none of; `run` needs no zlib.
+//  - tsc's `import * as fs from 'node:fs'` (`__importStar(require("node:fs"))`) copies every export
+//    of fs, path and os into a new object of getters, in each of the ~60 modules; hull's code
+//    never uses the `default` that copy adds, so the bundle takes the module itself.
 //  - The cache is made after running representative commands (`hull run` of a missing image,
 //    `hull ps`, `hull-oci state`…), so V8 stores the functions they compiled too, not only the
 //    top level.
@@ -54,6 +57,20 @@ const lazyBuiltins = {
   },
 };
 
+/** `__importStar(require("node:fs"))` → `require("node:fs")` in tsc's output (see the top). */
+const plainNamespaceImports = {
+  name: 'plain-namespace-imports',
+  setup(build) {
+    build.onLoad({ filter: /\.js$/ }, (args) => {
+      if (!args.path.startsWith(dist + path.sep)) return undefined; // hull's own modules only
+      return {
+        loader: 'js',
+        contents: fs.readFileSync(args.path, 'utf8').replace(/__importStar\(require\("(?:node:)?(fs|path|os)"\)\)/g, 'require("node:$1")'),
+      };
+    });
+  },
+};
+
 async function bundle(entry, outfile) {
   const esbuild = require('esbuild');
   await esbuild.build({
@@ -63,7 +80,7 @@ async function bundle(entry, outfile) {
     platform: 'node',
     target: 'node20',
     logLevel: 'warning',
-    plugins: [lazyBuiltins],
+    plugins: [lazyBuiltins, plainNamespaceImports],
   });
   asciiOnly(path.join(dist, outfile));
 }
