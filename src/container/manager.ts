@@ -572,7 +572,11 @@ export class ContainerManager {
    * writes its output to the log; resolves with 0. `attach`: resolves with the exit code.
    */
   async start(nameOrId: string, opts: StartOptions = {}): Promise<number> {
-    const rec = await this.get(nameOrId);
+    return this.startRecord(await this.get(nameOrId), nameOrId, opts);
+  }
+
+  /** start() of a record in hand (run: the one create has just written, no need to read it back). */
+  private async startRecord(rec: ContainerRecord, nameOrId: string, opts: StartOptions): Promise<number> {
     if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
       if (opts.attach) throw new ContainerStateError(`container ${nameOrId} is already running`);
       return 0;
@@ -679,7 +683,7 @@ export class ContainerManager {
     const record = await this.create(opts);
     opts.onCreated?.(record);
     try {
-      const exitCode = await this.start(record.Id, { attach: !opts.detach, stdio: opts.stdio, onStarted: opts.onStarted });
+      const exitCode = await this.startRecord(record, record.Id, { attach: !opts.detach, stdio: opts.stdio, onStarted: opts.onStarted });
       if (opts.autoRemove && !opts.detach) await this.remove(record.Id, { force: true, volumes: true });
       return { record, exitCode };
     } catch (err) {

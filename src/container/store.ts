@@ -168,6 +168,8 @@ export class ContainerStore {
   resolve(nameOrId: string, exitCode = 1): string {
     const key = nameOrId.replace(/^\//, '');
     if (!key) throw new NoSuchContainerError(nameOrId, exitCode);
+    // A full id (what the CLI passes itself) needs no listing of every container.
+    if (/^[a-f0-9]{64}$/.test(key) && fs.existsSync(path.join(this.dir, key, RECORD_FILE))) return key;
     const ids = this.listDirs().filter((id) => fs.existsSync(path.join(this.dir, id, RECORD_FILE)));
     if (ids.includes(key)) return key;
     const owner = this.nameOwner(key);
