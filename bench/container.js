@@ -105,6 +105,9 @@ exports.run = async function run({ runs, warmup, log }) {
   const built = buildFingerprint();
   const commit = peers.runCommand('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']).stdout.trim();
   log(`hull: commit ${commit}, ${built} (sha256 prefixes)`);
+  // bin/hull loads dist/hull-cli.js with this V8 code cache when present (scripts/build-bundle.js).
+  const cache = path.join(repoRoot, 'dist', 'hull-cli.js.cache');
+  log(`hull: ${fs.existsSync(cache) ? `code cache ${fs.statSync(cache).size} bytes` : 'NO code cache (run npm run build:bundle)'}`);
   const dir = tempDir('hull-bench-container-');
   const hullRoot = path.join(dir, 'hull-root');
   const hull = (args, opts) => peers.check(HULL, ['--root', hullRoot, ...args], opts);
