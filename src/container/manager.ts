@@ -1081,7 +1081,8 @@ function fsyncPath(p: string): void {
  * to the walk, which the final rmdir falls back to.
  */
 function removeContainerDir(dir: string): void {
-  const files = [...ETC_FILES, 'container.json', CREATING_FILE, `${path.basename(dir)}-json.log`];
+  // layer/work/work/incompat/volatile/dirty: overlay's mark of a volatile mount (run --rm).
+  const files = [...ETC_FILES, 'container.json', CREATING_FILE, `${path.basename(dir)}-json.log`, 'layer/work/work/incompat/volatile/dirty'];
   for (const f of files) {
     try {
       fs.unlinkSync(path.join(dir, f));
@@ -1089,7 +1090,8 @@ function removeContainerDir(dir: string): void {
       /* absent, or left to the walk */
     }
   }
-  for (const d of ['rootfs', 'layer/work/work', 'layer/work', 'layer/upper', 'layer']) {
+  const dirs = ['rootfs', 'layer/work/work/incompat/volatile', 'layer/work/work/incompat', 'layer/work/work', 'layer/work', 'layer/upper', 'layer'];
+  for (const d of dirs) {
     try {
       fs.rmdirSync(path.join(dir, d));
     } catch {
