@@ -43,10 +43,13 @@ export class ContainerStore {
 
   /** Atomically take `name` for `id`; the loser of a race gets docker's "already in use" error. */
   claimName(name: string, id: string): void {
-    this.ensureDirs();
     try {
       fs.writeFileSync(path.join(this.namesDir, name), id, { flag: 'wx', mode: 0o600 });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(this.namesDir)) {
+        this.ensureDirs(); // a new root (create makes it first; rename may not have)
+        return this.claimName(name, id);
+      }
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = this.nameOwner(name);
       if (owner && !fs.existsSync(path.join(this.dir, owner))) {
