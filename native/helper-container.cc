@@ -327,6 +327,8 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
 // Everything the clone3 child does; never returns.
 [[noreturn]] void ContainerProcess(const std::vector<Step>& plan, const Settings& settings, const Step* cloneStep) {
   gInContainerProcess = true;
+  // The monitor's fd of the host cgroup directory we were born in: nothing for the container.
+  if (settings.cloneCgroupFd >= 0) close(settings.cloneCgroupFd);
   Container c;
   c.settings = &settings;
   c.consolePending = settings.consoleSocketFd >= 0;

@@ -56,8 +56,8 @@ bool IsMonitorSetns(const Step& step) {
   return step.op == "setns" && (step.fields[0] == "pid" || step.fields[0] == "time");
 }
 bool IsAfterCloneMonitorOp(const std::string& op) {
-  return op == "setgroups" || op == "uid-map" || op == "gid-map" || op == "cgroup-join" || op == "rlimit" ||
-         op == "oom-score-adj";
+  return op == "setgroups" || op == "uid-map" || op == "gid-map" || op == "cgroup-join" || op == "cgroup-clone-into" ||
+         op == "rlimit" || op == "oom-score-adj";
 }
 bool IsMonitorOp(const Step& step) {
   return IsSetting(step.op) || IsMonitorSetns(step) || step.op == "clone" || IsAfterCloneMonitorOp(step.op);
@@ -190,7 +190,7 @@ void ApplyRlimit(pid_t pid, const Step& step) {
 // The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
 // gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
 // rlimits and the OOM score, in plan order.
-void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid) {
+void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup) {
   std::string uidLines, gidLines;
   for (const Step& step : plan) {
     std::string line = step.fields.size() >= 3 ? step.fields[0] + " " + step.fields[1] + " " + step.fields[2] + "\n" : "";
@@ -210,8 +210,10 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid) {
     }
   }
   for (const Step& step : plan) {
-    if (step.op == "cgroup-join") {
+    if (step.op == "cgroup-join" || (step.op == "cgroup-clone-into" && !clonedIntoCgroup)) {
       RunStep(step, [&] { WriteProcFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
+    } else if (step.op == "cgroup-clone-into") {
+      RunStep(step, [] {});  // clone3 put it there (CLONE_INTO_CGROUP)
     } else if (step.op == "rlimit") {
       RunStep(step, [&] { ApplyRlimit(pid, step); });
     } else if (step.op == "oom-score-adj") {
@@ -577,10 +579,13 @@ int HelperMain(char** argv, char** envp) {
     const Step cloneFallback{0, "clone", {""}};
     const Step& clone = cloneStep ? *cloneStep : cloneFallback;
     pid_t pid = 0;
+    for (const Step& step : plan) {
+      if (step.op == "cgroup-clone-into") PrepareStep(step, [&] { settings.cloneCgroupFd = OpenCloneCgroup(step.fields[0]); });
+    }
     gTraceLines.clear();
     try {
       DecideNamespaces(plan, clone, settings);
-      pid = CloneContainerProcess(settings.cloneFlags);
+      pid = CloneContainerProcess(settings.cloneFlags, settings.cloneCgroupFd, &settings.clonedIntoCgroup);
     } catch (const StepFailure& failure) {
       FlushTrace(clone);
       SendControl(ErrorMessage(clone, failure));
@@ -596,13 +601,14 @@ int HelperMain(char** argv, char** envp) {
     }
     if (cloneStep) FlushTrace(clone);
     close(pair[1]);
+    if (settings.cloneCgroupFd >= 0) close(settings.cloneCgroupFd);
     settings.log.CloseWriteEnds();
     if (settings.terminalReceiver >= 0) close(settings.consoleSocketFd);  // the child's end
     m.container = pid;
     m.channel = pair[0];
     SendControl({"pid", std::to_string(pid)});
 
-    RunAfterCloneOps(plan, pid);
+    RunAfterCloneOps(plan, pid, settings.clonedIntoCgroup);
     // The container sits in its cgroup now and has not run a single instruction of its own.
     m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
     send(m.channel, "go\n", 3, MSG_NOSIGNAL);

@@ -82,7 +82,10 @@ void ReadonlyPath(int rootFd, const std::string& path);
 uint64_t CloneFlagsFromList(const std::string& list);
 uint64_t CloneFlagForType(const std::string& type);  // setns types: "net" -> CLONE_NEWNET
 std::string FormatCloneFlags(uint64_t flags);
-pid_t CloneContainerProcess(uint64_t flags);  // clone3 without a new stack: returns 0 in the child
+// clone3 without a new stack: returns 0 in the child. cgroupFd >= 0: try CLONE_INTO_CGROUP first;
+// *intoCgroup says whether the child was born there (false: the kernel lacks it, write cgroup.procs).
+pid_t CloneContainerProcess(uint64_t flags, int cgroupFd = -1, bool* intoCgroup = nullptr);
+int OpenCloneCgroup(const std::string& dir);  // `cgroup-clone-into`: the directory fd clone3 takes
 // Open every namespace to join first, then setns: once we joined a user namespace we may no longer
 // open another process' /proc/<pid>/ns/* (ptrace access from the initial user namespace).
 int OpenNamespace(const std::string& path);
@@ -188,6 +191,8 @@ struct Settings {
   int terminalReceiver = -1;    // terminal mode: our end of that socket
   unsigned short consoleRows = 0, consoleColumns = 0;  // `console-size`: the pty's initial size
   std::string oomCheckPath;    // `oom-check`: memory.events (v2) or memory.oom_control (v1)
+  int cloneCgroupFd = -1;      // `cgroup-clone-into`: the cgroup2 directory clone3 puts the child in
+  bool clonedIntoCgroup = false;  // the kernel did (else the monitor writes its cgroup.procs)
   ContainerLog log;            // `log-file`
 };
 bool IsSetting(const std::string& op);

@@ -32,6 +32,11 @@ export interface CgroupDriver {
   create(resources: Resources | undefined): string[];
   /** Directories whose cgroup.procs gets the container's pid (the plan's `cgroup-join` ops). */
   joinDirs(): string[];
+  /**
+   * The cgroup2 directory among joinDirs() (v2, or the unified dir of a hybrid host), which the
+   * container process can be born in with clone3 CLONE_INTO_CGROUP (the plan's `cgroup-clone-into`).
+   */
+  cloneIntoDir(): string | undefined;
   /** Write resources into the controller files (create and `update`). Returns warnings. */
   apply(resources: Resources | undefined): string[];
   stats(): CgroupStats;

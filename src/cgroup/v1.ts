@@ -129,6 +129,10 @@ export class V1Cgroup implements CgroupDriver {
     return dirs;
   }
 
+  cloneIntoDir(): string | undefined {
+    return this.record.unifiedDir;
+  }
+
   apply(resources: Resources | undefined): string[] {
     const warnings: string[] = [];
     if (resources?.unified && Object.keys(resources.unified).length) {

@@ -118,6 +118,10 @@ export class V2Cgroup implements CgroupDriver {
     return [this.dir];
   }
 
+  cloneIntoDir(): string {
+    return this.dir;
+  }
+
   apply(resources: Resources | undefined): string[] {
     const warnings: string[] = [];
     for (const write of v2ResourceWrites(resources)) {

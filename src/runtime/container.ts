@@ -2,7 +2,7 @@
 // reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
+import { cgroupForContainer, cgroupFromRecord, oomCheckFile, primeCgroupAttach, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
@@ -207,6 +207,7 @@ export class Runtime {
       throw new ContainerError('hooks.startContainer: startContainer hooks are not supported by hull yet');
     }
     const dir = this.store.claim(opts.id);
+    let stopPriming = () => {};
     let cgroup: CgroupDriver | undefined;
     let helper: HelperProcess | undefined;
     const record: ContainerRecord = {
@@ -229,6 +230,10 @@ export class Runtime {
       cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, [], undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
       for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
+      // The helper's cgroup.procs writes wait for an RCU grace period unless one passed just before:
+      // pay it now, overlapping the plan and the helper's start (src/cgroup/prime.ts). Not earlier:
+      // the waiting write holds cgroup_mutex, which the mkdirs above need.
+      stopPriming = primeCgroupAttach();
       const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
@@ -241,6 +246,7 @@ export class Runtime {
         monitor: !(detach && this.options.detachedMonitor === 'exit'),
         trace: this.options.onTrace !== undefined,
         cgroupDirs: cgroup.joinDirs(),
+        cgroupCloneInto: cgroup.cloneIntoDir(),
         cgroupVersion: cgroup.record.version,
         cgroupMountSources: cgroupMountSources(cgroup),
         noPivot: opts.noPivot,
@@ -256,12 +262,13 @@ export class Runtime {
         onTrace: this.options.onTrace,
         onSync: (name, pid) => this.onSync(name, pid, spec, record),
       });
-      await helper.ready;
+      await helper.ready.finally(stopPriming);
       this.recordPid(record, helper.pid, helper.monitorPid);
       this.store.write(record, { lock: false });
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
       return { helper, record, spec };
     } catch (err) {
+      stopPriming();
       helper?.kill();
       await helper?.exited.catch(() => undefined);
       if (cgroup) {
@@ -438,6 +445,7 @@ export class Runtime {
       monitor: !(opts.detach && this.options.detachedMonitor === 'exit'),
       trace: this.options.onTrace !== undefined,
       cgroupDirs: cgroup?.joinDirs() ?? [],
+      cgroupCloneInto: cgroup?.cloneIntoDir(),
       preserveFds: opts.preserveFds,
       initPid: record.initPid,
       process,

@@ -44,6 +44,11 @@ export interface PlanOptions {
   trace: boolean;
   /** Host cgroup directories to put the container process into (one per v1 hierarchy, one for v2). */
   cgroupDirs: string[];
+  /**
+   * The cgroup2 directory among them (v2, or the unified one of a hybrid host): the container
+   * process is born there (`cgroup-clone-into`, clone3 CLONE_INTO_CGROUP) instead of joining it.
+   */
+  cgroupCloneInto?: string;
   /** How `/sys/fs/cgroup` mounts become real mounts: v2 mounts cgroup2, v1 binds these directories. */
   cgroupVersion?: 1 | 2;
   cgroupMountSources?: CgroupMountSource[];
@@ -205,7 +210,8 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   }
 
   // --- privileged setup from the outside, before any container code runs ---
-  for (const dir of opts.cgroupDirs) emit('cgroup-join', dir);
+  if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
+  for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
   for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
   if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
 
