@@ -239,6 +239,71 @@ export class SandboxCgroup {
   /** A sub-group (no limits of its own: the parent's apply to it). */
   private hasChildren = false;
   private statFiles?: Promise<Map<string, fs.promises.FileHandle>>;
+  /** Counters that only grow (OOM kills, CPU time) as they were when a reused group was reset. */
+  private base = { cpuNs: 0, oomKills: 0 };
+  /** Limit files of a reusable group and what they hold now (so a run writes only what changes). */
+  private written?: Map<string, string>;
+
+  /**
+   * An empty group for the pool (src/sandbox/pool.ts): no limits yet, accounting files kept open
+   * across runs. Only v1 hosts without a CPU quota use it (see `reusable`).
+   */
+  static async createReusable(name: string, trace?: SandboxTrace): Promise<SandboxCgroup> {
+    await ensureParent();
+    const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, SandboxCgroup.controllersFor({}), trace);
+    await group.mkdirs();
+    group.openStats();
+    group.written = new Map();
+    return group;
+  }
+
+  /** A group with these limits can come from the pool: v1 (v2 peaks cannot be reset before 6.12), no CPU quota. */
+  static reusable(limits: Limits): boolean {
+    return detect().version === 1 && limits.cpuQuotaUs === undefined;
+  }
+
+  /**
+   * Set a reused group's limits for the next run; `extraPids` processes that are not the
+   * sandbox's (its pre-attached monitor) do not count against the pids limit.
+   */
+  async setLimits(limits: Limits, extraPids: number): Promise<void> {
+    const written = this.written!;
+    const set = async (controller: string, file: string, value: string, optional = false) => {
+      const key = `${controller}/${file}`;
+      if (written.get(key) === value) return;
+      written.delete(key); // unknown until the write succeeded
+      await this.write(controller, file, value, optional);
+      written.set(key, value);
+    };
+    const memory = limits.memoryBytes === undefined ? '-1' : String(limits.memoryBytes);
+    const current = written.get('memory/memory.limit_in_bytes') ?? '-1';
+    const asNumber = (v: string) => (v === '-1' ? Infinity : Number(v));
+    // memory+swap may never be below memory: raise it first, lower it last.
+    if (asNumber(memory) > asNumber(current)) {
+      await set('memory', 'memory.memsw.limit_in_bytes', memory, true);
+      await set('memory', 'memory.limit_in_bytes', memory);
+    } else {
+      await set('memory', 'memory.limit_in_bytes', memory);
+      await set('memory', 'memory.memsw.limit_in_bytes', memory, true);
+    }
+    await set('pids', 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids + extraPids));
+  }
+
+  /** Put `pid` (and the processes it will fork) in the group: cgroup.procs of every directory. */
+  async attach(pid: number): Promise<void> {
+    await Promise.all(this.dirs.map((dir) => this.writeIn(dir, 'cgroup.procs', String(pid))));
+  }
+
+  /**
+   * Make an emptied group like new for the next run: its memory charges dropped (page cache the last
+   * run left) and the peak reset; OOM kills and CPU time are counted from here on.
+   */
+  async reset(): Promise<void> {
+    await this.write('memory', 'memory.force_empty', '0', true);
+    await this.write('memory', 'memory.max_usage_in_bytes', '0');
+    const raw = await this.rawUsage();
+    this.base = { cpuNs: raw.cpuNs, oomKills: raw.oomKills };
+  }
 
   async child(name: string, opts: { oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
     this.hasChildren = true;
@@ -268,6 +333,10 @@ export class SandboxCgroup {
       if (optional) return;
       throw new Error(`cgroup: the ${controller} controller is not available on this host: cannot set ${file}`);
     }
+    await this.writeIn(dir, file, value, optional);
+  }
+
+  private async writeIn(dir: string, file: string, value: string, optional = false): Promise<void> {
     const full = path.join(dir, file);
     this.trace?.(-1, 'cgroup', `write(${JSON.stringify(full)}, ${JSON.stringify(value)})`);
     try {
@@ -361,12 +430,18 @@ export class SandboxCgroup {
 
   /** OOM kills so far in this group (and below it). */
   async oomKills(): Promise<number> {
-    return keyed(await this.readStat('oom'), 'oom_kill') ?? 0;
+    return (keyed(await this.readStat('oom'), 'oom_kill') ?? 0) - this.base.oomKills;
   }
 
-  /** CPU time, highest memory use and OOM kills of the group. */
+  /** CPU time, highest memory use and OOM kills of the group (since it was made or reset). */
   async usage(): Promise<CgroupUsage> {
-    const [cpu, peak, oomKills] = await Promise.all([this.readStat('cpu'), this.readStat('peak'), this.oomKills()]);
+    const raw = await this.rawUsage();
+    return { cpuNs: raw.cpuNs - this.base.cpuNs, peakBytes: raw.peakBytes, oomKills: raw.oomKills - this.base.oomKills };
+  }
+
+  private async rawUsage(): Promise<CgroupUsage> {
+    const [cpu, peak, oom] = await Promise.all([this.readStat('cpu'), this.readStat('peak'), this.readStat('oom')]);
+    const oomKills = keyed(oom, 'oom_kill') ?? 0;
     // cpuacct.usage is one number in ns; cpu.stat (v2, or the unified dir of a hybrid host) has usage_usec.
     const cpuNs = cpu === undefined ? 0 : /^\d+$/.test(cpu) ? Number(cpu) : (keyed(cpu, 'usage_usec') ?? 0) * 1000;
     const peakBytes = peak !== undefined && /^\d+$/.test(peak) ? Number(peak) : 0;

@@ -22,6 +22,12 @@ export interface LaunchParams {
   /** Kill whatever the command left running once its main process ended (exec in a long-lived
    * sandbox; a run's PID namespace does that by itself). */
   killLeftovers: boolean;
+  /**
+   * The group also holds the helper (a pool slot's monitor, which must live to reap the command):
+   * kill the tree by killing the init of the command's own PID namespace (the kernel then kills
+   * every process in it), not the group.
+   */
+  monitorInGroup?: boolean;
   proc: ResolvedProcessOptions;
   argv: string[];
   trace?: SandboxTrace;
@@ -51,14 +57,15 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
 
   /**
    * `prepare` creates what the command needs (its cgroup) and returns the launch parameters;
-   * `cleanup` removes it again, whatever happened. The result settles after cleanup.
+   * `cleanup` removes it again, whatever happened. The result settles after cleanup. `preset`: the
+   * helper to use (a pool slot's), else a warm one is taken.
    */
-  constructor(prepare: () => Promise<LaunchParams>, cleanup: () => Promise<void>) {
+  constructor(prepare: () => Promise<LaunchParams>, cleanup: () => Promise<void>, preset?: SandboxHelper) {
     this.result = (async () => {
       let helper: SandboxHelper | undefined;
       try {
         const preparing = prepare(); // cgroup work runs on the thread pool meanwhile
-        helper = takeHelper();
+        helper = preset ?? takeHelper();
         this.p = await preparing;
         if (this.stopReason) {
           helper.kill();
@@ -151,7 +158,8 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     this.stopReason = reason;
     const { p, helper } = this;
     if (!p || !helper) return; // not started yet: it will not be
-    p.group.kill().catch(() => helper.kill());
+    if (p.monitorInGroup) killNamespaceInit(helper);
+    else p.group.kill().catch(() => helper.kill());
     // The monitor exits once its process is dead; if it somehow does not, kill it too.
     const backstop = setTimeout(() => helper.kill(), KILL_BACKSTOP_MS);
     backstop.unref();
@@ -197,6 +205,24 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
     else reason = 'exit';
     return { ...base, exitCode, signal, reason };
   }
+}
+
+/**
+ * SIGKILL the command's PID 1 (known once the helper reports it; until the container is set up
+ * there is nothing else in its namespace). The pid cannot be reused meanwhile: the monitor has not
+ * reaped it while it has not reported the exit.
+ */
+function killNamespaceInit(helper: SandboxHelper): void {
+  const kill = () => {
+    if (!helper.pid || helper.child.exitCode !== null || helper.child.signalCode !== null) return;
+    try {
+      process.kill(helper.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  if (helper.pid) kill();
+  helper.ready.then(kill, () => undefined);
 }
 
 /** A helper taken for a run that never got its plan goes away (it holds nothing yet). */

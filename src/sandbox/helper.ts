@@ -17,6 +17,9 @@ const MAX_WARM = 4;
 const WARM_IDLE_MS = 1000;
 
 export class SandboxHelper extends HelperProcess {
+  /** Called when a plan is sent: start the next warm helper of the same kind. */
+  onStart: () => void = scheduleRefill;
+
   constructor() {
     // stdin is always a pipe (a run without input closes it at once: the command reads EOF).
     // No environment: the container's comes from `env` ops, and sandbox plans need no id-map tools.
@@ -44,7 +47,7 @@ export class SandboxHelper extends HelperProcess {
     super.start(ops, handlers);
     // Start the next warm helper now: its (blocking) spawn overlaps with this container's setup,
     // which runs in the kernel on behalf of the helper, not on our thread.
-    scheduleRefill();
+    this.onStart();
   }
 }
 
@@ -81,12 +84,12 @@ function scheduleRefill(): void {
   });
 }
 
-function unrefHelper(h: SandboxHelper): void {
+export function unrefHelper(h: SandboxHelper): void {
   h.child.unref();
   for (const s of [h.child.stdin, h.child.stdout, h.child.stderr, h.child.stdio[3]] as (Socket | null)[]) s?.unref?.();
 }
 
-function refHelper(h: SandboxHelper): void {
+export function refHelper(h: SandboxHelper): void {
   h.child.ref();
   for (const s of [h.child.stdin, h.child.stdout, h.child.stderr, h.child.stdio[3]] as (Socket | null)[]) s?.ref?.();
 }
@@ -111,8 +114,19 @@ export async function releaseWarmHelpers(): Promise<void> {
   if (idleTimer) clearTimeout(idleTimer);
   idleTimer = undefined;
   const stopping = warm.splice(0);
-  for (const helper of stopping) helper.kill();
+  for (const helper of stopping) {
+    stopHelper(helper);
+  }
   await Promise.allSettled(stopping.map((h) => h.exited));
+}
+
+/** Kill a helper that never got a plan; its `exited` settles once its (unread) output ends. */
+export function stopHelper(h: SandboxHelper): void {
+  refHelper(h); // keep Node alive until it is gone
+  h.stdin.destroy();
+  h.stdout.resume();
+  h.stderr.resume();
+  h.kill();
 }
 
 /** Pids of the warm helpers waiting for a plan. */

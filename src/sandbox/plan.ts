@@ -48,6 +48,10 @@ export function sandboxSpec(shape: SandboxShape): Spec {
       cwd: CWD,
       capabilities: { bounding: [...CAPS], effective: [...CAPS], permitted: [...CAPS] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
+      // Sandboxed processes are the OOM killer's first pick, on the host and in their own group,
+      // where a pool slot's monitor also lives (src/sandbox/pool.ts): it must outlive them to reap
+      // them, even when a fork bomb of small processes meets the memory limit.
+      oomScoreAdj: 1000,
       noNewPrivileges: true,
     },
     root: { path: shape.rootfs, readonly: shape.readonlyRoot },

@@ -13,6 +13,7 @@ import type { HelperExit } from '../runtime/helper-process';
 import { SandboxCgroup } from './cgroup';
 import { Execution, type LaunchParams } from './execution';
 import { releaseWarmHelpers, takeHelper, type SandboxHelper } from './helper';
+import { releaseRunSlots, takeRunSlot, type RunTicket } from './pool';
 import { acquireImage, IMAGE_IDLE_MS, releaseIdleImages, shareHandle, WritableRoot, type SharedImage } from './image';
 import {
   checkArgv, EXEC_KEYS, resolveProcessOptions, resolveSandboxOptions, RUN_KEYS,
@@ -155,30 +156,45 @@ export async function runSandbox(options: RunSandboxOptions): Promise<SandboxRes
   const id = newId();
   const root = await openRoot(o, id);
   let group: SandboxCgroup | undefined;
+  let ticket: RunTicket | undefined;
   try {
     const p = await prepare(o, root, { env: proc.env, cwd: proc.cwd }, false, options.user !== undefined);
     const argv = proc.argv ?? p.imageArgv;
     if (!argv) throw new TypeError('argv: required (the image has no Entrypoint or Cmd)');
     const template = templatesFor(p.shape).run;
+    // Traced runs show every cgroup step, so they make their own group.
+    ticket = o.trace ? undefined : takeRunSlot(o.limits);
+    const slot = ticket?.slot;
     const execution = new Execution(
       async (): Promise<LaunchParams> => {
-        group = await SandboxCgroup.create(id, o.limits, { trace: o.trace, oomGroup: true });
+        let cgroupDirs: string[] = [];
+        if (slot) {
+          group = slot.group; // its helper is inside already: the sandbox process is forked into it
+          await group.setLimits(o.limits, 1);
+        } else {
+          group = await SandboxCgroup.create(id, o.limits, { trace: o.trace, oomGroup: true });
+          cgroupDirs = group.joinDirs();
+        }
         return {
-          plan: template.fill({ id, cgroupDirs: group.joinDirs(), argv, env: p.env, cwd: p.cwd, trace: !!o.trace }),
+          plan: template.fill({ id, cgroupDirs, argv, env: p.env, cwd: p.cwd, trace: !!o.trace }),
           group,
           watchOom: group.version === 1 && o.limits.memoryBytes !== undefined,
           killLeftovers: false, // the PID namespace ends with its first process
+          monitorInGroup: !!slot,
           proc: { ...proc, cwd: p.cwd },
           argv,
           trace: o.trace,
         };
       },
       async () => {
-        await group?.remove();
+        if (!slot) await group?.remove();
+        ticket?.finished(); // a slot's group is emptied and reused in the background
       },
+      slot?.helper,
     );
     return await execution.result;
   } finally {
+    ticket?.finished();
     await root.release();
   }
 }
@@ -319,10 +335,12 @@ export class Sandbox implements AsyncDisposable {
 
 /**
  * Drop what the library keeps warm between runs: prepared images nobody uses (implicitly prepared
- * ones otherwise stay mounted for 2 s) and warm helpers (otherwise stopped after 1 s unused). For
- * graceful shutdown and for tests that check the host is clean.
+ * ones otherwise stay mounted for 2 s), warm helpers and the run pool's cgroups (otherwise stopped
+ * and removed after 1 s unused, and at exit). For graceful shutdown and for tests that check the
+ * host is clean.
  */
 export async function releaseIdle(): Promise<void> {
   await releaseIdleImages();
   await releaseWarmHelpers();
+  await releaseRunSlots();
 }
