@@ -76,6 +76,7 @@ function expectedPlan(spec: Spec, bundle: Bundle, id: string, stateDir: string):
     detach: false,
     trace: true,
     cgroupDirs: cgroup.joinDirs(),
+    cgroupCloneInto: cgroup.cloneIntoDir(),
     cgroupVersion: cgroup.record.version,
     oomCheck: oomCheckFile(cgroup.record),
     cgroupMountSources:
