@@ -435,6 +435,7 @@ export class Runtime {
     // The exec's monitor records the exit status here; delete removes it with the container.
     const stateDir = path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(stateDir, { mode: 0o700 });
+    const stopPriming = cgroup ? primeCgroupAttach() : () => undefined; // see spawnContainer
     const ops = compilePlan(record.config, {
       mode: 'exec',
       id,
@@ -456,7 +457,7 @@ export class Runtime {
       onTrace: this.options.onTrace,
     });
     try {
-      await helper.ready;
+      await helper.ready.finally(stopPriming);
     } catch (err) {
       await helper.exited.catch(() => undefined);
       fs.rmSync(stateDir, { recursive: true, force: true });
