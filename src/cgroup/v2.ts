@@ -134,7 +134,7 @@ export class V2Cgroup implements CgroupDriver {
     const rules = v2DeviceRules(resources, this.extraDevices);
     if (rules) {
       // Replaces the filter attached before (update); the kernel drops it with the cgroup.
-      this.observer?.('write', path.join(this.dir, V2_DEVICE_FILTER), rules.map(deviceRuleText).join(', '));
+      this.observer?.('write', path.join(this.dir, V2_DEVICE_FILTER), rules.map((r) => `${r.allow ? 'allow' : 'deny'} ${deviceRuleText(r)}`).join(', '));
       try {
         native().setDeviceFilter(this.dir, rules);
       } catch (err) {
