@@ -95,13 +95,16 @@ export function takeRunSlot(limits: Limits): RunTicket | undefined {
   };
 }
 
-/** Start warm slots in the background, as many as pooled runs are in flight (at most MAX_WARM). */
+/**
+ * Start warm slots in the background: one more than pooled runs in flight (at most MAX_WARM), so a
+ * run that starts while the last one is still being attached finds another.
+ */
 function scheduleRefill(): void {
   if (refillScheduled) return;
   refillScheduled = true;
   setImmediate(() => {
     refillScheduled = false;
-    const want = Math.min(MAX_WARM, Math.max(1, running));
+    const want = Math.min(MAX_WARM, running + 1);
     while (warm.length < want) warm.push(newSlot());
   });
 }
