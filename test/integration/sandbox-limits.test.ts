@@ -72,6 +72,27 @@ describe('memory', () => {
   });
 });
 
+describe('reused cgroups (the run pool)', () => {
+  it('give each run its own limits, peak, CPU time and OOM count', async () => {
+    const oom = await runSandbox({ rootfs, argv: ['hull-probe', 'memhog', '256'], memory: '16m' });
+    expect(oom.reason).toBe('oom');
+    // The next runs may get the same group: no limit left over, no OOM counted again, a fresh peak.
+    const big = await runSandbox({ rootfs, argv: ['hull-probe', 'memhog', '24', '0'] });
+    expect(big).toMatchObject({ reason: 'exit', exitCode: 0 });
+    expect(big.peakMemoryBytes).toBeGreaterThan(24 * 1024 * 1024);
+    for (let i = 0; i < 4; i++) {
+      const small = await runSandbox({ rootfs, argv: ['true'] });
+      expect(small).toMatchObject({ reason: 'exit', exitCode: 0 });
+      expect(small.peakMemoryBytes).toBeLessThan(8 * 1024 * 1024);
+      expect(small.cpuMs).toBeLessThan(1000);
+    }
+    const bomb = await runSandbox({ rootfs, argv: ['hull-probe', 'forkbomb', '100'], pids: 8 });
+    expect(JSON.parse(bomb.stdout).forked).toBeLessThan(8);
+    const many = await runSandbox({ rootfs, argv: ['hull-probe', 'forkbomb', '20'], pids: 64 });
+    expect(JSON.parse(many.stdout).forked).toBe(20);
+  });
+});
+
 describe('pids', () => {
   it('contains a fork bomb, and the host can still start processes', async () => {
     const r = await runSandbox({ rootfs, argv: ['hull-probe', 'forkbomb', '1000'], pids: 32 });
