@@ -125,6 +125,8 @@ export interface HullNative {
   spawn(options: NativeSpawnOptions): { pid: number; pidfd: number };
   /** waitid(P_PIDFD, WEXITED|WNOHANG): null while it runs; reaps it. exitCode null when killed by `signal`. */
   waitPidfd(pidfd: number): { exitCode: number | null; signal: number } | null;
+  /** waitid(P_PID, WEXITED|WNOHANG), for a child whose pidfd is closed; throws ECHILD if it is not ours. */
+  waitPid(pid: number): { exitCode: number | null; signal: number } | null;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** Set or clear O_NONBLOCK (on our end only: the child's end of a pipe is another open file). */

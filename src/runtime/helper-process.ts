@@ -5,11 +5,16 @@
 // one arrives), so `new HelperProcess(null, …)` spawns it now and `start(ops, …)` sends the plan
 // later; the sandbox library keeps such warm helpers (src/sandbox/helper.ts). The runtime passes the
 // plan to the constructor, which starts the helper at once.
-import { spawn, type ChildProcess, type IOType } from 'node:child_process';
-import type { Stream } from 'node:stream';
+//
+// The helper is started by the addon (native/spawn.cc), not node:child_process: from one sealed
+// memfd copy per process (it then skips its own copy and second execve), with a pidfd for its exit
+// and uv_poll watches for fd 3 and any 'pipe' stdio (docs/internals/helper.md, "Spawning").
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { Socket } from 'node:net';
-import { helperPath } from '../native';
+import type { Readable, Stream, Writable } from 'node:stream';
+import { helperPath, native, type FdWatch } from '../native';
+import { fdStreams, type FdReadable, type FdWritable } from './fd-stream';
 import { type PlanOp, parseLine, serializePlan } from './plan';
 
 /** A failed step inside the helper, with everything it reported. */
@@ -31,8 +36,8 @@ export class HullRuntimeError extends Error {
   }
 }
 
-/** One stdio slot: an fd of ours, a stream, or 'inherit' / 'pipe' / 'ignore'. */
-export type StdioEntry = IOType | number | Stream | null | undefined;
+/** One stdio slot: an fd of ours, a stream with an fd, or 'inherit' / 'pipe' / 'ignore' (null = 'pipe'). */
+export type StdioEntry = 'inherit' | 'pipe' | 'ignore' | number | Stream | null | undefined;
 export type Stdio = [StdioEntry, StdioEntry, StdioEntry];
 
 /** What the helper needs when it is spawned, before its plan is known. */
@@ -63,9 +68,293 @@ function errnoNumber(name: string): number | undefined {
   return (os.constants.errno as Record<string, number>)[name];
 }
 
+// ------------------------------------------------------------------ spawning
+
+const READABLE = 1;
+
+/**
+ * fd 3: our end of the control socketpair, non-blocking, watched by one uv_poll for reading and,
+ * while output is queued, writing. Plain callbacks: a plan is written once, lines come back.
+ */
+export class ControlChannel {
+  private readonly watch: FdWatch;
+  private queued: Buffer[] = [];
+  private closed = false;
+
+  constructor(
+    readonly fd: number,
+    private readonly onData: (text: string) => void,
+    private readonly onEnd: () => void,
+  ) {
+    native().setNonblocking(fd, true);
+    this.watch = native().watchFd(fd, (status, events) => this.onReady(status, events));
+    this.watch.start(READABLE);
+  }
+
+  write(text: string): void {
+    if (this.closed) return; // the helper is gone: its exit tells why
+    this.queued.push(Buffer.from(text));
+    this.flush();
+  }
+
+  private flush(): void {
+    while (this.queued.length && !this.closed) {
+      let n: number;
+      try {
+        n = fs.writeSync(this.fd, this.queued[0]);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+          this.watch.start(READABLE | 2);
+          return;
+        }
+        this.queued = []; // EPIPE: the helper died early, reported by its exit
+        break;
+      }
+      this.queued[0] = this.queued[0].subarray(n);
+      if (!this.queued[0].length) this.queued.shift();
+    }
+    if (!this.closed) this.watch.start(READABLE);
+  }
+
+  private onReady(status: number, events: number): void {
+    if (this.closed) return;
+    if (events & 2) this.flush();
+    if (!(events & READABLE) && status >= 0) return;
+    const buffer = Buffer.allocUnsafe(16 * 1024);
+    let n = 0;
+    try {
+      n = status < 0 ? 0 : fs.readSync(this.fd, buffer, 0, buffer.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
+      n = 0; // ECONNRESET and friends: the helper is gone
+    }
+    if (n > 0) this.onData(buffer.toString('utf8', 0, n));
+    else this.destroy();
+  }
+
+  /** Close our end (the helper reads EOF); at EOF from the helper too. Idempotent. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watch.close();
+    fs.closeSync(this.fd);
+    this.onEnd();
+  }
+
+  ref(): void {
+    this.watch.ref();
+  }
+  unref(): void {
+    this.watch.unref();
+  }
+}
+
+/**
+ * The running hull-helper: what the runtime and the sandbox pool use of a ChildProcess (pid,
+ * exitCode, signalCode, stdin/stdout/stderr for 'pipe' slots, stdio[3], kill, ref/unref, 'exit'
+ * and 'close' events), over a pidfd.
+ */
+export class HelperChild extends EventEmitter {
+  pid: number | undefined;
+  pidfd = -1;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  stdin: Writable | null = null;
+  stdout: Readable | null = null;
+  stderr: Readable | null = null;
+  readonly stdio: [Writable | null, Readable | null, Readable | null, ControlChannel | null] = [null, null, null, null];
+  private exitWatch?: FdWatch;
+  /** Open things 'close' waits for: the process, fd 3, 'pipe' streams. */
+  private open = 1;
+
+  /** Start the helper; throws the addon's error (syscall 'execve', path) if it cannot run. */
+  spawn(opts: HelperSpawnOptions, onControlData: (text: string) => void): void {
+    const n = native();
+    const toClose: number[] = [];
+    const fds: [number, number][] = [];
+    const pipes: ['r' | 'w', number, number][] = []; // [our side, child fd, our fd]
+    try {
+      opts.stdio.forEach((entry, childFd) => {
+        if (entry === 'inherit') fds.push([childFd, childFd]);
+        else if (typeof entry === 'number') fds.push([childFd, entry]);
+        else if (entry === 'ignore') {
+          const devNull = fs.openSync('/dev/null', childFd === 0 ? 'r' : 'w');
+          toClose.push(devNull);
+          fds.push([childFd, devNull]);
+        } else if (entry === 'pipe' || entry === null || entry === undefined) {
+          const [r, w] = n.pipe();
+          if (childFd === 0) {
+            toClose.push(r);
+            pipes.push(['w', childFd, w]);
+            fds.push([childFd, r]);
+          } else {
+            toClose.push(w);
+            pipes.push(['r', childFd, r]);
+            fds.push([childFd, w]);
+          }
+        } else {
+          const fd = streamFd(entry);
+          if (fd === undefined) throw new TypeError(`stdio[${childFd}]: a stream without an fd`);
+          fds.push([childFd, fd]);
+        }
+      });
+      const [ours, theirs] = n.socketpair('stream');
+      toClose.push(theirs);
+      fds.push([3, theirs]);
+      (opts.preservedFds ?? []).forEach((fd, i) => fds.push([4 + i, fd]));
+      const env = Object.entries(opts.env ?? { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' })
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`);
+      // The streams exist even if the spawn fails: their pipes then just read EOF / fail with EPIPE.
+      if (pipes.length) {
+        const { FdReadable: R, FdWritable: W } = fdStreams();
+        for (const [side, childFd, fd] of pipes) {
+          const stream: FdReadable | FdWritable = side === 'r' ? new R(fd) : new W(fd);
+          this.open++;
+          stream.once('close', () => this.closedOne());
+          if (childFd === 0) this.stdin = this.stdio[0] = stream as FdWritable;
+          else if (childFd === 1) this.stdout = this.stdio[1] = stream as FdReadable;
+          else this.stderr = this.stdio[2] = stream as FdReadable;
+        }
+      }
+      this.open++;
+      this.stdio[3] = new ControlChannel(ours, onControlData, () => this.closedOne());
+      const { pid, pidfd } = spawnHelper(fds, env);
+      this.pid = pid;
+      this.pidfd = pidfd;
+    } finally {
+      for (const fd of toClose) fs.closeSync(fd);
+    }
+    this.exitWatch = n.watchFd(this.pidfd, () => this.reap());
+    this.exitWatch.start(READABLE);
+  }
+
+  /** The pidfd polled readable: the helper has exited. */
+  private reap(): void {
+    const status = native().waitPidfd(this.pidfd);
+    if (!status) return;
+    this.exitWatch!.close();
+    fs.closeSync(this.pidfd);
+    this.pidfd = -1;
+    this.exitCode = status.exitCode;
+    this.signalCode = status.signal ? (signalName(status.signal) ?? null) : null;
+    this.emit('exit', this.exitCode, this.signalCode);
+    this.closedOne();
+  }
+
+  /** The spawn failed: 'exit' and 'close' as if it had exited 127, after the caller set up its listeners. */
+  failed(): void {
+    this.exitCode = 127;
+    this.stdio[3]?.destroy();
+    for (const stream of [this.stdin, this.stdout, this.stderr]) stream?.destroy();
+    process.nextTick(() => {
+      this.emit('exit', this.exitCode, null);
+      this.closedOne();
+    });
+  }
+
+  private closedOne(): void {
+    if (--this.open === 0) this.emit('close', this.exitCode, this.signalCode);
+  }
+
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (this.pidfd < 0) return false;
+    const number = typeof signal === 'number' ? signal : os.constants.signals[signal];
+    try {
+      native().pidfdSendSignal(this.pidfd, number);
+      return true;
+    } catch {
+      return false; // exited, not yet reaped
+    }
+  }
+
+  /**
+   * Forget the helper (detached containers): no pidfd kept open, no 'exit' event; a SIGCHLD
+   * listener reaps it if Node outlives it.
+   */
+  detach(): void {
+    if (this.pidfd < 0 || this.pid === undefined) return;
+    this.exitWatch!.close();
+    fs.closeSync(this.pidfd);
+    this.pidfd = -1;
+    released.add(this.pid);
+    if (!reaperInstalled) process.on('SIGCHLD', reapReleased);
+    reaperInstalled = true;
+    reapReleased();
+  }
+
+  /** Whether the helper keeps Node alive (not its stdio: see the streams' own ref/unref). */
+  ref(): void {
+    this.exitWatch?.ref();
+  }
+  unref(): void {
+    this.exitWatch?.unref();
+  }
+}
+
+/** Detached helpers not reaped yet (their pidfds are closed: nothing of ours stays open for them). */
+const released = new Set<number>();
+let reaperInstalled = false;
+
+function reapReleased(): void {
+  for (const pid of released) {
+    try {
+      if (native().waitPid(pid)) released.delete(pid);
+    } catch {
+      released.delete(pid); // ECHILD: reaped elsewhere
+    }
+  }
+  if (!released.size && reaperInstalled) {
+    process.off('SIGCHLD', reapReleased);
+    reaperInstalled = false;
+  }
+}
+
+function streamFd(stream: Stream): number | undefined {
+  const s = stream as unknown as { fd?: unknown; _handle?: { fd?: unknown } };
+  if (typeof s.fd === 'number') return s.fd;
+  if (typeof s._handle?.fd === 'number' && s._handle.fd >= 0) return s._handle.fd;
+  return undefined;
+}
+
+function signalName(signal: number): NodeJS.Signals | undefined {
+  return (Object.keys(os.constants.signals) as NodeJS.Signals[]).find((name) => os.constants.signals[name] === signal);
+}
+
+/**
+ * The sealed copy, made on the first spawn of this process; `null` when the kernel gives none
+ * (e.g. vm.memfd_noexec=2): then the helper is exec'd by path and makes its own copy as before.
+ */
+let sealedCopy: number | null | undefined;
+
+function spawnHelper(fds: [number, number][], env: string[]): { pid: number; pidfd: number } {
+  const n = native();
+  if (sealedCopy === undefined) {
+    try {
+      sealedCopy = n.sealedHelper(helperPath);
+    } catch {
+      sealedCopy = null; // e.g. ENOENT: the spawn by path reports it as execve's error
+    }
+  }
+  const options = { path: helperPath, argv: [helperPath], env, fds };
+  if (sealedCopy !== null) {
+    try {
+      return n.spawn({ ...options, fd: sealedCopy });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOEXEC') throw err;
+      sealedCopy = null; // memfds are not executable here
+    }
+  }
+  return n.spawn(options);
+}
+
+// ------------------------------------------------------------------ the fd-3 protocol
+
 export class HelperProcess {
-  readonly child: ChildProcess;
-  private readonly control: Socket;
+  readonly child = new HelperChild();
   private buffered = '';
   private containerPid = 0;
   private failure?: HullRuntimeError;
@@ -84,28 +373,13 @@ export class HelperProcess {
 
   /** Spawn the helper; with `ops`, start it at once, else it waits on fd 3 until `start`. */
   constructor(ops: readonly PlanOp[] | null, opts: HelperOptions) {
-    const extra = opts.preservedFds ?? [];
-    this.child = spawn(helperPath, [], {
-      stdio: [...opts.stdio, 'pipe', ...extra],
-      // The container's environment comes from `env` ops; the helper itself only needs a PATH
-      // (newuidmap/newgidmap fallback for id maps).
-      env: opts.env ?? { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-      // The monitor must not get our terminal signals (Ctrl-C goes to the container through it).
-      detached: false,
-    });
-    this.control = this.child.stdio[3] as Socket;
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
     });
     this.ready.catch(() => {}); // callers await it; avoid an unhandled rejection if they await `exited` first
     this.exited = new Promise<HelperExit>((resolve, reject) => {
-      this.child.once('error', (err) => {
-        const failure = new HullRuntimeError(`cannot start ${helperPath}: ${err.message}`, { code: (err as NodeJS.ErrnoException).code });
-        this.rejectReady(failure);
-        reject(failure);
-      });
-      this.child.once('close', (code, signal) => {
+      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         const exit = this.reportedExit ?? {
           exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
           signal: signal ? os.constants.signals[signal] : 0,
@@ -119,10 +393,24 @@ export class HelperProcess {
       });
     });
     this.exited.catch(() => {});
-    this.control.setEncoding('utf8');
-    this.control.on('data', (chunk: string) => this.onData(chunk));
-    this.control.on('error', () => {}); // EPIPE when the helper died early: reported through 'close'
+    try {
+      this.child.spawn(opts, (chunk) => this.onData(chunk));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      this.failure = new HullRuntimeError(`cannot start ${helperPath}: ${e.message}`, {
+        code: e.code,
+        errno: e.errno === undefined ? undefined : Math.abs(e.errno),
+        syscall: e.syscall,
+        path: e.path,
+      });
+      this.child.failed();
+      return;
+    }
     if (ops) this.sendPlan(ops, opts);
+  }
+
+  private get control(): ControlChannel {
+    return this.child.stdio[3]!;
   }
 
   /** Send the plan to a helper spawned without one: it runs it right away. */
@@ -210,13 +498,13 @@ export class HelperProcess {
   }
 
   /**
-   * Let Node exit while the monitor keeps running (detached containers): drop our references to the
-   * child and its control socket. The helper runs with `detach 1`, so the socket's EOF is harmless.
+   * Let Node exit while the monitor keeps running (detached containers): close our end of fd 3 and
+   * the pidfd (the helper is still reaped if Node lives on); `exited` does not settle after this.
+   * The helper runs with `detach 1`, so the socket's EOF is harmless.
    */
   release(): void {
-    this.control.removeAllListeners('data');
-    this.control.destroy();
-    this.child.unref();
+    this.child.stdio[3]?.destroy();
+    this.child.detach();
   }
 
   /**
