@@ -314,11 +314,12 @@ export class SandboxCgroup {
     this.base = { cpuNs: raw.cpuNs, oomKills: raw.oomKills };
   }
 
-  async child(name: string, opts: { oomGroup?: boolean } = {}): Promise<SandboxCgroup> {
+  /** `measured: false`: nobody reads its usage (a long-lived sandbox's init): no accounting files held open. */
+  async child(name: string, opts: { oomGroup?: boolean; measured?: boolean } = {}): Promise<SandboxCgroup> {
     this.hasChildren = true;
     const group = SandboxCgroup.layoutFor(`${this.cgroupPath}/${name}`, this.controllers, this.trace);
     await group.mkdirs();
-    group.openStats();
+    if (opts.measured !== false) group.openStats();
     if (opts.oomGroup) await group.setOomGroup().catch(async (err) => {
       await group.remove().catch(() => undefined);
       throw err;

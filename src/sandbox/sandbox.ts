@@ -20,7 +20,7 @@ import {
   type ProcessOptions, type ResolvedProcessOptions, type ResolvedSandboxOptions, type RunSandboxOptions,
   type SandboxOptions, type SandboxResult,
 } from './options';
-import { INIT_ARGV, templatesFor, type SandboxShape } from './plan';
+import { initArgv, templatesFor, type SandboxShape } from './plan';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -241,9 +241,9 @@ export class Sandbox implements AsyncDisposable {
     try {
       const p = await prepare(o, root, { env: defaults.env, cwd: defaults.cwd }, true, options.user !== undefined);
       group = await SandboxCgroup.create(id, o.limits, { trace: o.trace, delegate: true });
-      const initGroup = await group.child('init');
+      const initGroup = await group.child('init', { measured: false });
       const plan = templatesFor(p.shape).run.fill({
-        id, cgroupDirs: initGroup.joinDirs(), argv: INIT_ARGV, env: [], cwd: '/', trace: !!o.trace,
+        id, cgroupDirs: initGroup.joinDirs(), argv: initArgv(), env: [], cwd: '/', trace: !!o.trace,
       });
       init = takeHelper();
       init.stdout.resume(); // the idle init writes nothing; drain anyway
