@@ -22,6 +22,7 @@
 #include <csignal>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,7 @@ int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const c
 // One copy per helper path and process: every helper started from it checks the seals of
 // /proc/self/exe (native/helper.cc) and runs as it is. The fd is CLOEXEC and stays open.
 std::map<std::string, int> gSealedCopies;
+std::mutex gSealedCopiesLock;  // worker threads share the process, and so the copies
 
 int MakeSealedCopy(const std::string& path, const char** failedSyscall) {
   int source = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -95,6 +97,7 @@ Napi::Value SealedHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "sealedHelper: expected a path");
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::lock_guard<std::mutex> hold(gSealedCopiesLock);
   auto found = gSealedCopies.find(path);
   if (found != gSealedCopies.end()) return Napi::Number::New(env, found->second);
   const char* failedSyscall = "";

@@ -4,7 +4,7 @@
 // runs, 'pipe' stdio, kill, exit codes).
 import { describe, it, expect, afterEach } from 'vitest';
 import * as fs from 'node:fs';
-import { helperPath, native } from '../../src/native';
+import { helperPath, native, probePath } from '../../src/native';
 import { HelperProcess } from '../../src/runtime/helper-process';
 import type { PlanOp } from '../../src/runtime/plan';
 import { caught } from '../setup/native-fds';
@@ -57,7 +57,8 @@ function readAll(fd: number): string {
 /**
  * fd number → what it points at, for a live process. Waits for its execve to finish first: the
  * vfork parent resumes once the new program's memory is in place, a moment before the kernel closes
- * the close-on-exec fds and renames the process (comm).
+ * the close-on-exec fds and renames the process (comm). The program is the static hull-probe: a
+ * dynamic loader would briefly open libraries at the lowest free fd.
  */
 function fdTable(pid: number): Record<string, string> {
   const ours = fs.readFileSync('/proc/self/comm', 'utf8');
@@ -93,7 +94,7 @@ describe('native spawn', () => {
     const [r, w] = n.pipe();
     const devNull = fs.openSync('/dev/null', 'r');
     // child 0 ← /dev/null, child 1 ← the pipe, child <w> ← our fd 2 (w is a source AND a target).
-    const child = spawn(['/bin/sleep', '60'], [[0, devNull], [1, w], [w, 2]]);
+    const child = spawn([probePath, 'sleep', '60'], [[0, devNull], [1, w], [w, 2]]);
     try {
       const table = fdTable(child.pid);
       expect(Object.keys(table).sort()).toEqual(['0', '1', String(w)].sort());
@@ -109,7 +110,7 @@ describe('native spawn', () => {
 
   it('passes none of our other fds, close-on-exec or not (the sealed copy included)', () => {
     const sealed = n.sealedHelper(helperPath);
-    const child = spawn(['/bin/sleep', '60'], [[0, 0], [1, 1], [2, 2]]);
+    const child = spawn([probePath, 'sleep', '60'], [[0, 0], [1, 1], [2, 2]]);
     expect(Object.keys(fdTable(child.pid)).sort()).toEqual(['0', '1', '2']);
     expect(fs.readlinkSync(`/proc/self/fd/${sealed}`)).toMatch(/^\/memfd:hull-helper/);
   });
