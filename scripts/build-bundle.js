@@ -28,7 +28,7 @@ const repo = path.join(__dirname, '..');
 const dist = path.join(repo, 'dist');
 
 /** Builtins whose export is a plain object (so a stand-in object with getters can replace it). */
-const LAZY_BUILTINS = ['child_process', 'crypto', 'zlib', 'net', 'worker_threads'];
+const LAZY_BUILTINS = ['child_process', 'crypto', 'zlib', 'net', 'worker_threads', 'stream', 'stream/promises'];
 
 const lazyBuiltins = {
   name: 'lazy-builtins',

@@ -45,49 +45,54 @@ export function chainIds(diffIds: string[]): string[] {
   return out;
 }
 
-/**
- * A pass-through stream that hashes and counts what flows through it. With `expected`, it fails
- * the stream (before passing the last bytes on) when the size is exceeded, and at the end when
- * the size or digest differ, so a consumer never sees a complete stream of unverified bytes.
- */
-export class DigestingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly expected?: { digest?: string; size?: number; what?: string }) {
-    super();
-  }
-
-  _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.bytes += chunk.length;
-    const limit = this.expected?.size;
-    if (limit !== undefined && limit >= 0 && this.bytes > limit) {
-      done(new DigestError(`${this.expected?.what ?? 'blob'}: size mismatch: more than the expected ${limit} bytes`));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-
-  _flush(done: TransformCallback): void {
-    const result = this.digest();
-    const what = this.expected?.what ?? 'blob';
-    if (this.expected?.size !== undefined && this.expected.size >= 0 && this.bytes !== this.expected.size) {
-      done(new DigestError(`${what}: size mismatch: got ${this.bytes} bytes, expected ${this.expected.size}`));
-      return;
-    }
-    if (this.expected?.digest && result !== this.expected.digest) {
-      done(new DigestError(`${what}: digest mismatch: got ${result}, expected ${this.expected.digest}`));
-      return;
-    }
-    done();
-  }
-
-  private result?: string;
+/** A pass-through stream that hashes and counts what flows through it (see digestingStream). */
+export interface DigestingStream extends Transform {
+  /** Bytes seen so far. */
+  readonly bytes: number;
   /** The digest of everything seen; valid after the stream ended. */
-  digest(): string {
-    if (!this.result) this.result = 'sha256:' + this.hash.digest('hex');
-    return this.result;
-  }
+  digest(): string;
+}
+
+/**
+ * A DigestingStream. With `expected`, it fails the stream (before passing the last bytes on) when
+ * the size is exceeded, and at the end when the size or digest differ, so a consumer never sees a
+ * complete stream of unverified bytes. (A factory, not a subclass: `extends Transform` at the top
+ * level would load node:stream on every CLI start, even for commands that never stream.)
+ */
+export function digestingStream(expected?: { digest?: string; size?: number; what?: string }): DigestingStream {
+  const hash: Hash = createHash('sha256');
+  const what = expected?.what ?? 'blob';
+  let bytes = 0;
+  let result: string | undefined;
+  const digest = () => (result ??= 'sha256:' + hash.digest('hex'));
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+      bytes += chunk.length;
+      const limit = expected?.size;
+      if (limit !== undefined && limit >= 0 && bytes > limit) {
+        done(new DigestError(`${what}: size mismatch: more than the expected ${limit} bytes`));
+        return;
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done: TransformCallback): void {
+      const got = digest();
+      if (expected?.size !== undefined && expected.size >= 0 && bytes !== expected.size) {
+        done(new DigestError(`${what}: size mismatch: got ${bytes} bytes, expected ${expected.size}`));
+        return;
+      }
+      if (expected?.digest && got !== expected.digest) {
+        done(new DigestError(`${what}: digest mismatch: got ${got}, expected ${expected.digest}`));
+        return;
+      }
+      done();
+    },
+  });
+  return Object.defineProperties(stream, {
+    bytes: { get: () => bytes, enumerable: true },
+    digest: { value: digest },
+  }) as DigestingStream;
 }
 
 /** Hash a whole stream (e.g. a file) and return its digest and size. */

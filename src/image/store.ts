@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertDigest, chainIds as computeChainIds, digestHex, DigestingStream, sha256Digest } from './digest';
+import { assertDigest, chainIds as computeChainIds, digestHex, digestingStream, sha256Digest } from './digest';
 import { fsyncDir, ownerPid, pidAlive, tryLockFd, uniqueName, withFileLock, writeFileAtomic } from './fsutil';
 import { familiarName, fullString, ImageReference, parseReference, repositoryName } from './reference';
 import type { Descriptor, ImageConfig, Manifest } from './types';
@@ -204,7 +204,7 @@ export class ImageStore {
     }
     const ingest = this.createIngest();
     try {
-      await pipeline(source, new DigestingStream(expected), fs.createWriteStream(ingest.path, { flags: 'wx', mode: 0o600 }));
+      await pipeline(source, digestingStream(expected), fs.createWriteStream(ingest.path, { flags: 'wx', mode: 0o600 }));
       ingest.commitVerified(expected.digest);
     } catch (err) {
       ingest.abort();
@@ -691,7 +691,7 @@ export class Ingest {
   /** Hash the file, compare, fsync and rename into blobs/. */
   async commit(expected: { digest: string; size?: number; what?: string }): Promise<void> {
     assertDigest(expected.digest, `${expected.what ?? 'blob'} digest`);
-    await pipeline(fs.createReadStream(this.path), new DigestingStream(expected), async function* (source) {
+    await pipeline(fs.createReadStream(this.path), digestingStream(expected), async function* (source) {
       for await (const _ of source) {
         /* hashing only */
       }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { assertDigest, chainIds, digestHex, DigestingStream, isValidDigest, sha256Digest } from '../../src/image/digest';
+import { assertDigest, chainIds, digestHex, digestingStream, isValidDigest, sha256Digest } from '../../src/image/digest';
 
 describe('digest validation', () => {
   const good = 'sha256:' + '0123456789abcdef'.repeat(4);
@@ -31,8 +31,8 @@ describe('chainIds', () => {
 
 describe('DigestingStream', () => {
   const data = Buffer.from('hello world');
-  const run = (expected: ConstructorParameters<typeof DigestingStream>[0]) =>
-    pipeline(Readable.from([data.subarray(0, 5), data.subarray(5)]), new DigestingStream(expected), async function* (src) {
+  const run = (expected: Parameters<typeof digestingStream>[0]) =>
+    pipeline(Readable.from([data.subarray(0, 5), data.subarray(5)]), digestingStream(expected), async function* (src) {
       for await (const _ of src) { /* drain */ }
     });
   it('passes when digest and size match', async () => {
