@@ -280,15 +280,18 @@ export class SandboxCgroup {
     const memory = limits.memoryBytes === undefined ? '-1' : String(limits.memoryBytes);
     const current = written.get('memory/memory.limit_in_bytes') ?? '-1';
     const asNumber = (v: string) => (v === '-1' ? Infinity : Number(v));
+    // "No limit" on a host without the controller is no error (as for a new group).
+    const noMemory = limits.memoryBytes === undefined;
     // memory+swap may never be below memory: raise it first, lower it last.
     if (asNumber(memory) > asNumber(current)) {
       await set('memory', 'memory.memsw.limit_in_bytes', memory, true);
-      await set('memory', 'memory.limit_in_bytes', memory);
+      await set('memory', 'memory.limit_in_bytes', memory, noMemory);
     } else {
-      await set('memory', 'memory.limit_in_bytes', memory);
+      await set('memory', 'memory.limit_in_bytes', memory, noMemory);
       await set('memory', 'memory.memsw.limit_in_bytes', memory, true);
     }
-    await set('pids', 'pids.max', limits.pids === undefined ? 'max' : String(limits.pids + extraPids));
+    const pids = limits.pids === undefined ? 'max' : String(limits.pids + extraPids);
+    await set('pids', 'pids.max', pids, limits.pids === undefined);
   }
 
   /**
@@ -309,7 +312,7 @@ export class SandboxCgroup {
     const mem = this.byController.get('memory');
     const charged = mem ? Number(await readText(path.join(mem, 'memory.usage_in_bytes'))) : 0;
     if (charged > RESET_RECLAIM_BYTES) await this.write('memory', 'memory.force_empty', '0', true);
-    await this.write('memory', 'memory.max_usage_in_bytes', '0');
+    await this.write('memory', 'memory.max_usage_in_bytes', '0', true);
     const raw = await this.rawUsage();
     this.base = { cpuNs: raw.cpuNs, oomKills: raw.oomKills };
   }
