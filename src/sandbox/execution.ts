@@ -209,8 +209,9 @@ export class Execution implements PromiseLike<SandboxResult>, AsyncIterable<Outp
 
 /**
  * SIGKILL the command's PID 1 (known once the helper reports it; until the container is set up
- * there is nothing else in its namespace). The pid cannot be reused meanwhile: the monitor has not
- * reaped it while it has not reported the exit.
+ * there is nothing else in its namespace). The pid stays its own until the monitor reaps it, which
+ * the monitor does right before it exits: only in that instant could the pid be someone else's,
+ * and only if the kernel handed out every other pid (up to pid_max) in between.
  */
 function killNamespaceInit(helper: SandboxHelper): void {
   const kill = () => {
