@@ -49,7 +49,7 @@ namespace hull {
 bool IsSetting(const std::string& op) {
   return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
          op == "exec-fifo" || op == "console-socket" || op == "terminal" || op == "console-size" ||
-         op == "log-file" || op == "oom-check";
+         op == "log-file" || op == "oom-check" || op == "exit-command";
 }
 // setns into a pid or time namespace changes only where our *children* go: the monitor does it.
 bool IsMonitorSetns(const Step& step) {
@@ -247,6 +247,29 @@ void WriteExitJson(int dirFd, int exitCode, int signal, bool oomKilled = false) 
   if (ok && renameat(dirFd, "exit.json.tmp", dirFd, "exit.json") == 0) fsync(dirFd);
 }
 
+// `exit-command`: what conmon's --exit-command does for podman. Once exit.json is written, run a
+// command (hull's `container cleanup`, which removes a `run -d --rm` container) in a child of its
+// own session with /dev/null for stdio, and do not wait for it: it outlives us, so the monitor
+// stays small and exits as it always does. A failed fork or exec leaves the removal to the lazy
+// path (the next hull command that sees the container exited).
+void RunExitCommand(const std::vector<std::string>& command) {
+  if (command.empty()) return;
+  std::vector<char*> argv;
+  for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  if (fork() != 0) return;
+  setsid();
+  int devNull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd <= 2 && devNull >= 0; fd++) dup2(devNull, fd);  // dup2'd copies lose CLOEXEC
+  // Our blocked signals and ignored SIGPIPE would survive execve: the command gets a clean slate.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  execve(argv[0], argv.data(), environ);
+  _exit(127);
+}
+
 // ===== The monitor's event loop =====
 
 struct Monitor {
@@ -258,6 +281,7 @@ struct Monitor {
   bool awaitingSync = false;
   bool errorReported = false;
   long long oomKillsAtStart = -1;  // `oom-check`: the cgroup's oom_kill count before the container ran
+  std::vector<std::string> exitCommand;  // `exit-command`: argv run after exit.json is written
   // terminal mode: the pty master, relayed to and from our stdio
   int master = -1;
   bool stdinOpen = true;
@@ -339,6 +363,7 @@ void CloseTerminal(Monitor& m) {
   const long long oomKills = ReadOomKillCount(m.settings->oomCheckPath);
   const bool oomKilled = m.oomKillsAtStart >= 0 && oomKills > m.oomKillsAtStart;
   WriteExitJson(m.settings->stateDirFd, code, signal, oomKilled);
+  RunExitCommand(m.exitCommand);
   SendControl({"exit", std::to_string(code), std::to_string(signal)});
   _exit(code);
 }
@@ -370,6 +395,7 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
     if (m.ready) {
       const std::string code = fields.size() > 3 ? fields[3] : "";
       WriteExitJson(m.settings->stateDirFd, code == "ENOENT" ? 127 : code == "EACCES" || code == "EPERM" ? 126 : 125, 0);
+      RunExitCommand(m.exitCommand);
     }
     KillAndExit(m, 125);
   }
@@ -544,6 +570,7 @@ int HelperMain(char** argv, char** envp) {
     for (const Step& step : plan) {
       // `id` is traced by the container process, which joins the session keyring named after it.
       if (step.op == "id") settings.id = step.fields[0];
+      else if (step.op == "exit-command") RunStep(step, [&] { m.exitCommand = step.fields; });
       else if (IsSetting(step.op) && step.op != "log-file") RunStep(step, [&] { ApplySetting(step, settings); });
     }
     for (const Step& step : plan) {

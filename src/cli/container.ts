@@ -18,6 +18,15 @@ export function register(program: Command): void {
   }
   const ps = group.commands.find((c) => c.name() === 'ps');
   ps?.alias('ls').alias('list');
+  // Hidden: the exit command the monitor of a `--rm` container runs once it has exited
+  // (docs/containers.md, "Detached --rm"). Quiet and exit 0 when the container is gone already.
+  group
+    .command('cleanup', { hidden: true })
+    .description('Record the exit of an auto-remove container and remove it (run by its monitor)')
+    .argument('<container>')
+    .action(async (target: string, _flags, self: Command) => {
+      await managerFor(self).cleanup(target);
+    });
   group
     .command('prune')
     .description('Remove all stopped containers')

@@ -505,24 +505,82 @@ export class ContainerManager {
   /** The container's process is gone: take the exit from the monitor's exit.json, clean the runtime state. */
   private async recordExit(id: string, known?: { exitCode: number; oomKilled?: boolean }): Promise<ContainerRecord> {
     const exit = known ? undefined : await this.awaitExitFile(id);
+    // Under the container's lock: a `run -d --rm` container's exit command, a `rm -f` and any other
+    // command that found it exited may all get here at once (one cleans the runtime, one removes).
+    const unlock = await this.lockContainer(id).catch(() => {
+      throw new NoSuchContainerError(id);
+    });
+    let rec: ContainerRecord;
     try {
-      await this.runtime.delete(id, { force: true });
-    } catch (err) {
-      this.warn(`cleanup of ${id.slice(0, 12)}: ${(err as Error).message}`);
-    }
-    const rec = this.store.update(id, (r) => {
-      if (r.State.Status !== 'running' && r.State.Status !== 'paused') return;
+      rec = this.store.read(id);
+      if (rec.State.Status !== 'running' && rec.State.Status !== 'paused') return rec; // recorded meanwhile
+      try {
+        await this.runtime.delete(id, { force: true });
+      } catch (err) {
+        if (!/does not exist/.test((err as Error).message)) this.warn(`cleanup of ${id.slice(0, 12)}: ${(err as Error).message}`);
+      }
       const code = known?.exitCode ?? (exit ? (exit.signal ? 128 + exit.signal : exit.exitCode) : 255);
-      Object.assign(r.State, {
+      Object.assign(rec.State, {
         Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code,
         OOMKilled: exit?.oomKilled ?? known?.oomKilled ?? false,
         FinishedAt: exit?.finishedAt ?? new Date().toISOString(),
         Error: exit || known ? '' : 'container monitor died: exit status unknown',
       });
-    });
+      this.store.write(rec); // the lock is ours already (store.update would wait for it)
+    } finally {
+      unlock();
+    }
     // Foreground runs remove their own container; this is for detached --rm ones found exited.
-    if (rec.HostConfig.AutoRemove && !known) await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
+    if (rec.HostConfig.AutoRemove && !known) await this.remove(id, { volumes: true, missingOk: true }).catch(() => undefined);
     return rec;
+  }
+
+  /**
+   * The container directory's flock, held across async work (recording an exit, removal). Taken
+   * with non-blocking tries: a blocking flock would stall the event loop, and with it another
+   * holder in this same process.
+   */
+  private async lockContainer(id: string): Promise<() => void> {
+    const fd = fs.openSync(this.store.containerDir(id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      const { flock } = native();
+      for (let i = 0; !flock(fd, 'ex', true); i++) await sleep(i < 50 ? 2 : 20);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return () => fs.closeSync(fd); // closing the last fd releases the lock
+  }
+
+  /**
+   * `hull container cleanup ID`: the exit command the monitor of an auto-remove (`--rm`) container
+   * runs once the container has exited. Records the exit and removes the container; quiet when
+   * the lazy path, `rm -f` or a foreground `start -a` got there first, and leaves a container
+   * that runs again alone.
+   */
+  async cleanup(nameOrId: string): Promise<void> {
+    let id: string;
+    try {
+      id = this.store.resolve(nameOrId);
+    } catch (err) {
+      if (err instanceof NoSuchContainerError) return;
+      throw err;
+    }
+    let rec: ContainerRecord;
+    try {
+      rec = await this.refresh(id); // a recorded exit removes an auto-remove container already
+    } catch (err) {
+      if (!this.store.tryRead(id)) return;
+      throw err;
+    }
+    if (!rec.HostConfig.AutoRemove || rec.State.Status === 'running' || rec.State.Status === 'paused') return;
+    await this.remove(id, { volumes: true, missingOk: true });
+  }
+
+  /** argv of the monitor's exit command for an auto-remove container (undefined: left to the lazy path). */
+  private cleanupCommand(id: string): string[] | undefined {
+    const cli = hullCliPath();
+    return cli ? [process.execPath, cli, '--root', this.root, 'container', 'cleanup', id] : undefined;
   }
 
   /**
@@ -603,7 +661,10 @@ export class ContainerManager {
       const cfg = rec.HostConfig.LogConfig.Config;
       const logFile = { path: rec.LogPath, maxSize: cfg['max-size'] ? parseSize(cfg['max-size']) : 0, maxFiles: Number(cfg['max-file'] ?? 1) };
       try {
-        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile });
+        // --rm: the monitor runs `hull container cleanup` as soon as the container exits (as
+        // conmon's exit command), instead of waiting for the next hull command to notice.
+        const exitCommand = rec.HostConfig.AutoRemove ? this.cleanupCommand(id) : undefined;
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile, exitCommand });
       } catch (err) {
         throw this.startFailure(id, err);
       }
@@ -642,6 +703,8 @@ export class ContainerManager {
     }
     // The monitor's exit.json (kept: `keep: true`) says whether the OOM killer ended it.
     await this.recordExit(id, { exitCode: code, oomKilled: this.runtime.store.readExit(id)?.oomKilled ?? false });
+    // --rm: gone once it has ended, whether `run` or `start -a` ran it (as docker).
+    if (rec.HostConfig.AutoRemove) await this.remove(id, { force: true, volumes: true, missingOk: true });
     return code;
   }
 
@@ -684,7 +747,6 @@ export class ContainerManager {
     opts.onCreated?.(record);
     try {
       const exitCode = await this.startRecord(record, record.Id, { attach: !opts.detach, stdio: opts.stdio, onStarted: opts.onStarted });
-      if (opts.autoRemove && !opts.detach) await this.remove(record.Id, { force: true, volumes: true });
       return { record, exitCode };
     } catch (err) {
       if (opts.autoRemove) await this.remove(record.Id, { force: true, volumes: true }).catch(() => undefined);
@@ -743,11 +805,20 @@ export class ContainerManager {
   /** docker wait: blocks until the container is not running, returns its exit code. */
   async wait(nameOrId: string): Promise<number> {
     const id = this.store.resolve(nameOrId);
+    // A `run -d --rm` container is removed by its monitor's exit command right after it exits:
+    // its code is taken from the monitor's exit.json as soon as the process is gone.
+    let exitSeen: number | undefined;
     for (let i = 0; ; i++) {
       const rec = this.store.tryRead(id);
-      if (!rec) throw new NoSuchContainerError(nameOrId);
+      if (!rec) {
+        if (exitSeen !== undefined) return exitSeen;
+        throw new NoSuchContainerError(nameOrId);
+      }
       if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
-        await this.waitStopped(id, 1000);
+        if (await this.waitStopped(id, 1000)) {
+          const exit = this.runtime.store.readExit(id);
+          if (exit) exitSeen = exit.signal ? 128 + exit.signal : exit.exitCode;
+        }
         // The foreground CLI records the exit itself; give it a moment before reaping.
         const after = this.store.tryRead(id);
         if (after && (after.State.Status === 'running' || after.State.Status === 'paused') && (await this.waitStopped(id, 0))) {
@@ -787,9 +858,36 @@ export class ContainerManager {
   // ------------------------------------------------------------------ remove
 
   /** docker rm: refuses a running container unless forced; `volumes` removes its anonymous volumes. */
-  async remove(nameOrId: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-    const id = this.store.resolve(nameOrId);
-    const rec = this.store.read(id);
+  async remove(nameOrId: string, opts: { force?: boolean; volumes?: boolean; missingOk?: boolean } = {}): Promise<void> {
+    let id: string;
+    try {
+      id = this.store.resolve(nameOrId);
+    } catch (err) {
+      if (opts.missingOk && err instanceof NoSuchContainerError) return;
+      throw err;
+    }
+    // Under the container's lock, so an auto-remove's exit command, the lazy path and `rm -f`
+    // take it apart once: whoever comes second finds no record.
+    let unlock: () => void;
+    try {
+      unlock = await this.lockContainer(id);
+    } catch {
+      if (opts.missingOk) return;
+      throw new NoSuchContainerError(nameOrId);
+    }
+    try {
+      const rec = this.store.tryRead(id);
+      if (!rec) {
+        if (opts.missingOk) return;
+        throw new NoSuchContainerError(nameOrId);
+      }
+      await this.removeLocked(id, rec, opts);
+    } finally {
+      unlock();
+    }
+  }
+
+  private async removeLocked(id: string, rec: ContainerRecord, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
     let live = false;
     try {
       const s = this.runtime.state(id).status;
@@ -993,6 +1091,15 @@ export class ContainerManager {
 function callerTerminalSize(): { height: number; width: number } | undefined {
   const out = globalThis.process.stdout;
   return out.isTTY && out.rows && out.columns ? { height: out.rows, width: out.columns } : undefined;
+}
+
+/** bin/hull of this installation: the exit command runs it (from dist/, the bundle, or src/ in tests). */
+function hullCliPath(): string | undefined {
+  for (let dir = __dirname, i = 0; i < 3; i++, dir = path.dirname(dir)) {
+    const cli = path.join(dir, 'bin', 'hull');
+    if (fs.existsSync(cli)) return cli;
+  }
+  return undefined;
 }
 
 /** Loaded on demand: it pulls in tar and the image archive code, which `run` does not need. */

@@ -53,6 +53,8 @@ export interface CreateOptions {
    * master and logs what it shows: this is how a detached container can have a tty.
    */
   logFile?: LogFileOptions;
+  /** Run by the monitor once the container has exited and exit.json is written (plan op `exit-command`). */
+  exitCommand?: string[];
 }
 
 export interface RunOptions extends CreateOptions {
@@ -254,6 +256,7 @@ export class Runtime {
         devCore: fs.existsSync('/proc/kcore'),
         logFile: opts.logFile ? { ...opts.logFile, path: path.resolve(opts.logFile.path) } : undefined,
         oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
+        exitCommand: opts.exitCommand,
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {

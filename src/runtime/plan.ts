@@ -63,6 +63,11 @@ export interface PlanOptions {
   logFile?: LogFileOptions;
   /** The container's cgroup file with the `oom_kill` counter (`oom-check`): exit.json says oomKilled. */
   oomCheck?: string;
+  /**
+   * `exit-command`: argv the monitor runs (in a new session, stdio /dev/null, not waited for) once
+   * exit.json is written, as conmon's --exit-command: `hull run -d --rm` removes its container with it.
+   */
+  exitCommand?: string[];
   /** exec mode: the pid of the container's init, whose namespaces are joined. */
   initPid?: number;
   /** exec mode: the process to run (replaces spec.process). */
@@ -182,6 +187,11 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   }
   // Without a monitor nobody writes exit.json, so there is nobody to ask about OOM kills either.
   if (opts.oomCheck && opts.monitor !== false) emit('oom-check', opts.oomCheck);
+  if (opts.exitCommand?.length) {
+    if (opts.monitor === false) throw new PlanError('exit-command: needs the monitor (not with monitor 0)');
+    if (!opts.exitCommand[0].startsWith('/')) throw new PlanError('exit-command: the program needs an absolute path');
+    emit('exit-command', ...opts.exitCommand);
+  }
 
   // --- namespaces: join existing ones, create the rest ---
   if (opts.mode === 'exec') {
