@@ -738,6 +738,25 @@ static int cmd_spin(const char* seconds_text) {
 
 static void ignore_signal_handler(int sig) { (void)sig; }
 
+/*
+ * A minimal init for a long-lived sandbox (src/sandbox, PID 1 of its PID namespace): processes that
+ * `exec` calls leave behind are re-parented here, so it reaps them, or they would stay zombies until
+ * the sandbox ends. Every signal is blocked and taken with sigwaitinfo; SIGCHLD reaps whatever has
+ * exited; the sandbox ends it with SIGKILL (the only signal a namespace's init cannot ignore).
+ */
+_Noreturn static void cmd_init(void) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    siginfo_t info;
+    if (sigwaitinfo(&all, &info) < 0) continue;
+    if (info.si_signo != SIGCHLD) continue;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+  }
+}
+
 /* Waits for any catchable signal (also as PID 1, where default actions are ignored). */
 static int cmd_wait_signal(const char* seconds_text) {
   sigset_t all;
@@ -1236,6 +1255,7 @@ static void usage(FILE* out) {
       "  hostname | cwd | env              plain text\n"
       "  cat FILE | write FILE TEXT | ls DIR\n"
       "  sleep SECONDS | exit N | kill-self SIG | wait-signal [SECONDS]\n"
+      "  init                              reap orphans until SIGKILL (a long-lived sandbox's PID 1)\n"
       "  memhog MB [SECONDS] | forkbomb N [SECONDS] | spin SECONDS\n"
       "  try NAME[=ARG]... | try all       one JSON line per operation:\n",
       out);
@@ -1275,6 +1295,8 @@ int main(int argc, char** argv) {
     status = atoi(args[0]);
   } else if (!strcmp(command, "kill-self") && nargs == 1) {
     status = cmd_kill_self(args[0]);
+  } else if (!strcmp(command, "init") && nargs == 0) {
+    cmd_init();
   } else if (!strcmp(command, "wait-signal") && nargs <= 1) {
     status = cmd_wait_signal(nargs ? args[0] : NULL);
   } else if (!strcmp(command, "memhog") && (nargs == 1 || nargs == 2)) {

@@ -2,7 +2,6 @@
 // plan once per sandbox shape (root, network, mounts, user…); a run only substitutes its id, cgroup
 // directories, argv, env and cwd into that template. Nothing is written to disk: sandboxes keep no
 // OCI state (no state.json, no exit.json), their result comes over the helper's control socket.
-import { spawnSync } from 'node:child_process';
 import { probePath } from '../native';
 import { compilePlan, defaultSpec, type PlanOp, type Spec } from '../runtime';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
@@ -20,22 +19,13 @@ const INIT_PID = 999_999_999;
 /** Where a long-lived sandbox's idle init (hull-probe, static) is bound: /dev is always a tmpfs. */
 export const INIT_PATH = '/dev/.hull-init';
 
-let initCommand: string[] | undefined;
 /**
  * The sandbox init's command line. Processes an exec leaves behind are re-parented to PID 1 of the
  * sandbox (subreapers outside its PID namespace do not count), so PID 1 must reap them or they stay
- * zombies until close(): `hull-probe init` does (blocks signals, reaps on SIGCHLD). A hull-probe
- * built before it had `init` idles with `sleep` instead (asked once per process).
+ * zombies until close(): `hull-probe init` does (blocks signals, reaps on SIGCHLD).
  */
 export function initArgv(): string[] {
-  initCommand ??= probeHasInit() ? [INIT_PATH, 'init'] : [INIT_PATH, 'sleep', '1000000000'];
-  return initCommand;
-}
-
-/** Whether this hull-probe lists an `init` command in its usage. */
-export function probeHasInit(): boolean {
-  const help = spawnSync(probePath, ['help'], { encoding: 'utf8', env: {} });
-  return /(^|\s)init(\s|$)/m.test(help.stdout ?? '');
+  return [INIT_PATH, 'init'];
 }
 
 /** runc's default capabilities: AUDIT_WRITE, KILL, NET_BIND_SERVICE (nothing that reaches the host). */
