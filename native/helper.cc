@@ -19,9 +19,11 @@
 #include <sys/sendfile.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +51,7 @@ namespace hull {
 bool IsSetting(const std::string& op) {
   return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
          op == "exec-fifo" || op == "console-socket" || op == "terminal" || op == "console-size" ||
-         op == "log-file" || op == "oom-check" || op == "exit-command";
+         op == "log-file" || op == "oom-check" || op == "exit-command" || op == "attach-socket";
 }
 // setns into a pid or time namespace changes only where our *children* go: the monitor does it.
 bool IsMonitorSetns(const Step& step) {
@@ -270,6 +272,44 @@ void RunExitCommand(const std::vector<std::string>& command) {
   _exit(127);
 }
 
+// ===== `attach-socket`: `hull attach` to a detached container's terminal =====
+//
+// In terminal mode the monitor holds the pty master and is its only reader (a second reader
+// would steal half of the output from the log). Attached clients connect to a unix socket in the
+// container's state directory and get a copy of what the monitor reads, as plain bytes. What they
+// send is framed: a type byte, a big-endian u16 length, the payload:
+//   'd' <bytes>                 input for the pty (what the user types)
+//   'w' <u16 rows> <u16 cols>   window size: TIOCSWINSZ on the master (the kernel sends SIGWINCH)
+// A client that takes no output for 2 s is dropped rather than stall the container and its log.
+constexpr size_t kMaxAttachClients = 4;
+constexpr size_t kMaxAttachFrame = 3 + 65535;
+
+int ListenAttachSocket(const std::string& path) {
+  Trace("socket(AF_UNIX, SOCK_STREAM); bind(" + Quote(path) + "); listen()");
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  int dirFd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) FailErrno("open", dir);
+  // sun_path holds 107 bytes and state roots can be longer: bind through the directory's fd.
+  const std::string target = FdPath(dirFd) + "/" + name;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (target.size() >= sizeof addr.sun_path) Fail(ENAMETOOLONG, "bind", path);
+  memcpy(addr.sun_path, target.c_str(), target.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) FailErrno("socket", path);
+  unlinkat(dirFd, name.c_str(), 0);  // left by an earlier run of the same container
+  mode_t old = umask(0077);          // only root (the state directory's owner) may attach
+  int rc = bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  umask(old);
+  close(dirFd);
+  if (rc < 0) Fail(err, "bind", path);
+  if (listen(fd, 4) < 0) FailErrno("listen", path);
+  return fd;
+}
+
 // ===== The monitor's event loop =====
 
 struct Monitor {
@@ -282,6 +322,13 @@ struct Monitor {
   bool errorReported = false;
   long long oomKillsAtStart = -1;  // `oom-check`: the cgroup's oom_kill count before the container ran
   std::vector<std::string> exitCommand;  // `exit-command`: argv run after exit.json is written
+  // `attach-socket`: the listening socket and the attached clients (fd, input not yet a whole frame)
+  int attachListener = -1;
+  struct AttachClient {
+    int fd;
+    std::string input;
+  };
+  std::vector<AttachClient> attached;
   // terminal mode: the pty master, relayed to and from our stdio
   int master = -1;
   bool stdinOpen = true;
@@ -307,10 +354,70 @@ bool Relay(int from, int to, const std::function<void(const char*, size_t)>& see
   return true;
 }
 
-// Terminal mode with `log-file`: what the pty shows is the container's output.
+void DropAttached(Monitor& m, size_t i) {
+  close(m.attached[i].fd);
+  m.attached.erase(m.attached.begin() + static_cast<long>(i));
+}
+
+// What the pty shows: the container's output, for the log (`log-file`) and attached clients.
 std::function<void(const char*, size_t)> TerminalOutputLogger(Monitor& m) {
-  if (!m.settings->log.enabled()) return nullptr;
-  return [&m](const char* data, size_t length) { m.settings->log.AddTerminalOutput(data, length); };
+  if (!m.settings->log.enabled() && m.attached.empty()) return nullptr;
+  return [&m](const char* data, size_t length) {
+    if (m.settings->log.enabled()) m.settings->log.AddTerminalOutput(data, length);
+    for (size_t i = m.attached.size(); i-- > 0;) {
+      size_t done = 0;
+      while (done < length) {
+        ssize_t n = send(m.attached[i].fd, data + done, length - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // gone, or no room for 2 s (SO_SNDTIMEO)
+        done += static_cast<size_t>(n);
+      }
+      if (done < length) DropAttached(m, i);
+    }
+  };
+}
+
+void AcceptAttached(Monitor& m) {
+  int fd = accept4(m.attachListener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  if (m.attached.size() >= kMaxAttachClients) {
+    close(fd);
+    return;
+  }
+  struct timeval timeout = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  m.attached.push_back({fd, std::string()});
+}
+
+// Input from an attached client: whole frames go to the pty. False: the client is gone.
+bool ReadAttached(Monitor& m, Monitor::AttachClient& client) {
+  char buffer[8192];
+  ssize_t n = read(client.fd, buffer, sizeof buffer);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  client.input.append(buffer, static_cast<size_t>(n));
+  while (client.input.size() >= 3) {
+    const unsigned char* frame = reinterpret_cast<const unsigned char*>(client.input.data());
+    const size_t length = (static_cast<size_t>(frame[1]) << 8) | frame[2];
+    if (client.input.size() < 3 + length) break;
+    if (frame[0] == 'd' && m.master >= 0) {
+      for (size_t done = 0; done < length;) {
+        ssize_t w = write(m.master, frame + 3 + done, length - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += static_cast<size_t>(w);
+      }
+    } else if (frame[0] == 'w' && length == 4 && m.master >= 0) {
+      struct winsize size = {};
+      size.ws_row = static_cast<unsigned short>((frame[3] << 8) | frame[4]);
+      size.ws_col = static_cast<unsigned short>((frame[5] << 8) | frame[6]);
+      ioctl(m.master, TIOCSWINSZ, &size);
+    } else if (frame[0] != 'd' && frame[0] != 'w') {
+      return false;  // not our protocol
+    }
+    client.input.erase(0, 3 + length);
+  }
+  return client.input.size() < kMaxAttachFrame;
 }
 
 void CloseTerminal(Monitor& m) {
@@ -415,7 +522,7 @@ void OnControlLine(Monitor& m, const std::string& line) {
   std::string line;
   while (control.NextLine(line)) OnControlLine(m, line);  // sent together with the plan
   for (;;) {
-    struct pollfd fds[8] = {
+    struct pollfd fds[9 + kMaxAttachClients] = {
         {m.channel, POLLIN, 0},
         {gControlOpen ? kControlFd : -1, POLLIN, 0},
         {m.signals, POLLIN, 0},
@@ -424,8 +531,11 @@ void OnControlLine(Monitor& m, const std::string& line) {
         {m.master >= 0 && m.stdinOpen ? 0 : -1, POLLIN, 0},
         {m.settings->log.streams[0].readFd, POLLIN, 0},
         {m.settings->log.streams[1].readFd, POLLIN, 0},
+        {m.attachListener, POLLIN, 0},
     };
-    if (poll(fds, 8, -1) < 0) {
+    const size_t attachedPolled = m.attached.size();
+    for (size_t i = 0; i < kMaxAttachClients; i++) fds[9 + i] = {i < attachedPolled ? m.attached[i].fd : -1, POLLIN, 0};
+    if (poll(fds, 9 + kMaxAttachClients, -1) < 0) {
       if (errno == EINTR) continue;
       KillAndExit(m, 125);
     }
@@ -472,6 +582,16 @@ void OnControlLine(Monitor& m, const std::string& line) {
     for (int s = 0; s < 2; s++) {
       if (fds[6 + s].revents) m.settings->log.ReadStream(s);
     }
+    // Attached clients (output above may have dropped some: match by fd, newest first).
+    for (size_t i = attachedPolled; i-- > 0;) {
+      if (!fds[9 + i].revents) continue;
+      for (size_t k = 0; k < m.attached.size(); k++) {
+        if (m.attached[k].fd != fds[9 + i].fd) continue;
+        if (!ReadAttached(m, m.attached[k])) DropAttached(m, k);
+        break;
+      }
+    }
+    if (fds[8].revents) AcceptAttached(m);
     if (fds[2].revents) {
       struct signalfd_siginfo info;
       if (read(m.signals, &info, sizeof info) != sizeof info) continue;
@@ -571,6 +691,7 @@ int HelperMain(char** argv, char** envp) {
       // `id` is traced by the container process, which joins the session keyring named after it.
       if (step.op == "id") settings.id = step.fields[0];
       else if (step.op == "exit-command") RunStep(step, [&] { m.exitCommand = step.fields; });
+      else if (step.op == "attach-socket") RunStep(step, [&] { m.attachListener = ListenAttachSocket(step.fields[0]); });
       else if (IsSetting(step.op) && step.op != "log-file") RunStep(step, [&] { ApplySetting(step, settings); });
     }
     for (const Step& step : plan) {

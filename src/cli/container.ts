@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { managerFor } from '../container/cli-support';
 
 const VERBS = ['run', 'create', 'start', 'stop', 'kill', 'restart', 'pause', 'unpause', 'rm', 'ps', 'logs', 'exec',
-  'wait', 'inspect', 'top', 'diff', 'commit', 'export', 'cp', 'rename', 'update', 'stats'];
+  'wait', 'inspect', 'top', 'diff', 'commit', 'export', 'cp', 'rename', 'update', 'stats', 'attach'];
 
 export function register(program: Command): void {
   const group = program.command('container').description('Manage containers').enablePositionalOptions();

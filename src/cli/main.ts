@@ -13,7 +13,7 @@ const VERBS: Record<string, string> = {
   run: 'run', create: 'create', start: 'start', stop: 'stop', kill: 'kill', restart: 'restart',
   pause: 'pause', unpause: 'unpause', rm: 'rm', ps: 'ps', logs: 'logs', exec: 'exec', wait: 'wait',
   inspect: 'inspect', top: 'top', diff: 'diff', commit: 'commit', export: 'export', cp: 'cp',
-  rename: 'rename', container: 'container', volume: 'volume', update: 'update', stats: 'stats',
+  rename: 'rename', attach: 'attach', container: 'container', volume: 'volume', update: 'update', stats: 'stats',
 };
 
 function loadVerb(program: Command, moduleName: string): boolean {

@@ -21,6 +21,7 @@ import {
   containerPath, normalizeSignal, parseEnvFile, parseSize, parseEnvFlags, parseLabels, parseMountFlag, parseTmpfsFlag, parseVolumeFlag,
   validateContainerName, checkUlimitsAgainstHost, parseLimitFlags, type LimitFlags, type MountRequest,
 } from './options';
+import { ATTACH_SOCKET, DEFAULT_DETACH_KEYS, attachToSocket, parseDetachKeys } from './attach';
 import { ConsoleRelay } from './console';
 import { OutputTee } from './logs';
 import type { Change, CommitOptions } from './layer';
@@ -636,6 +637,8 @@ export class ContainerManager {
   /** start() of a record in hand (run: the one create has just written, no need to read it back). */
   private async startRecord(rec: ContainerRecord, nameOrId: string, opts: StartOptions): Promise<number> {
     if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
+      // docker: `start -a` of a running container attaches to it (hull: to its terminal).
+      if (opts.attach && rec.Config.Tty && !opts.stdio) return this.attachRecord(rec, { stdin: opts.interactive ?? false });
       if (opts.attach) throw new ContainerStateError(`container ${nameOrId} is already running`);
       return 0;
     }
@@ -664,7 +667,9 @@ export class ContainerManager {
         // --rm: the monitor runs `hull container cleanup` as soon as the container exits (as
         // conmon's exit command), instead of waiting for the next hull command to notice.
         const exitCommand = rec.HostConfig.AutoRemove ? this.cleanupCommand(id) : undefined;
-        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile, exitCommand });
+        // -t: the monitor keeps the pty and lets `hull attach` clients in through this socket.
+        const attachSocket = spec.process?.terminal ? path.join(this.runtime.store.dir(id), ATTACH_SOCKET) : undefined;
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile, exitCommand, attachSocket });
       } catch (err) {
         throw this.startFailure(id, err);
       }
@@ -706,6 +711,44 @@ export class ContainerManager {
     // --rm: gone once it has ended, whether `run` or `start -a` ran it (as docker).
     if (rec.HostConfig.AutoRemove) await this.remove(id, { force: true, volumes: true, missingOk: true });
     return code;
+  }
+
+  /**
+   * docker attach, to a detached container started with -t: its terminal through the monitor's
+   * attach socket (our stdin, unless `stdin: false`, in raw mode; window size passed on). Resolves
+   * with the container's exit code when it ends, or 0 when the detach keys (ctrl-p ctrl-q) are typed.
+   */
+  async attach(nameOrId: string, opts: { stdin?: boolean; detachKeys?: string } = {}): Promise<number> {
+    const rec = await this.get(nameOrId);
+    if (rec.State.Status === 'paused') throw new ContainerStateError('You cannot attach to a paused container, unpause it first');
+    if (rec.State.Status !== 'running') throw new ContainerStateError('You cannot attach to a stopped container, start it first');
+    if (!rec.Config.Tty) {
+      throw new ContainerCliError(`cannot attach to ${rec.Id.slice(0, 12)}: hull attaches only to containers started with -t (its output: hull logs -f)`);
+    }
+    return this.attachRecord(rec, opts);
+  }
+
+  private async attachRecord(rec: ContainerRecord, opts: { stdin?: boolean; detachKeys?: string }): Promise<number> {
+    const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
+    const socket = path.join(this.runtime.store.dir(rec.Id), ATTACH_SOCKET);
+    let how: 'ended' | 'detached';
+    try {
+      how = await attachToSocket(socket, { input: opts.stdin === false ? undefined : process.stdin, output: process.stdout, detachKeys });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+        // Ended meanwhile, or started by a hull without attach sockets.
+        const now = await this.refresh(rec.Id).catch(() => undefined);
+        if (!now || (now.State.Status !== 'running' && now.State.Status !== 'paused')) throw new ContainerStateError('You cannot attach to a stopped container, start it first');
+        throw new ContainerCliError(`cannot attach to ${rec.Id.slice(0, 12)}: its monitor has no attach socket (started by an older hull)`);
+      }
+      throw err;
+    }
+    if (how === 'detached') return 0;
+    // The monitor wrote exit.json before our connection closed (unless it dropped a slow reader).
+    const exit = this.runtime.store.readExit(rec.Id);
+    if (exit) return exit.signal ? 128 + exit.signal : exit.exitCode;
+    return this.wait(rec.Id);
   }
 
   /** docker's exit codes for a process that could not be started: 127 not found, 126 not invocable. */

@@ -55,6 +55,8 @@ export interface CreateOptions {
   logFile?: LogFileOptions;
   /** Run by the monitor once the container has exited and exit.json is written (plan op `exit-command`). */
   exitCommand?: string[];
+  /** Terminal kept by the monitor: it relays the pty to clients of this unix socket (`attach-socket`). */
+  attachSocket?: string;
 }
 
 export interface RunOptions extends CreateOptions {
@@ -257,6 +259,7 @@ export class Runtime {
         logFile: opts.logFile ? { ...opts.logFile, path: path.resolve(opts.logFile.path) } : undefined,
         oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
         exitCommand: opts.exitCommand,
+        attachSocket: opts.attachSocket,
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {

@@ -68,6 +68,11 @@ export interface PlanOptions {
    * exit.json is written, as conmon's --exit-command: `hull run -d --rm` removes its container with it.
    */
   exitCommand?: string[];
+  /**
+   * `attach-socket`: in terminal mode (no console socket) the monitor listens here and relays its
+   * pty to attached clients (`hull attach`); framed input, see docs/internals/plan.md.
+   */
+  attachSocket?: string;
   /** exec mode: the pid of the container's init, whose namespaces are joined. */
   initPid?: number;
   /** exec mode: the process to run (replaces spec.process). */
@@ -191,6 +196,12 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
     if (opts.monitor === false) throw new PlanError('exit-command: needs the monitor (not with monitor 0)');
     if (!opts.exitCommand[0].startsWith('/')) throw new PlanError('exit-command: the program needs an absolute path');
     emit('exit-command', ...opts.exitCommand);
+  }
+  if (opts.attachSocket) {
+    if (!process.terminal || opts.consoleSocket || opts.monitor === false) {
+      throw new PlanError('attach-socket: needs a terminal the monitor keeps (terminal, no console socket, a monitor)');
+    }
+    emit('attach-socket', opts.attachSocket);
   }
 
   // --- namespaces: join existing ones, create the rest ---

@@ -156,3 +156,70 @@ describe('start -a of a --rm container', () => {
     expect(await eventually(() => goneEntirely(id))).toBe(true);
   });
 });
+
+describe('attach to a detached -t container', () => {
+  it('relays input and output through the monitor and exits with the container', async () => {
+    const name = unique('att');
+    const run = await hull(['run', '-d', '-t', '--name', name, IMAGE, 'sh', '-c', 'read x; echo got:$x; exit 3']);
+    expect(run.code).toBe(0);
+    const attached = await hull(['attach', name], { input: 'hello\n' });
+    expect(attached.code).toBe(3);
+    expect(attached.stdout).toContain('got:hello\r\n');
+    // The monitor still logged what the terminal showed.
+    expect((await hull(['logs', name])).stdout).toContain('got:hello');
+    expect(await hull(['wait', name])).toMatchObject({ stdout: '3\n' });
+    expect((await hull(['rm', name])).code).toBe(0);
+  });
+
+  it('detaches on ctrl-p ctrl-q and leaves the container running; start -a attaches again', async () => {
+    const name = unique('attdetach');
+    const script = 'while read x; do [ "$x" = stop ] && exit 9; echo "seen:$x"; done';
+    expect((await hull(['run', '-d', '-t', '--name', name, IMAGE, 'sh', '-c', script])).code).toBe(0);
+    // ctrl-p then something else is input (held back, then passed on); ctrl-p ctrl-q detaches.
+    const first = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
+    let firstOut = '';
+    first.stdout.on('data', (d) => (firstOut += d));
+    const firstExit = new Promise<number>((resolve) => first.on('close', (code) => resolve(code ?? -1)));
+    first.stdin.write('one\n\x10x\n');
+    expect(await eventually(() => firstOut.includes('seen:\x10x\r\n'))).toBe(true);
+    first.stdin.write('\x10\x11');
+    expect(await firstExit).toBe(0);
+    expect(firstOut).toContain('seen:one\r\n');
+    expect((await hull(['inspect', '-f', '{{.State.Running}}', name])).stdout).toBe('true\n');
+    // Two clients at once both see the output; --no-stdin sends nothing.
+    const watcher = hull(['attach', '--no-stdin', name]);
+    await sleep(500);
+    const second = await hull(['start', '-a', '-i', name], { input: 'two\nstop\n' });
+    expect(second.code).toBe(9);
+    expect(second.stdout).toContain('seen:two\r\n');
+    const watched = await watcher;
+    expect(watched.code).toBe(9);
+    expect(watched.stdout).toContain('seen:two\r\n');
+    expect((await hull(['logs', name])).stdout).toMatch(/seen:one[\s\S]*seen:\x10x[\s\S]*seen:two/);
+    expect((await hull(['rm', name])).code).toBe(0);
+  });
+
+  it('passes the caller terminal size to the pty', async () => {
+    const name = unique('attsize');
+    expect((await hull(['run', '-d', '-t', '--name', name, IMAGE, 'sh', '-c', 'read x; stty size'])).code).toBe(0);
+    const inner = `stty rows 33 cols 101; HULL_ROOT=${root} ${process.execPath} ${HULL} attach ${name}`;
+    const r = spawnSync('script', ['-qec', inner, '/dev/null'], { encoding: 'utf8', input: 'x\n', timeout: 30_000 });
+    expect(r.stdout).toContain('33 101');
+    expect(await hull(['wait', name])).toMatchObject({ stdout: '0\n' });
+    expect((await hull(['rm', name])).code).toBe(0);
+  });
+
+  it('refuses containers without -t and stopped ones', async () => {
+    const name = unique('attnotty');
+    expect((await hull(['run', '-d', '--name', name, IMAGE, 'sleep', '30'])).code).toBe(0);
+    const r = await hull(['attach', name]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/only to containers started with -t/);
+    expect((await hull(['rm', '-f', name])).code).toBe(0);
+    const stopped = unique('attstopped');
+    expect((await hull(['run', '-d', '-t', '--name', stopped, IMAGE, 'true'])).code).toBe(0);
+    await hull(['wait', stopped]);
+    expect((await hull(['attach', stopped])).stderr).toMatch(/cannot attach to a stopped container/);
+    expect((await hull(['rm', stopped])).code).toBe(0);
+  });
+});
