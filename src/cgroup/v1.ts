@@ -15,24 +15,6 @@ export interface V1Write {
   value: string;
 }
 
-/**
- * Devices every container may use whatever the config says (runc's allow-list): the /dev nodes the
- * runtime creates, ptys, and mknod (not I/O) of anything.
- */
-export const DEFAULT_ALLOWED_DEVICES: DeviceCgroupRule[] = [
-  { allow: true, type: 'c', major: -1, minor: -1, access: 'm' },
-  { allow: true, type: 'b', major: -1, minor: -1, access: 'm' },
-  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
-  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
-  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
-  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
-  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
-  { allow: true, type: 'c', major: 136, minor: -1, access: 'rwm' },
-];
-
 /** "c 1:3 rwm"; a missing or negative number is "*", type "a" is the whole-list rule "a". */
 export function deviceRuleText(rule: DeviceCgroupRule): string {
   const type = rule.type ?? 'a';
@@ -41,11 +23,32 @@ export function deviceRuleText(rule: DeviceCgroupRule): string {
   return `${type} ${num(rule.major)}:${num(rule.minor)} ${rule.access || 'rwm'}`;
 }
 
-/** linux.resources → v1 controller file writes, in the order they must be written. Pure. */
-export function v1ResourceWrites(r: Resources | undefined, extraDevices: DeviceCgroupRule[] = []): V1Write[] {
+/** A rule that matches every device: `a`, or a type "a" rule with wildcard numbers. */
+function matchesAll(rule: DeviceCgroupRule): boolean {
+  return deviceRuleText({ ...rule, access: undefined }) === 'a' && (rule.access ?? 'rwm') === 'rwm';
+}
+
+/**
+ * The device rules to apply, in order: the config's, then the runtime's (`devices`: the defaults
+ * every container gets, src/runtime/default-devices.ts, after the config's as runc appends them).
+ * Rules are an allow-list as runc's are: anything no rule allows is denied, so unless the first
+ * rule already denies everything a leading `deny a` is added. None when there are no rules.
+ */
+export function deviceRulesToApply(r: Resources | undefined, devices: DeviceCgroupRule[] = []): DeviceCgroupRule[] | undefined {
+  const rules = [...(r?.devices ?? []), ...devices];
+  if (!rules.length) return undefined;
+  const first = rules[0];
+  return !first.allow && matchesAll(first) ? rules : [{ allow: false, access: 'rwm' }, ...rules];
+}
+
+/**
+ * linux.resources → v1 controller file writes, in the order they must be written. Pure. `devices`
+ * are the runtime's own device rules (see deviceRulesToApply).
+ */
+export function v1ResourceWrites(r: Resources | undefined, devices: DeviceCgroupRule[] = []): V1Write[] {
   const w: V1Write[] = [];
   const add = (controller: string, file: string, value: string) => w.push({ controller, file, value });
-  if (!r) return w;
+  if (!r) r = {};
   const m = r.memory;
   if (m) {
     if (m.limit !== undefined) add('memory', 'memory.limit_in_bytes', limitValue(m.limit, '-1'));
@@ -69,10 +72,8 @@ export function v1ResourceWrites(r: Resources | undefined, extraDevices: DeviceC
   for (const h of r.hugepageLimits ?? []) add('hugetlb', `hugetlb.${h.pageSize}.limit_in_bytes`, String(h.limit));
   if (r.network?.classID !== undefined) add('net_cls', 'net_cls.classid', String(r.network.classID));
   for (const p of r.network?.priorities ?? []) add('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`);
-  if (r.devices) {
-    for (const rule of [...r.devices, ...DEFAULT_ALLOWED_DEVICES, ...extraDevices]) {
-      add('devices', rule.allow ? 'devices.allow' : 'devices.deny', deviceRuleText(rule));
-    }
+  for (const rule of deviceRulesToApply(r, devices) ?? []) {
+    add('devices', rule.allow ? 'devices.allow' : 'devices.deny', deviceRuleText(rule));
   }
   return w;
 }
@@ -83,14 +84,15 @@ export class V1Cgroup implements CgroupDriver {
 
   constructor(
     readonly record: CgroupRecord,
-    private readonly extraDevices: DeviceCgroupRule[] = [],
+    /** The runtime's default device rules, applied after the config's (none for a reopened record). */
+    private readonly devices: DeviceCgroupRule[] = [],
   ) {}
 
-  static forPath(layout: CgroupLayout, cgroupPath: string, extraDevices: DeviceCgroupRule[] = []): V1Cgroup {
+  static forPath(layout: CgroupLayout, cgroupPath: string, devices: DeviceCgroupRule[] = []): V1Cgroup {
     const dirs: Record<string, string> = {};
     for (const h of layout.v1) dirs[h.name] = path.join(h.mountPoint, cgroupPath);
     const unifiedDir = layout.unifiedRoot ? path.join(layout.unifiedRoot, cgroupPath) : undefined;
-    return new V1Cgroup({ version: 1, path: cgroupPath, dirs, unifiedDir }, extraDevices);
+    return new V1Cgroup({ version: 1, path: cgroupPath, dirs, unifiedDir }, devices);
   }
 
   /** The directory of the hierarchy holding `controller` ("cpu" may live in "cpu,cpuacct"). */
@@ -138,7 +140,7 @@ export class V1Cgroup implements CgroupDriver {
     if (resources?.unified && Object.keys(resources.unified).length) {
       throw new Error('linux.resources.unified: needs cgroup v2, the host runs cgroup v1');
     }
-    for (const write of v1ResourceWrites(resources, this.extraDevices)) {
+    for (const write of v1ResourceWrites(resources, this.devices)) {
       const dir = this.dirFor(write.controller);
       if (!dir) {
         warnings.push(`cgroup v1 controller ${write.controller} is not mounted: ${write.file} not set`);

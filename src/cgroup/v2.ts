@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import { native } from '../native';
-import { DEFAULT_ALLOWED_DEVICES, deviceRuleText } from './v1';
+import { deviceRuleText } from './v1';
 import {
   type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
   readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
@@ -66,12 +66,14 @@ export function v2ResourceWrites(r: Resources | undefined): V2Write[] {
 
 /**
  * The rules the eBPF device filter enforces, in order (the last matching rule wins, no match =
- * deny): the config's, then the devices every container may use, then the runtime's extras
- * (`--device`). Undefined when the config has no device rules: nothing is filtered then (as v1).
+ * deny): the config's, then the runtime's (`devices`: the defaults every container gets). Undefined
+ * when there are none: no program is attached then (a reopened record applying an update without
+ * device rules).
  */
-export function v2DeviceRules(r: Resources | undefined, extraDevices: DeviceCgroupRule[] = []): DeviceCgroupRule[] | undefined {
-  if (!r?.devices) return undefined;
-  return [...r.devices, ...DEFAULT_ALLOWED_DEVICES, ...extraDevices];
+export function v2DeviceRules(r: Resources | undefined, devices: DeviceCgroupRule[] = []): DeviceCgroupRule[] | undefined {
+  // No leading "deny a" as v1 needs (deviceRulesToApply): denying is the program's own default.
+  const rules = [...(r?.devices ?? []), ...devices];
+  return rules.length ? rules : undefined;
 }
 
 /** The pseudo-file the trace names for the device filter (cgroup v2 has no devices.* files). */
@@ -83,11 +85,12 @@ export class V2Cgroup implements CgroupDriver {
   constructor(
     readonly record: CgroupRecord,
     private readonly root: string,
-    private readonly extraDevices: DeviceCgroupRule[] = [],
+    /** The runtime's default device rules, applied after the config's (none for a reopened record). */
+    private readonly devices: DeviceCgroupRule[] = [],
   ) {}
 
-  static forPath(unifiedRoot: string, cgroupPath: string, extraDevices: DeviceCgroupRule[] = []): V2Cgroup {
-    return new V2Cgroup({ version: 2, path: cgroupPath, dirs: { '': path.join(unifiedRoot, cgroupPath) } }, unifiedRoot, extraDevices);
+  static forPath(unifiedRoot: string, cgroupPath: string, devices: DeviceCgroupRule[] = []): V2Cgroup {
+    return new V2Cgroup({ version: 2, path: cgroupPath, dirs: { '': path.join(unifiedRoot, cgroupPath) } }, unifiedRoot, devices);
   }
 
   get dir(): string {
@@ -131,7 +134,7 @@ export class V2Cgroup implements CgroupDriver {
       }
       writeCgroupFile(this.dir, write.file, write.value, this.observer);
     }
-    const rules = v2DeviceRules(resources, this.extraDevices);
+    const rules = v2DeviceRules(resources, this.devices);
     if (rules) {
       // Replaces the filter attached before (update); the kernel drops it with the cgroup.
       this.observer?.('write', path.join(this.dir, V2_DEVICE_FILTER), rules.map((r) => `${r.allow ? 'allow' : 'deny'} ${deviceRuleText(r)}`).join(', '));

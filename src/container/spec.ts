@@ -28,7 +28,7 @@ export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/p
  * The device cgroup rules dockerd (28.x) writes into config.json: deny everything, allow the nodes
  * it creates, deny fuse. The rest of what a docker container may use (mknod of anything, /dev/full,
  * ptys, tun) is the runtime's own allow-list, appended after these (runc's, and hull's runtime
- * does the same: src/cgroup), so it is not repeated here.
+ * does the same: src/runtime/default-devices.ts), so it is not repeated here.
  */
 export const DEFAULT_DEVICE_RULES: DeviceCgroupRule[] = [
   { allow: false, access: 'rwm' },
@@ -39,8 +39,6 @@ export const DEFAULT_DEVICE_RULES: DeviceCgroupRule[] = [
   { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
   { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
   { allow: false, type: 'c', major: 10, minor: 229, access: 'rwm' },
-  // tun: in runc's allow-list (docker containers may open it), not yet in hull's runtime list.
-  { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' },
 ];
 
 export interface ContainerSpecInput {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupForContainer, cgroupFromRecord, oomCheckFile, primeCgroupAttach, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
+import { defaultDeviceRules, defaultDevices } from './default-devices';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
 import { HookError, runHooks } from './hooks';
@@ -229,9 +230,11 @@ export class Runtime {
     };
     try {
       const execFifo = mode === 'create' ? makeExecFifo(dir) : undefined;
-      // linux.devices only creates nodes; access comes from linux.resources.devices alone (runc's
-      // specconv does the same), so `--device X:Y:r` stays read-only.
-      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, [], undefined, this.hostStepTracer());
+      // The config's device rules, then the runtime's defaults but those whose path linux.devices
+      // redefines: linux.devices only creates nodes (runc's specconv), so `--device
+      // /dev/zero:/dev/zero:r` leaves /dev/zero read-only. The plan creates the same default nodes.
+      const devices = defaultDeviceRules(defaultDevices(spec));
+      cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
       for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
       // The helper's cgroup.procs writes wait for an RCU grace period unless one passed just before:
@@ -421,7 +424,9 @@ export class Runtime {
     const { record, status, cgroup } = this.load(id);
     if (status === 'stopped') throw new ContainerError('container not running', 'ESTATE');
     if (!cgroup) throw new ContainerError('container has no cgroup: cannot update');
-    for (const w of cgroup.apply(resources)) this.warn(w);
+    // New device rules replace the old ones: the runtime's defaults still follow them, as at create.
+    const devices = resources.devices && defaultDeviceRules(defaultDevices(record.config));
+    for (const w of cgroup.apply(devices ? { ...resources, devices: [...resources.devices!, ...devices] } : resources)) this.warn(w);
     const linux = (record.config.linux ??= {});
     linux.resources = mergeResources(linux.resources ?? {}, resources);
     this.store.write(record);

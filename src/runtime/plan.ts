@@ -6,6 +6,7 @@
 //   → propagation → rootfs → mounts → /dev → [create-container hooks] → pivot → readonly root
 //   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args → exec
 import * as path from 'node:path';
+import { defaultDevices } from './default-devices';
 import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
 import type { Hooks, Mount, Namespace, NamespaceType, Process, Seccomp, Spec } from './spec';
 
@@ -116,16 +117,6 @@ const ROOTFS_PROPAGATION: Record<string, number> = {
   unbindable: MS.UNBINDABLE,
   runbindable: MS.UNBINDABLE | MS.REC,
 };
-
-/** The nodes every container gets in /dev unless the config binds its own /dev (runc's list). */
-const DEFAULT_DEVICES = [
-  { path: '/dev/null', major: 1, minor: 3 },
-  { path: '/dev/zero', major: 1, minor: 5 },
-  { path: '/dev/full', major: 1, minor: 7 },
-  { path: '/dev/random', major: 1, minor: 8 },
-  { path: '/dev/urandom', major: 1, minor: 9 },
-  { path: '/dev/tty', major: 5, minor: 0 },
-];
 
 const DEV_SYMLINKS: [target: string, link: string][] = [
   ['/proc/self/fd', '/dev/fd'],
@@ -284,7 +275,8 @@ function compileFilesystem(spec: Spec, opts: PlanOptions, emit: Emit): void {
 
   const devIsBound = mounts.some((m) => cleanDest(m.destination) === '/dev' && isBind(m));
   if (!devIsBound) {
-    for (const d of DEFAULT_DEVICES) emit('mkdev', d.path, 'c', d.major, d.minor, '0666', 0, 0);
+    // The default nodes (runc's list) but those linux.devices redefines, then linux.devices.
+    for (const d of defaultDevices(spec)) if (d.path) emit('mkdev', d.path, d.type, d.major, d.minor, '0666', 0, 0);
     for (const d of spec.linux?.devices ?? []) {
       const type = d.type === 'u' ? 'c' : d.type;
       const mode = ((d.fileMode ?? 0o666) & 0o7777).toString(8).padStart(4, '0');

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectCgroupLayout, V2Cgroup } from '../../src/cgroup';
 import { native, type DeviceFilterRule } from '../../src/native';
+import { DEFAULT_DEVICES, defaultDeviceRules } from '../../src/runtime/default-devices';
 
 const layout = detectCgroupLayout();
 const unified = layout.unifiedRoot;
@@ -98,14 +99,14 @@ describe.skipIf(!unified)('cgroup v2 eBPF device filter', () => {
   });
 
   it('the v2 driver enforces linux.resources.devices and its directory takes the program with it', async () => {
-    const cg = V2Cgroup.forPath(unified!, `/hull-test-devices-${process.pid}/driver`);
+    const cg = V2Cgroup.forPath(unified!, `/hull-test-devices-${process.pid}/driver`, defaultDeviceRules(DEFAULT_DEVICES));
     const seen: string[] = [];
     cg.observer = (kind, file) => seen.push(`${kind} ${path.basename(file)}`);
     expect(cg.create({ devices: [{ allow: false, access: 'rwm' }] })).toEqual([]);
     expect(seen).toContain('write bpf(BPF_CGROUP_DEVICE)');
     const [id] = native().deviceFilters(cg.dir);
     expect(id).toBeGreaterThan(0);
-    // Denied by the config, but the runtime's default devices (/dev/null, ptys...) stay usable.
+    // Denied by the config, but the runtime's default devices it was given (/dev/null, ptys...) stay usable.
     const { lines } = tryDevices(cg.dir, [open('null', '/dev/null'), open('zero', '/dev/zero', '<'), open('kmsg', '/dev/kmsg', '<')].join('\n'));
     expect(lines).toEqual(['null ok', 'zero ok', 'kmsg denied']);
     await cg.destroy();

@@ -147,6 +147,28 @@ describeWithPeers(['podman', 'runc'], 'hull-oci under podman', () => {
     expect(outputs[0]).toMatch(/^\/dev\/snd\n\/dev\/snd\/null\n\/dev\/snd\/sub\n\/dev\/snd\/sub\/ctl\n.*Operation not permitted\nw=1\n/);
     expect(outputs[1]).toBe(outputs[0]);
   }, 120_000);
+
+  it('a --device at a default node\'s path replaces its default rule: /dev/zero:/dev/zero:r refuses writes, as with runc', async () => {
+    const images = await testImages();
+    // podman writes no rule for 1:5 itself: the runtime's default for /dev/zero goes with the path.
+    const script = 'head -c 4 /dev/zero | wc -c; (echo x > /dev/zero) 2>&1; echo "w=$?"; echo x > /dev/null && echo null-ok';
+    const outputs: string[] = [];
+    for (const runtime of ['/usr/sbin/runc', HULL_OCI]) {
+      const env = createPodmanEnv({ runtime });
+      try {
+        const load = env.podman(['load', '-i', images.dockerArchive]);
+        expect(load.status, describeRun('podman', ['load'], load)).toBe(0);
+        const args = ['run', '--rm', '--device', '/dev/zero:/dev/zero:r', IMAGE, 'sh', '-c', script];
+        const r = env.podman(args);
+        expect(r.status, describeRun('podman', args, r)).toBe(0);
+        outputs.push(r.stdout);
+      } finally {
+        env.cleanup();
+      }
+    }
+    expect(outputs[0]).toMatch(/^4\n.*Operation not permitted\nw=1\nnull-ok\n$/);
+    expect(outputs[1]).toBe(outputs[0]);
+  }, 120_000);
 });
 
 describeWithPeers(['docker', 'runc'], 'default device rules against docker', () => {

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { v1ResourceWrites, deviceRuleText } from '../../src/cgroup';
+import { deviceRulesToApply } from '../../src/cgroup/v1';
 
 describe('cgroup v1 resource mapping', () => {
   it('maps memory, cpu, cpuset, pids to v1 files', () => {
@@ -32,16 +33,29 @@ describe('cgroup v1 resource mapping', () => {
     ]);
   });
 
-  it('writes device rules in order, then the default allow-list and config devices', () => {
-    const writes = v1ResourceWrites(
-      { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }] },
-      [{ allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' }],
-    );
-    expect(writes[0]).toEqual({ controller: 'devices', file: 'devices.deny', value: 'a' });
-    expect(writes[1]).toEqual({ controller: 'devices', file: 'devices.allow', value: 'c 10:200 rwm' });
-    expect(writes.map((w) => w.value)).toContain('c 1:3 rwm');
-    expect(writes.map((w) => w.value)).toContain('c 136:* rwm');
-    expect(writes.at(-1)).toEqual({ controller: 'devices', file: 'devices.allow', value: 'c 10:229 rwm' });
+  it('writes the config\'s device rules in order, then the runtime\'s; nothing without either', () => {
+    const runtime = [{ allow: true, type: 'c' as const, major: 1, minor: 3, access: 'rwm' }];
+    const writes = v1ResourceWrites({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }] }, runtime);
+    expect(writes).toEqual([
+      { controller: 'devices', file: 'devices.deny', value: 'a' },
+      { controller: 'devices', file: 'devices.allow', value: 'c 10:229 r' },
+      { controller: 'devices', file: 'devices.allow', value: 'c 1:3 rwm' },
+    ]);
+    expect(v1ResourceWrites({ memory: {} })).toEqual([]);
+    expect(v1ResourceWrites(undefined)).toEqual([]);
+  });
+
+  it('device rules are an allow-list as runc\'s: "deny a" first unless the config starts with it', () => {
+    const runtime = [{ allow: true, type: 'c' as const, major: 1, minor: 3, access: 'rwm' }];
+    // No config rules (runc: only the defaults are allowed, not everything).
+    expect(v1ResourceWrites(undefined, runtime).map((w) => `${w.file} ${w.value}`)).toEqual(['devices.deny a', 'devices.allow c 1:3 rwm']);
+    expect(deviceRulesToApply({ devices: [{ allow: true, type: 'c', major: 4, access: 'rw' }] }, runtime)).toEqual([
+      { allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 4, access: 'rw' }, ...runtime,
+    ]);
+    // privileged: "allow a" after the leading deny still opens everything.
+    expect(deviceRulesToApply({ devices: [{ allow: true, access: 'rwm' }] })!.map(deviceRuleText)).toEqual(['a', 'a']);
+    expect(deviceRulesToApply({ devices: [{ allow: false, type: 'a', access: 'rwm' }] })).toHaveLength(1);
+    expect(deviceRulesToApply({}, [])).toBeUndefined();
   });
 
   it('formats device rules', () => {

@@ -2,6 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { compilePlan, serializePlan, parseLine, escapeField, unescapeField, PlanError, type PlanOptions } from '../../src/runtime/plan';
 import { defaultSpec, type Spec } from '../../src/runtime/spec';
 import { MS } from '../../src/runtime/flags';
+import { DEFAULT_DEVICES, defaultDeviceRules, defaultDevices } from '../../src/runtime/default-devices';
+import { deviceRuleText } from '../../src/cgroup';
 
 const baseOptions: PlanOptions = {
   mode: 'create',
@@ -156,6 +158,29 @@ describe('compilePlan', () => {
     const devs = compilePlan(spec, baseOptions).filter((o) => o[0] === 'mkdev');
     expect(devs.at(-1)).toEqual(['mkdev', '/dev/fuse', 'c', '10', '229', '0600', '0', '0']);
     expect(devs[0]).toEqual(['mkdev', '/dev/null', 'c', '1', '3', '0666', '0', '0']);
+  });
+
+  it('creates the default nodes with paths (runc\'s list), but not one linux.devices redefines', () => {
+    const spec = testSpec();
+    const nodes = (s: typeof spec) => compilePlan(s, baseOptions).filter((o) => o[0] === 'mkdev').map((o) => o.slice(1, 5).join(' '));
+    expect(nodes(spec)).toEqual(['/dev/null c 1 3', '/dev/random c 1 8', '/dev/full c 1 7', '/dev/tty c 5 0', '/dev/zero c 1 5', '/dev/urandom c 1 9']);
+    expect(DEFAULT_DEVICES.filter((d) => d.path).map((d) => `${d.path} ${d.type} ${d.major} ${d.minor}`)).toEqual(nodes(spec));
+    spec.linux!.devices = [{ type: 'c', path: '/dev/zero', major: 1, minor: 5, fileMode: 0o640 }];
+    const redefined = compilePlan(spec, baseOptions).filter((o) => o[0] === 'mkdev' && o[1] === '/dev/zero');
+    expect(redefined).toEqual([['mkdev', '/dev/zero', 'c', '1', '5', '0640', '0', '0']]);
+  });
+
+  it('default device rules: mknod of anything, the nodes, ptys, tun; a redefined path loses its rule', () => {
+    const text = (spec: ReturnType<typeof testSpec>) => defaultDeviceRules(defaultDevices(spec)).map(deviceRuleText);
+    const spec = testSpec();
+    expect(text(spec)).toEqual([
+      'c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:8 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 1:5 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 5:2 rwm', 'c 10:200 rwm',
+    ]);
+    expect(defaultDeviceRules(defaultDevices(spec)).every((r) => r.allow)).toBe(true);
+    // runc compares paths; a node elsewhere with the same numbers keeps the default rule.
+    spec.linux!.devices = [{ type: 'c', path: '/dev/zero', major: 1, minor: 5 }, { type: 'c', path: '/dev/z', major: 1, minor: 9 }];
+    expect(text(spec)).not.toContain('c 1:5 rwm');
+    expect(text(spec)).toContain('c 1:9 rwm');
   });
 
   it('mounts cgroup2 on v2 hosts', () => {
