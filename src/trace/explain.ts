@@ -219,6 +219,9 @@ function describe(op: string, calls: Call[], text: string): string {
     }
     case 'cgroup-join':
       return 'joining cgroup';
+    case 'cgroup-clone-into':
+      // A write here means the kernel refused CLONE_INTO_CGROUP: the helper joined the usual way.
+      return find('write') ? 'joining cgroup (clone3 refused CLONE_INTO_CGROUP)' : 'placed in its cgroup at birth (no cgroup.procs write)';
     case 'rlimit': {
       const call = find('prlimit');
       return `setting resource limit ${call?.args[1] ?? plainFields.split(' ')[0]}`;
@@ -337,6 +340,10 @@ function describe(op: string, calls: Call[], text: string): string {
 /** The evidence after the colon: the syscalls, with file writes shown as the shell command. */
 function evidence(op: string, calls: Call[], text: string): string {
   if (op === 'env' || op === 'arg') return text.replace(/^(env|arg) /, '');
+  if (op === 'cgroup-clone-into' && !calls.some((c) => c.name === 'write')) {
+    // The plan line names the directory; the work was the flag on the clone3 of the `clone` step.
+    return `clone3({flags=...|CLONE_INTO_CGROUP, cgroup=open("${text.slice(op.length + 1)}")})`;
+  }
   // A step without syscalls reports its plan line ("seccomp allow 1"): the words say it all.
   if (text === op || text.startsWith(`${op} `)) return '';
   if (op === 'uid-map' || op === 'gid-map') {
@@ -410,9 +417,24 @@ export function explainHostStep(kind: 'mkdir' | 'write' | 'rmdir', file: string,
   if (kind === 'mkdir') return `=> creating cgroup: mkdir ${file}`;
   if (kind === 'rmdir') return `=> removing cgroup: rmdir ${file}`;
   const base = file.slice(file.lastIndexOf('/') + 1);
+  if (base === DEVICE_FILTER) return deviceFilterStep(file.slice(0, file.lastIndexOf('/')), value);
   const words = CGROUP_FILES.find(([re]) => re.test(base))?.[1] ?? `writing ${base}`;
   const shown = value.includes(' ') || value.includes('\n') ? `'${value.replace(/\n+$/, '')}'` : value;
   return `=> ${words}: echo ${shown} > ${file}`;
+}
+
+/** The name src/cgroup/v2.ts gives the eBPF device filter in place of a file (V2_DEVICE_FILTER). */
+const DEVICE_FILTER = 'bpf(BPF_CGROUP_DEVICE)';
+
+/**
+ * cgroup v2 has no devices.* files: the rules become an eBPF program attached to the directory
+ * (src/cgroup/v2.ts, native/cgroup.cc); the program it replaces is detached after.
+ */
+function deviceFilterStep(dir: string, rules: string): string {
+  const count = rules ? rules.split(', ').length : 0;
+  return `=> filtering device access (eBPF program, ${count} rule${count === 1 ? '' : 's'}, the last match decides, no match = denied): ` +
+    `bpf(BPF_PROG_LOAD, {prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, rules=[${rules}]}); ` +
+    `bpf(BPF_PROG_ATTACH, {target_fd=open("${dir}"), attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI})`;
 }
 
 // ---------------------------------------------------------------- the callback

@@ -1,6 +1,7 @@
 // The phrasing of every plan op (docs/internals/plan.md) in the explain trace. Inputs are trace
 // texts as build/Release/hull-helper really sends them (captured with `trace 1` on Linux 6.18).
 import { describe, expect, it } from 'vitest';
+import { V2_DEVICE_FILTER } from '../../src/cgroup';
 import {
   capabilityNames, createExplainer, explainEnabled, explainHostStep, explainStep, isBookkeeping, parseCalls,
 } from '../../src/trace/explain';
@@ -58,6 +59,14 @@ describe('process and monitor ops', () => {
   it('cgroup-join: echo pid > cgroup.procs', () => {
     expect(x('cgroup-join', 'write("/sys/fs/cgroup/memory/hull/abc/cgroup.procs", "1234")')).toBe(
       '=> joining cgroup: echo 1234 > /sys/fs/cgroup/memory/hull/abc/cgroup.procs',
+    );
+  });
+  it('cgroup-clone-into: born in the cgroup2 directory by clone3, or joined when the kernel refused the flag', () => {
+    expect(x('cgroup-clone-into', 'cgroup-clone-into /sys/fs/cgroup/unified/hull/abc')).toBe(
+      '=> placed in its cgroup at birth (no cgroup.procs write): clone3({flags=...|CLONE_INTO_CGROUP, cgroup=open("/sys/fs/cgroup/unified/hull/abc")})',
+    );
+    expect(x('cgroup-clone-into', 'write("/sys/fs/cgroup/unified/hull/abc/cgroup.procs", "1234")')).toBe(
+      '=> joining cgroup (clone3 refused CLONE_INTO_CGROUP): echo 1234 > /sys/fs/cgroup/unified/hull/abc/cgroup.procs',
     );
   });
   it('rlimit and oom-score-adj', () => {
@@ -219,6 +228,17 @@ describe('host-side steps (cgroup files written by TypeScript)', () => {
     expect(explainHostStep('write', '/sys/fs/cgroup/pids/a/pids.max', '20')).toBe('=> setting the pids limit: echo 20 > /sys/fs/cgroup/pids/a/pids.max');
     expect(explainHostStep('mkdir', '/sys/fs/cgroup/pids/a')).toBe('=> creating cgroup: mkdir /sys/fs/cgroup/pids/a');
     expect(explainHostStep('write', '/sys/fs/cgroup/x/io.weight', '100')).toBe('=> writing io.weight: echo 100 > /sys/fs/cgroup/x/io.weight');
+  });
+  it('the v2 device filter is a bpf() program load and attach, not a file write', () => {
+    const line = explainHostStep('write', '/sys/fs/cgroup/hull-oci/a/bpf(BPF_CGROUP_DEVICE)', 'deny a, allow c 1:3 rwm');
+    expect(line).toBe(
+      '=> filtering device access (eBPF program, 2 rules, the last match decides, no match = denied): ' +
+        'bpf(BPF_PROG_LOAD, {prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, rules=[deny a, allow c 1:3 rwm]}); ' +
+        'bpf(BPF_PROG_ATTACH, {target_fd=open("/sys/fs/cgroup/hull-oci/a"), attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI})',
+    );
+    expect(line).not.toMatch(/echo|writing/);
+    // The name the trace gives the filter is the one src/cgroup/v2.ts uses.
+    expect(explainHostStep('write', `/x/${V2_DEVICE_FILTER}`, 'allow a')).toMatch(/^=> filtering device access \(eBPF program, 1 rule,/);
   });
 });
 
