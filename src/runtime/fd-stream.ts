@@ -50,6 +50,9 @@ function defineStreams({ Readable, Writable }: typeof import('node:stream')): Fd
       super({ highWaterMark: CHUNK });
       native().setNonblocking(fd, true);
       this.watch = native().watchFd(fd, (status) => this.onReady(status));
+      // Read ahead without a consumer, as net.Socket does: EOF on a pipe nobody reads (a warm
+      // helper killed unused) still ends and closes the stream, so the helper's 'close' comes.
+      this.read(0);
     }
 
     override _read(): void {
@@ -72,6 +75,7 @@ function defineStreams({ Readable, Writable }: typeof import('node:stream')): Fd
       if (n === 0) {
         this.watch.stop();
         this.push(null);
+        this.read(0); // 'end' now if nothing is buffered, even without a consumer (as net.Socket)
       } else if (!this.push(buffer.subarray(0, n))) {
         this.watch.stop(); // backpressure: _read starts it again
       }

@@ -212,8 +212,11 @@ export class HelperChild extends EventEmitter {
         const { FdReadable: R, FdWritable: W } = fdStreams();
         for (const [side, childFd, fd] of pipes) {
           const stream: FdReadable | FdWritable = side === 'r' ? new R(fd) : new W(fd);
-          this.open++;
-          stream.once('close', () => this.closedOne());
+          if (side === 'r') {
+            // As child_process: 'close' waits for the output pipes, not for stdin.
+            this.open++;
+            stream.once('close', () => this.closedOne());
+          }
           if (childFd === 0) this.stdin = this.stdio[0] = stream as FdWritable;
           else if (childFd === 1) this.stdout = this.stdio[1] = stream as FdReadable;
           else this.stderr = this.stdio[2] = stream as FdReadable;
@@ -240,6 +243,7 @@ export class HelperChild extends EventEmitter {
     this.pidfd = -1;
     this.exitCode = status.exitCode;
     this.signalCode = status.signal ? (signalName(status.signal) ?? null) : null;
+    this.stdin?.destroy(); // nobody reads it any more (child_process does the same)
     this.emit('exit', this.exitCode, this.signalCode);
     this.closedOne();
   }

@@ -205,6 +205,15 @@ describe('HelperProcess over the native spawn', () => {
     expect(helper.child.exitCode).toBe(4);
   });
 
+  it('settles `exited` for a helper killed with pipes nobody read, and leaves none of its fds open', async () => {
+    n.sealedHelper(helperPath); // made once per process: not counted
+    const before = fs.readdirSync('/proc/self/fd').sort();
+    const helper = new HelperProcess(null, { stdio: ['pipe', 'pipe', 'pipe'], env: {} }); // a warm sandbox helper
+    helper.kill();
+    await expect(helper.exited).resolves.toEqual({ exitCode: 137, signal: 9 });
+    expect(fs.readdirSync('/proc/self/fd').sort()).toEqual(before);
+  });
+
   it('gives the helper only stdio and fd 3 (preserved fds at 4…)', async () => {
     const preserved = fs.openSync('/dev/null', 'r');
     try {
