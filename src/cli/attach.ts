@@ -1,5 +1,5 @@
 // `hull attach [--no-stdin] [--detach-keys KEYS] CONTAINER`: the terminal of a detached `-t`
-// container (through its monitor's attach socket); exits with the container's code, or 0 on detach.
+// container (through its monitor's attach socket); exits with the container's code, or 1 on detach.
 import type { Command } from 'commander';
 import { managerFor } from '../container/cli-support';
 

@@ -716,7 +716,8 @@ export class ContainerManager {
   /**
    * docker attach, to a detached container started with -t: its terminal through the monitor's
    * attach socket (our stdin, unless `stdin: false`, in raw mode; window size passed on). Resolves
-   * with the container's exit code when it ends, or 0 when the detach keys (ctrl-p ctrl-q) are typed.
+   * with the container's exit code when it ends; the detach keys (ctrl-p ctrl-q) leave it running
+   * and reject with docker's "read escape sequence" (exit code 1).
    */
   async attach(nameOrId: string, opts: { stdin?: boolean; detachKeys?: string } = {}): Promise<number> {
     const rec = await this.get(nameOrId);
@@ -744,7 +745,8 @@ export class ContainerManager {
       }
       throw err;
     }
-    if (how === 'detached') return 0;
+    // docker's CLI ends an attach left with the detach keys as an error: "read escape sequence", 1.
+    if (how === 'detached') throw new ContainerCliError('read escape sequence', 1);
     // The monitor wrote exit.json before our connection closed (unless it dropped a slow reader).
     const exit = this.runtime.store.readExit(rec.Id);
     if (exit) return exit.signal ? 128 + exit.signal : exit.exitCode;

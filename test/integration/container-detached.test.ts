@@ -178,12 +178,15 @@ describe('attach to a detached -t container', () => {
     // ctrl-p then something else is input (held back, then passed on); ctrl-p ctrl-q detaches.
     const first = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
     let firstOut = '';
+    let firstErr = '';
     first.stdout.on('data', (d) => (firstOut += d));
+    first.stderr.on('data', (d) => (firstErr += d));
     const firstExit = new Promise<number>((resolve) => first.on('close', (code) => resolve(code ?? -1)));
     first.stdin.write('one\n\x10x\n');
     expect(await eventually(() => firstOut.includes('seen:\x10x\r\n'))).toBe(true);
     first.stdin.write('\x10\x11');
-    expect(await firstExit).toBe(0);
+    expect(await firstExit).toBe(1); // docker: "read escape sequence", 1
+    expect(firstErr).toMatch(/read escape sequence/);
     expect(firstOut).toContain('seen:one\r\n');
     expect((await hull(['inspect', '-f', '{{.State.Running}}', name])).stdout).toBe('true\n');
     // Two clients at once both see the output; --no-stdin sends nothing.
