@@ -860,7 +860,17 @@ export class ContainerManager {
         throw new NoSuchContainerError(nameOrId);
       }
       if (rec.State.Status === 'running' || rec.State.Status === 'paused') {
-        if (await this.waitStopped(id, 1000)) {
+        if (rec.HostConfig.AutoRemove) {
+          // exit.json lives until the exit command's runtime delete: watch it closely (10 ms)
+          // rather than the process, so the code is seen before the record is gone.
+          for (let t = 0; t < 100 && exitSeen === undefined && this.store.tryRead(id); t++) {
+            const exit = this.runtime.store.readExit(id);
+            if (exit) exitSeen = exit.signal ? 128 + exit.signal : exit.exitCode;
+            else await sleep(10);
+          }
+          if (exitSeen !== undefined) return exitSeen; // over: the record may still be removed
+          if (!this.store.tryRead(id)) continue;
+        } else if (await this.waitStopped(id, 1000)) {
           const exit = this.runtime.store.readExit(id);
           if (exit) exitSeen = exit.signal ? 128 + exit.signal : exit.exitCode;
         }
