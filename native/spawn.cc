@@ -362,16 +362,35 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    int rc = uv_poll_init(loop, &poll_, fd_);
-    if (rc < 0) ThrowSystemError(env, -rc, "epoll_ctl", std::to_string(fd_));
-    poll_.data = this;
+    poll_ = new uv_poll_t{};
+    int rc = uv_poll_init(loop, poll_, fd_);
+    if (rc < 0) {
+      delete poll_;
+      poll_ = nullptr;
+      ThrowSystemError(env, -rc, "epoll_ctl", std::to_string(fd_));
+    }
+    poll_->data = this;
     open_ = true;
     Ref();  // alive until close(), whoever holds the JS object
+  }
+
+  // Node-API finalizes wrapped objects when the environment is torn down, and only afterwards
+  // runs the event loop once more to close handles: a pidfd or pipe that becomes ready then
+  // (a helper killed in an exit hook) must not call back into a deleted object. The handle lives
+  // on the heap, outlives us if it must, and forgets us here.
+  ~FdWatch() override {
+    if (!poll_) return;
+    poll_->data = nullptr;
+    if (open_) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    }  // else close() is in flight: OnClosed deletes it
   }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     FdWatch* self = static_cast<FdWatch*>(handle->data);
+    if (!self) return;  // finalized during environment teardown
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     try {
@@ -384,6 +403,9 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
 
   static void OnClosed(uv_handle_t* handle) {
     FdWatch* self = static_cast<FdWatch*>(handle->data);
+    delete reinterpret_cast<uv_poll_t*>(handle);
+    if (!self) return;
+    self->poll_ = nullptr;
     self->callback_.Reset();
     self->Unref();  // the JS object may now be collected (and this with it)
   }
@@ -392,34 +414,34 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
     int events = IntArg(info, 0, "start", "events");
     if (!open_) throw Napi::Error::New(info.Env(), "watchFd: closed");
     int uvEvents = (events & 1 ? UV_READABLE : 0) | (events & 2 ? UV_WRITABLE : 0) | (events & 4 ? UV_DISCONNECT : 0);
-    int rc = uv_poll_start(&poll_, uvEvents, OnPoll);
+    int rc = uv_poll_start(poll_, uvEvents, OnPoll);
     if (rc < 0) ThrowSystemError(info.Env(), -rc, "epoll_ctl", std::to_string(fd_));
     return info.Env().Undefined();
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (open_) uv_poll_stop(&poll_);
+    if (open_) uv_poll_stop(poll_);
     return info.Env().Undefined();
   }
   Napi::Value RefHandle(const Napi::CallbackInfo& info) {
-    if (open_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+    if (open_) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
     return info.Env().Undefined();
   }
   Napi::Value UnrefHandle(const Napi::CallbackInfo& info) {
-    if (open_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    if (open_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
     return info.Env().Undefined();
   }
   // Stops watching; the fd itself stays open (its owner closes it, after this).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (open_) {
       open_ = false;
-      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), OnClosed);
     }
     return info.Env().Undefined();
   }
 
   int fd_ = -1;
   bool open_ = false;
-  uv_poll_t poll_ = {};
+  uv_poll_t* poll_ = nullptr;  // heap: may outlive this object (see ~FdWatch)
   Napi::FunctionReference callback_;
   Napi::AsyncContext context_;
 };

@@ -4,6 +4,7 @@
 // runs, 'pipe' stdio, kill, exit codes).
 import { describe, it, expect, afterEach } from 'vitest';
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { helperPath, native, probePath } from '../../src/native';
 import { HelperProcess } from '../../src/runtime/helper-process';
 import type { PlanOp } from '../../src/runtime/plan';
@@ -163,6 +164,24 @@ describe('native spawn', () => {
     expect(got & 1).toBe(1);
     fs.closeSync(r);
     fs.closeSync(w);
+  });
+
+  it('a watched fd that becomes ready while Node shuts down calls nobody (no crash at exit)', () => {
+    // Node-API finalizes wrapped objects before its last event-loop turn at exit: a pidfd that turns
+    // readable then (a child killed in an exit hook) must not reach a deleted watch.
+    const script = `
+      const n = require(${JSON.stringify(require.resolve('../../build/Release/hull_native.node'))});
+      for (let i = 0; i < 8; i++) {
+        const { pid, pidfd } = n.spawn({ path: ${JSON.stringify(probePath)}, argv: ['hull-probe', 'sleep', '100'], env: [], fds: [] });
+        const watch = n.watchFd(pidfd, () => {});
+        watch.start(1);
+        watch.unref();
+        process.on('exit', () => process.kill(pid, 'SIGKILL'));
+      }`;
+    for (let run = 0; run < 5; run++) {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: {} });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    }
   });
 });
 
