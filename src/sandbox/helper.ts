@@ -1,8 +1,7 @@
-// hull-helper processes started BEFORE their plan is known. Starting the helper is the most
-// expensive part of a run that does not depend on it: `child_process.spawn` forks the whole Node
-// process (its cost grows with Node's memory) and blocks until the child has exec'd, and the helper
-// then re-executes itself from a sealed in-memory copy (docs/internals/plan.md). A warm helper has
-// done all that and sits blocked reading fd 3; a run writes its plan and the container starts at once.
+// hull-helper processes started BEFORE their plan is known. Starting the helper is the part of a
+// run that does not depend on it: a clone and an exec of this process's sealed in-memory copy of
+// the helper (the addon's spawn, docs/internals/helper.md). A warm helper has done that and sits
+// blocked reading fd 3; a run writes its plan and the container starts at once.
 //
 // The fd-3 protocol is the runtime's HelperProcess (src/runtime/helper-process.ts), spawned without
 // a plan and started later; this file adds the sandbox's fixed stdio and the pool.
