@@ -8,6 +8,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +25,14 @@
 namespace hull {
 
 namespace {
+
+// A startContainer hook (`start-hook`, `start-hook-arg`, `start-hook-env`).
+struct StartHook {
+  std::string path;
+  uint64_t timeoutSeconds = 0;  // 0: none
+  std::string state;            // the OCI state as a JSON object, without "pid"
+  std::vector<std::string> args, env;
+};
 
 // What the container process accumulates while it runs the steps.
 struct Container {
@@ -38,7 +49,9 @@ struct Container {
   bool haveUserOp = false;
   bool haveSysctl = false;
   int procFd = -1;  // our own procfs instance for sysctls
+  int timeOffsetsFd = -1, timeOffsetsErrno = 0;  // /proc/self/timens_offsets, opened while dumpable
   int failureExitCode = 125;
+  std::vector<StartHook> startHooks;
 };
 
 // Wait for the monitor's "go" (after maps/cgroups, or after a sync hook). Anything else: stop.
@@ -114,6 +127,155 @@ static void PrepareFdsForExec(Container& c) {
   c.fdsPrepared = true;
 }
 
+// Go's wording for errno and signal texts, as runc prints them: "no such file or directory".
+std::string LowerFirst(std::string text) {
+  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z') text[0] = static_cast<char>(text[0] - 'A' + 'a');
+  return text;
+}
+
+// Run one startContainer hook to its end: the state on its stdin (with "pid" as we see it, as
+// runc), its stdout and stderr collected for the error, SIGKILL once the timeout has passed. We are
+// a single-threaded process, so a plain fork is safe. Returns "" on success, else what went wrong
+// in runc's words ("exit status 1, stdout: , stderr: ...").
+std::string RunStartHook(const StartHook& hook) {
+  std::string state = hook.state;
+  const std::string pid = "\"pid\":" + std::to_string(getpid());
+  size_t open = state.find('{');
+  if (open != std::string::npos) {
+    size_t next = state.find_first_not_of(" \t\r\n", open + 1);
+    state.insert(open + 1, next != std::string::npos && state[next] == '}' ? pid : pid + ",");
+  }
+  std::vector<std::string> args = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
+  std::vector<std::string> env = hook.env;
+  std::vector<char*> argv, envp;
+  for (std::string& arg : args) argv.push_back(&arg[0]);
+  for (std::string& var : env) envp.push_back(&var[0]);
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+
+  int input[2], output[2], errors[2], execStatus[2];
+  if (pipe2(input, O_CLOEXEC) < 0 || pipe2(output, O_CLOEXEC) < 0 || pipe2(errors, O_CLOEXEC) < 0 ||
+      pipe2(execStatus, O_CLOEXEC) < 0) {
+    FailErrno("pipe2");
+  }
+  pid_t child = fork();
+  if (child < 0) FailErrno("fork", hook.path);
+  if (child == 0) {
+    dup2(input[0], 0);
+    dup2(output[1], 1);
+    dup2(errors[1], 2);
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // preserved fds are the container's, not the hook's
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    execve(hook.path.c_str(), argv.data(), envp.data());
+    int err = errno;
+    ssize_t ignored = write(execStatus[1], &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+  }
+  close(input[0]);
+  close(output[1]);
+  close(errors[1]);
+  close(execStatus[1]);
+  int execErrno = 0;
+  ssize_t got;
+  while ((got = read(execStatus[0], &execErrno, sizeof execErrno)) < 0 && errno == EINTR) {
+  }
+  close(execStatus[0]);
+  if (got == static_cast<ssize_t>(sizeof execErrno)) {
+    close(input[1]), close(output[0]), close(errors[0]);
+    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return "fork/exec " + hook.path + ": " + LowerFirst(strerror(execErrno));
+  }
+
+  // A pidfd wakes us when the hook exits even if something it started holds its stdout open; where
+  // the container's seccomp profile refuses pidfd_open we look every 10 ms instead.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+  fcntl(input[1], F_SETFL, O_NONBLOCK);
+  fcntl(output[0], F_SETFL, O_NONBLOCK);
+  fcntl(errors[0], F_SETFL, O_NONBLOCK);
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const long long deadline = hook.timeoutSeconds ? now.tv_sec * 1000LL + now.tv_nsec / 1000000 + hook.timeoutSeconds * 1000LL : -1;
+  size_t written = 0;
+  std::string collected[2];
+  int readers[2] = {output[0], errors[0]};
+  int status = 0;
+  bool exited = false, timedOut = false;
+  auto drain = [&](int s) {
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(readers[s], chunk, sizeof chunk)) > 0) {
+      if (collected[s].size() < 16384) collected[s].append(chunk, static_cast<size_t>(n));
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) close(readers[s]), readers[s] = -1;
+  };
+  while (!exited) {
+    int wait = -1;
+    if (deadline >= 0) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long long left = deadline - (now.tv_sec * 1000LL + now.tv_nsec / 1000000);
+      if (left <= 0) {
+        timedOut = true;
+        break;
+      }
+      wait = static_cast<int>(left > 1000000 ? 1000000 : left);
+    }
+    if (pidfd < 0 && (wait < 0 || wait > 10)) wait = 10;
+    struct pollfd fds[4] = {
+        {input[1], POLLOUT, 0}, {readers[0], POLLIN, 0}, {readers[1], POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(fds, 4, wait) < 0 && errno != EINTR) FailErrno("poll", hook.path);
+    if (input[1] >= 0 && fds[0].revents) {
+      ssize_t n = write(input[1], state.data() + written, state.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      // Done, or the hook closed its stdin without reading it all (EPIPE: SIGPIPE is ignored here).
+      if (written == state.size() || (n < 0 && errno != EAGAIN && errno != EINTR)) close(input[1]), input[1] = -1;
+    }
+    for (int s = 0; s < 2; s++) {
+      if (readers[s] >= 0 && fds[1 + s].revents) drain(s);
+    }
+    exited = waitpid(child, &status, WNOHANG) == child;
+  }
+  if (input[1] >= 0) close(input[1]);
+  if (pidfd >= 0) close(pidfd);
+  if (timedOut) {
+    kill(child, SIGKILL);
+    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  for (int s = 0; s < 2; s++) {
+    if (readers[s] >= 0) drain(s);  // what is already in the pipe; a daemon it left may hold it open
+    if (readers[s] >= 0) close(readers[s]);
+  }
+  if (timedOut) return "hook ran past specified timeout of " + std::to_string(hook.timeoutSeconds) + ".0s";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  std::string what = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                       : "signal: " + LowerFirst(strsignal(WTERMSIG(status)));
+  return what + ", stdout: " + collected[0] + ", stderr: " + collected[1];
+}
+
+// startContainer hooks, in order; the first failure fails the start. In create mode `start` holds
+// the exec fifo open until we execve or exit: it reads the error from there (`fifo`, -1 in run mode).
+void RunStartHooks(const Container& c, int fifo) {
+  for (size_t i = 0; i < c.startHooks.size(); i++) {
+    const StartHook& hook = c.startHooks[i];
+    std::string args;
+    for (const std::string& arg : hook.args) args += (args.empty() ? "" : ", ") + Quote(arg);
+    Trace("startContainer hook #" + std::to_string(i) + ": fork(); execve(" + Quote(hook.path) + ", [" + args + "], env)");
+    std::string failure = RunStartHook(hook);
+    if (failure.empty()) continue;
+    const std::string message = "error running startContainer hook #" + std::to_string(i) + ": " + failure;
+    if (fifo >= 0) {
+      ssize_t ignored = write(fifo, message.data(), message.size());
+      (void)ignored;
+    }
+    Fail(ECANCELED, "startContainer hook", hook.path, message);
+  }
+}
+
 void RunExec(Container& c, const Step& step) {
   if (c.argv.empty()) Fail(EINVAL, "execve", "", "no arg steps: nothing to execute");
   AddHomeIfMissing(c);
@@ -140,7 +302,12 @@ void RunExec(Container& c, const Step& step) {
     int fifo = open(FdPath(c.execFifoFd).c_str(), O_WRONLY | O_CLOEXEC);
     if (fifo < 0) FailErrno("open", c.settings->execFifo);
     if (write(fifo, "0", 1) != 1) FailErrno("write", c.settings->execFifo);
-    close(fifo);
+    // With startContainer hooks the fifo stays open (close-on-exec) until execve: `start` waits
+    // for its end, and reads a failing hook's error from it.
+    if (c.startHooks.empty()) close(fifo);
+    RunStartHooks(c, c.startHooks.empty() ? -1 : fifo);
+  } else {
+    RunStartHooks(c, -1);  // run mode: before `ready`, so a failing hook fails the run
   }
   std::string args;
   for (const std::string& arg : c.argv) args += (args.empty() ? "" : ", ") + Quote(arg);
@@ -278,6 +445,16 @@ void RunContainerStep(Container& c, const Step& step) {
     c.env.push_back(f[0]);
   } else if (op == "arg") {
     c.argv.push_back(f[0]);
+  } else if (op == "start-hook") {
+    StartHook hook;
+    hook.path = f[0];
+    hook.timeoutSeconds = Number(f[1].empty() ? "0" : f[1]);
+    hook.state = f[2];
+    if (hook.path.empty() || hook.path[0] != '/') Fail(EINVAL, "plan", "", "start-hook needs an absolute path");
+    c.startHooks.push_back(hook);
+  } else if (op == "start-hook-arg" || op == "start-hook-env") {
+    if (c.startHooks.empty()) Fail(EINVAL, "plan", "", op + " needs a start-hook step before it");
+    (op == "start-hook-arg" ? c.startHooks.back().args : c.startHooks.back().env).push_back(f[0]);
   } else if (op == "exec") {
     RunExec(c, step);
   } else {
@@ -317,6 +494,24 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
     if (newNet) BringUpLoopback();
   });
+  // A new time namespace with clock offsets (`time-offset`): all of them go in one write.
+  std::string offsets;
+  const Step* firstOffset = nullptr;
+  for (const Step& step : plan) {
+    if (step.op != "time-offset") continue;
+    PrepareStep(step, [&] {
+      if (step.fields[0] != "monotonic" && step.fields[0] != "boottime") {
+        Fail(EINVAL, "plan", "", "time-offset clock must be monotonic or boottime, not " + step.fields[0]);
+      }
+      offsets += step.fields[0] + " " + std::to_string(SignedNumber(step.fields[1])) + " " + std::to_string(Number(step.fields[2])) + "\n";
+    });
+    if (!firstOffset) firstOffset = &step;
+  }
+  if (firstOffset) RunStep(*firstOffset, [&] {
+    if (c.timeOffsetsFd < 0) Fail(c.timeOffsetsErrno, "open", "/proc/self/timens_offsets");
+    EnterNewTimeNamespace(c.timeOffsetsFd, offsets);
+    close(c.timeOffsetsFd);
+  });
   for (const Step& step : plan) {
     if (step.op == "id") RunStep(step, [&] { JoinSessionKeyring(step.fields[0]); });
   }
@@ -338,6 +533,14 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   }
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
+  for (const Step& step : plan) {
+    if (step.op != "time-offset") continue;
+    // Once we are not dumpable our /proc/self files belong to the host's root, which the root of
+    // a new user namespace cannot write to: take the one we need now.
+    c.timeOffsetsFd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    c.timeOffsetsErrno = errno;
+    break;
+  }
   try {
     // From here on we are inside the container's namespaces: no ptrace, no /proc/<pid>/mem, no
     // core dumps of our memory (CVE-2016-9962). execve resets this for the container's program.
@@ -367,7 +570,8 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     }
 
     for (const Step& step : plan) {
-      if (IsMonitorOp(step) || step.op == "setns") continue;
+      // time-offset: done in EnterNamespaces
+      if (IsMonitorOp(step) || step.op == "setns" || step.op == "time-offset") continue;
       if (c.consolePending && IsProcessAttribute(step.op)) {
         RunStep(step, [&] {
           // exec mode has no rootfs step: the joined mount namespace's root is ours.

@@ -91,6 +91,9 @@ int OpenCloneCgroup(const std::string& dir);  // `cgroup-clone-into`: the direct
 int OpenNamespace(const std::string& path);
 void JoinNamespace(const std::string& type, int fd, const std::string& path);
 void UnshareNamespaces(uint64_t flags);
+// `time-offset`: a new time namespace with these timens_offsets lines (written through
+// `offsetsFd`, our /proc/self/timens_offsets), entered by the caller.
+void EnterNewTimeNamespace(int offsetsFd, const std::string& offsets);
 // A kernel control file (/proc, cgroupfs) written with one write(2).
 void WriteProcFile(const std::string& path, const std::string& content);
 void WriteSetgroups(pid_t pid, const std::string& value);

@@ -136,6 +136,27 @@ void UnshareNamespaces(uint64_t flags) {
   if (unshare(static_cast<int>(flags)) < 0) FailErrno("unshare");
 }
 
+void EnterNewTimeNamespace(int offsetsFd, const std::string& offsets) {
+  // A time namespace's offsets can be written only while no process is in it, and clone3 with
+  // CLONE_NEWTIME would have put us in at once. unshare makes a new one for our children only;
+  // we write the offsets (the file writes to the namespace of our children, whenever it was
+  // opened), then enter it ourselves (setns into a time namespace wants a single-threaded caller:
+  // we are one). Created by us, it belongs to our user namespace.
+  UnshareNamespaces(CLONE_NEWTIME);
+  const std::string offsetsPath = "/proc/self/timens_offsets";
+  Trace("write(" + Quote(offsetsPath) + ", " + Quote(offsets) + ")");
+  ssize_t n = write(offsetsFd, offsets.data(), offsets.size());
+  if (n < 0) FailErrno("write", offsetsPath);
+  if (static_cast<size_t>(n) != offsets.size()) Fail(EIO, "write", offsetsPath, "short write to " + offsetsPath);
+  const std::string path = "/proc/self/ns/time_for_children";
+  int fd = OpenNamespace(path);
+  Trace("setns(open(" + Quote(path) + "), CLONE_NEWTIME)");
+  int rc = setns(fd, CLONE_NEWTIME);
+  int err = errno;
+  close(fd);
+  if (rc < 0) Fail(err, "setns", path);
+}
+
 void WriteProcFile(const std::string& path, const std::string& content) {
   Trace("write(" + Quote(path) + ", " + Quote(content) + ")");
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
