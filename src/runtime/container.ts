@@ -208,9 +208,6 @@ export class Runtime {
       throw new ContainerError('cannot use console socket if runc will not detach or allocate tty');
     }
     for (const cap of unknownCapabilities(process.capabilities)) this.warn(`ignoring unknown or unsupported capability "${cap}"`);
-    if (spec.hooks?.startContainer?.length) {
-      throw new ContainerError('hooks.startContainer: startContainer hooks are not supported by hull yet');
-    }
     const dir = this.store.claim(opts.id);
     let stopPriming = () => {};
     let cgroup: CgroupDriver | undefined;
@@ -263,6 +260,7 @@ export class Runtime {
         oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
         exitCommand: opts.exitCommand,
         attachSocket: opts.attachSocket,
+        startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
       helper = new HelperProcess(ops, {
@@ -388,7 +386,9 @@ export class Runtime {
     if (status === 'stopped') throw new ContainerError('cannot start a container that has stopped', 'ESTATE');
     if (status !== 'created') throw new ContainerError(`cannot start an already ${status} container`, 'ESTATE');
     const fifo = path.join(this.store.dir(id), EXEC_FIFO);
-    await releaseExecFifo(fifo, () => isSameProcess(record.initPid, record.initStartTime));
+    // With startContainer hooks, wait for them: they run between the fifo and execve.
+    const waitForHooks = (record.config.hooks?.startContainer?.length ?? 0) > 0;
+    await releaseExecFifo(fifo, () => isSameProcess(record.initPid, record.initStartTime), waitForHooks);
     this.runPoststart(record.config, record);
   }
 
@@ -568,11 +568,19 @@ function makeExecFifo(dir: string): string {
   return fifo;
 }
 
+/** The state startContainer hooks get, but `pid`: the container process adds the pid it sees. */
+function startHookState(record: ContainerRecord): string {
+  const { pid: _pid, ...state } = ociState(record, 'created');
+  return JSON.stringify(state);
+}
+
 /**
  * Open the fifo without blocking (a blocking open would hang forever if the container died), then
  * read the one byte the container writes once it sees a reader; unlink it so the status is `running`.
+ * `waitForHooks`: the container keeps the fifo open while its startContainer hooks run, until it
+ * execs (EOF) or a hook fails (it writes the error, then exits).
  */
-async function releaseExecFifo(fifo: string, alive: () => boolean): Promise<void> {
+async function releaseExecFifo(fifo: string, alive: () => boolean, waitForHooks = false): Promise<void> {
   let fd: number;
   try {
     fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
@@ -592,6 +600,23 @@ async function releaseExecFifo(fifo: string, alive: () => boolean): Promise<void
       if (!alive()) throw new ContainerError('cannot start a container that has stopped', 'ESTATE');
       if (attempt > 10000) throw new ContainerError('container did not open its exec fifo', 'ESTATE');
       await new Promise((r) => setTimeout(r, attempt < 20 ? 0 : 5));
+    }
+    if (waitForHooks) {
+      fs.rmSync(fifo, { force: true });
+      const chunk = Buffer.alloc(4096);
+      let error = '';
+      for (let attempt = 0; ; attempt++) {
+        let n = -1;
+        try {
+          n = fs.readSync(fd, chunk, 0, chunk.length, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        }
+        if (n === 0) break; // no writer left: execve happened, or the process is gone
+        if (n > 0) error += chunk.toString('utf8', 0, n);
+        else await new Promise((r) => setTimeout(r, attempt < 20 ? 0 : 5));
+      }
+      if (error) throw new ContainerError(error);
     }
   } finally {
     fs.closeSync(fd);

@@ -2,9 +2,10 @@
 // so every decision about a container is unit-testable. Reading `compilePlan` top to bottom is reading
 // the creation sequence of REFERENCE §2:
 //
-//   header → namespaces → id maps → cgroup → rlimits → oom score → [create-runtime hooks]
+//   header → namespaces → id maps → [time offsets] → cgroup → rlimits → oom score → [create-runtime hooks]
 //   → propagation → rootfs → mounts → /dev → [create-container hooks] → pivot → readonly root
-//   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args → exec
+//   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args
+//   → [startContainer hooks] → exec
 import * as path from 'node:path';
 import { defaultDevices } from './default-devices';
 import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
@@ -74,6 +75,11 @@ export interface PlanOptions {
    * pty to attached clients (`hull attach`); framed input, see docs/internals/plan.md.
    */
   attachSocket?: string;
+  /**
+   * The OCI state (status `created`) as a JSON object without `pid`, for startContainer hooks: the
+   * container process adds the pid it sees itself (runtime-spec: the pid as seen by the container).
+   */
+  startHookState?: string;
   /** exec mode: the pid of the container's init, whose namespaces are joined. */
   initPid?: number;
   /** exec mode: the process to run (replaces spec.process). */
@@ -206,7 +212,10 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
       const ns = namespaces.find((n: Namespace) => n.type === type && n.path);
       if (ns) emit('setns', SETNS_NAME[type], ns.path!);
     }
-    const created = Object.keys(CLONE_NAME).filter((t) => newNamespace(t as NamespaceType));
+    const offsets = timeOffsets(spec, newNamespace);
+    // With offsets the container process makes the time namespace itself (`time-offset`): one born
+    // by clone3 has a process in it already, and then its offsets can no longer be written.
+    const created = Object.keys(CLONE_NAME).filter((t) => newNamespace(t as NamespaceType) && !(t === 'time' && offsets.length));
     if (created.length) emit('clone', created.map((t) => CLONE_NAME[t as NamespaceType]).join(','));
     if (newNamespace('user')) {
       if (!spec.linux?.uidMappings?.length || !spec.linux?.gidMappings?.length) {
@@ -216,9 +225,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
       for (const m of spec.linux.uidMappings) emit('uid-map', m.containerID, m.hostID, m.size);
       for (const m of spec.linux.gidMappings) emit('gid-map', m.containerID, m.hostID, m.size);
     }
-    if (spec.linux?.timeOffsets && Object.keys(spec.linux.timeOffsets).length) {
-      throw new PlanError('linux.timeOffsets: time namespace offsets are not supported');
-    }
+    for (const [clock, secs, nanosecs] of offsets) emit('time-offset', clock, secs, nanosecs);
   }
 
   // --- privileged setup from the outside, before any container code runs ---
@@ -257,11 +264,45 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   for (const e of process.env ?? []) emit('env', e);
   for (const a of process.args ?? []) emit('arg', a);
   if (process.noNewPrivileges) ops.push(...seccompOps); // as close to execve as possible
+  if (opts.mode !== 'exec') compileStartHooks(spec, opts, emit);
   emit('exec');
   return ops;
 }
 
 type Emit = (op: string, ...fields: (string | number)[]) => void;
+
+/** linux.timeOffsets → [clock, secs, nanosecs]: only for a new time namespace, which they need. */
+function timeOffsets(spec: Spec, newNamespace: (t: NamespaceType) => boolean): [string, number, number][] {
+  const entries = Object.entries(spec.linux?.timeOffsets ?? {});
+  if (!entries.length) return [];
+  if (!newNamespace('time')) {
+    throw new PlanError('linux.timeOffsets: time offsets need a new time namespace in linux.namespaces');
+  }
+  return entries.map(([clock, offset]) => {
+    const field = `linux.timeOffsets.${clock}`;
+    if (clock !== 'monotonic' && clock !== 'boottime') throw new PlanError(`${field}: only monotonic and boottime clocks have offsets`);
+    const secs = offset?.secs ?? 0;
+    const nanosecs = offset?.nanosecs ?? 0;
+    if (!Number.isSafeInteger(secs)) throw new PlanError(`${field}.secs: must be an integer`);
+    if (!Number.isInteger(nanosecs) || nanosecs < 0 || nanosecs > 999_999_999) {
+      throw new PlanError(`${field}.nanosecs: must be an integer from 0 to 999999999`);
+    }
+    return [clock, secs, nanosecs];
+  });
+}
+
+/**
+ * hooks.startContainer → `start-hook` (+ `start-hook-arg`, `start-hook-env`): the container process
+ * runs them in its namespaces, root and credentials, after `start` and right before execve (runc).
+ */
+function compileStartHooks(spec: Spec, opts: PlanOptions, emit: Emit): void {
+  (spec.hooks?.startContainer ?? []).forEach((hook, i) => {
+    if (!hook.path?.startsWith('/')) throw new PlanError(`hooks.startContainer[${i}].path: must be absolute`);
+    emit('start-hook', hook.path, hook.timeout ?? 0, opts.startHookState ?? '{}');
+    for (const arg of hook.args ?? []) emit('start-hook-arg', arg);
+    for (const variable of hook.env ?? []) emit('start-hook-env', variable);
+  });
+}
 
 /** Mount namespace work: propagation, rootfs, config mounts, /dev, pivot, masks. */
 function compileFilesystem(spec: Spec, opts: PlanOptions, emit: Emit): void {

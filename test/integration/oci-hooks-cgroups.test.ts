@@ -103,11 +103,80 @@ describe('hooks', () => {
     expectNoLeaks(id, b);
   });
 
-  it('startContainer hooks are refused clearly', () => {
+  it('startContainer hooks run in the container after start, before the process, with the state on stdin', () => {
+    // The hook's path is the container's /bin/sh; it writes into the container's own /, sees the
+    // container's hostname, and its state has the pid as the container sees it (1).
     const b = bundle(['/bin/true'], (s) => {
-      s.hooks = { startContainer: [{ path: '/bin/true' }] };
+      s.hooks = {
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /hook.json; echo "$WHO" > /hook.env; hostname > /hook.host'], env: ['WHO=hook'] }],
+      };
     });
-    expect(oci('create', '--bundle', b.dir, newId('sc')).stderr).toContain('startContainer hooks are not supported');
+    const id = newId('sc');
+    ok('create', '--bundle', b.dir, id);
+    expect(fs.existsSync(path.join(b.rootfs, 'hook.json'))).toBe(false); // not before start
+    ok('start', id);
+    const state = JSON.parse(fs.readFileSync(path.join(b.rootfs, 'hook.json'), 'utf8'));
+    expect(state).toMatchObject({ ociVersion: expect.any(String), id, status: 'created', pid: 1, bundle: b.dir });
+    expect(fs.readFileSync(path.join(b.rootfs, 'hook.env'), 'utf8')).toBe('hook\n');
+    expect(fs.readFileSync(path.join(b.rootfs, 'hook.host'), 'utf8')).toBe('hull-test\n');
+    ok('delete', '--force', id);
+    expectNoLeaks(id, b);
+
+    // run: the hooks have finished when the process starts (it prints what they wrote)
+    const run = bundle(['/bin/cat', '/hook.env'], (s) => {
+      s.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo ran > /hook.env'] }] };
+    });
+    expect(ok('run', '--bundle', run.dir, newId('scrun'))).toBe('ran\n');
+
+    // as the container's user, with its seccomp filter already loaded (runc's order)
+    const user = bundle(['/bin/cat', '/tmp/hook.id'], (s) => {
+      s.process!.user = { uid: 1000, gid: 1000 };
+      s.process!.noNewPrivileges = true;
+      s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
+      s.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'mkdir /tmp/d 2>/dev/null && m=made || m=refused; echo "$(id -u) $m" > /tmp/hook.id'] }] };
+    });
+    expect(ok('run', '--bundle', user.dir, newId('scuser'))).toBe('1000 refused\n');
+  });
+
+  it('a failing startContainer hook fails run and start, and the process never runs', () => {
+    const hooks = { startContainer: [{ path: '/bin/true' }, { path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 3'] }] };
+    const b = bundle(['/bin/echo', 'Hello World'], (s) => {
+      s.hooks = hooks;
+    });
+    const runId = newId('scfail');
+    const r = oci('run', '--bundle', b.dir, runId);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).not.toContain('Hello World');
+    expect(r.stderr).toContain('error running startContainer hook #1: exit status 3, stdout: , stderr: nope');
+    expectNoLeaks(runId, b);
+
+    const startId = newId('scfail');
+    ok('create', '--bundle', b.dir, startId);
+    const s = oci('start', startId);
+    expect(s.code).not.toBe(0);
+    expect(s.stdout).not.toContain('Hello World');
+    expect(s.stderr).toContain('error running startContainer hook #1: exit status 3');
+    expect(JSON.parse(ok('state', startId)).status).toBe('stopped');
+    ok('delete', startId);
+    expectNoLeaks(startId, b);
+  });
+
+  it('a startContainer hook that is missing or too slow fails the start', () => {
+    const missing = bundle(['/bin/true'], (s) => {
+      s.hooks = { startContainer: [{ path: '/no/such/hook' }] };
+    });
+    const r = oci('run', '--bundle', missing.dir, newId('scmissing'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('error running startContainer hook #0: fork/exec /no/such/hook: no such file or directory');
+    const slow = bundle(['/bin/true'], (s) => {
+      s.hooks = { startContainer: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+    });
+    const id = newId('scslow');
+    ok('create', '--bundle', slow.dir, id);
+    const s = oci('start', id);
+    expect(s.code).not.toBe(0);
+    expect(s.stderr).toContain('error running startContainer hook #0: hook ran past specified timeout of 1.0s');
+    expect(processesContaining(slow.dir)).toEqual([]);
   });
 });
 
