@@ -234,6 +234,26 @@ describe('compilePlan', () => {
     expect(opNames(compilePlan(testSpec(), { ...baseOptions, monitor: false, oomCheck }))).not.toContain('oom-check');
   });
 
+  it('exit-command: an absolute program the monitor runs after exit.json, only with a monitor', () => {
+    const exitCommand = ['/usr/bin/node', '/opt/hull/bin/hull', '--root', '/var/lib/hull', 'container', 'cleanup', 'c1'];
+    expect(opNames(compilePlan(testSpec(), baseOptions))).not.toContain('exit-command');
+    const ops = compilePlan(testSpec(), { ...baseOptions, exitCommand });
+    expect(ops).toContainEqual(['exit-command', ...exitCommand]);
+    expect(opNames(ops).indexOf('exit-command')).toBeLessThan(opNames(ops).indexOf('clone'));
+    expect(() => compilePlan(testSpec(), { ...baseOptions, monitor: false, exitCommand })).toThrow(PlanError);
+    expect(() => compilePlan(testSpec(), { ...baseOptions, exitCommand: ['node', 'hull'] })).toThrow(/absolute path/);
+  });
+
+  it('attach-socket: only for a terminal the monitor keeps', () => {
+    const spec = testSpec();
+    spec.process!.terminal = true;
+    const attachSocket = '/var/lib/hull/runtime/c1/attach.sock';
+    expect(compilePlan(spec, { ...baseOptions, attachSocket })).toContainEqual(['attach-socket', attachSocket]);
+    expect(() => compilePlan(testSpec(), { ...baseOptions, attachSocket })).toThrow(/attach-socket/);
+    expect(() => compilePlan(spec, { ...baseOptions, attachSocket, consoleSocket: '/tmp/s.sock' })).toThrow(PlanError);
+    expect(() => compilePlan(spec, { ...baseOptions, attachSocket, monitor: false })).toThrow(PlanError);
+  });
+
   it('terminal without console socket lets the monitor keep the pty', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
