@@ -11,7 +11,7 @@ const features: Verb = {
     const out = {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.2.0',
-      hooks: ['prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop'],
+      hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
       mountOptions: Object.keys(MOUNT_OPTIONS).sort(),
       linux: {
         namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts', 'time'],
