@@ -254,6 +254,32 @@ describe('compilePlan', () => {
     expect(() => compilePlan(spec, { ...baseOptions, attachSocket, monitor: false })).toThrow(PlanError);
   });
 
+  it('timeOffsets: the container makes its time namespace itself (`time` leaves clone), offsets checked', () => {
+    const spec = testSpec();
+    spec.linux!.namespaces!.push({ type: 'time' });
+    expect(compilePlan(spec, baseOptions).find((o) => o[0] === 'clone')?.[1]).toContain('time');
+    spec.linux!.timeOffsets = { boottime: { secs: 172800, nanosecs: 0 }, monotonic: { secs: -5, nanosecs: 7 } };
+    const ops = compilePlan(spec, baseOptions);
+    expect(ops.find((o) => o[0] === 'clone')?.[1]).not.toContain('time');
+    expect(ops.filter((o) => o[0] === 'time-offset')).toEqual([['time-offset', 'boottime', '172800', '0'], ['time-offset', 'monotonic', '-5', '7']]);
+    expect(() => compilePlan({ ...spec, linux: { ...spec.linux, timeOffsets: { realtime: { secs: 1 } } } }, baseOptions)).toThrow(/monotonic and boottime/);
+    expect(() => compilePlan({ ...spec, linux: { ...spec.linux, timeOffsets: { boottime: { secs: 1, nanosecs: 1e9 } } } }, baseOptions)).toThrow(/nanosecs/);
+    const noTimeNs = testSpec();
+    noTimeNs.linux!.timeOffsets = { boottime: { secs: 1 } };
+    expect(() => compilePlan(noTimeNs, baseOptions)).toThrow(/new time namespace/);
+  });
+
+  it('startContainer hooks: one start-hook (+ args, env) each, with the state; relative paths refused', () => {
+    const spec = testSpec();
+    spec.hooks = { startContainer: [{ path: '/bin/hook', args: ['hook', '-v'], env: ['A=1'], timeout: 3 }] };
+    const ops = compilePlan(spec, { ...baseOptions, startHookState: '{"id":"c1"}' });
+    const at = opNames(ops).indexOf('start-hook');
+    expect(ops.slice(at, at + 4)).toEqual([['start-hook', '/bin/hook', '3', '{"id":"c1"}'], ['start-hook-arg', 'hook'], ['start-hook-arg', '-v'], ['start-hook-env', 'A=1']]);
+    expect(opNames(compilePlan(testSpec(), baseOptions))).not.toContain('start-hook');
+    spec.hooks = { startContainer: [{ path: 'hook' }] };
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/startContainer\[0\]\.path/);
+  });
+
   it('terminal without console socket lets the monitor keep the pty', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
