@@ -41,7 +41,8 @@ exports.run = async function run({ runs, warmup, log }) {
   // Measured commands never pay for a CA bundle (see bench/lib.js); the sandbox helper gets an
   // empty environment anyway, runc gets benchEnv().
   delete process.env.NODE_EXTRA_CA_CERTS;
-  const distSandbox = path.join(repoRoot, 'dist', 'sandbox', 'index.js');
+  // HULL_BENCH_DIST: another build's dist/ (a copy of an older tree) for A/B runs in one time window.
+  const distSandbox = path.join(process.env.HULL_BENCH_DIST || path.join(repoRoot, 'dist'), 'sandbox', 'index.js');
   if (!fs.existsSync(distSandbox)) throw new Error(`${distSandbox} missing: run npm run build:ts first`);
   const { runSandbox } = require(distSandbox);
 

@@ -165,6 +165,16 @@ async function removeTree(dir: string, hasChildren = true): Promise<void> {
   }
 }
 
+type StatKey = 'oom' | 'peak' | 'cpu' | 'tasks' | 'usage';
+
+/** Reads of accounting files are synchronous and short (a few numbers). */
+const statBuffer = Buffer.alloc(64 * 1024);
+
+/** Write `value` at offset 0 of a held cgroup file. */
+function writeSyncAt(fd: number, value: string): void {
+  fs.writeSync(fd, value, 0);
+}
+
 export interface CgroupUsage {
   cpuNs: number;
   peakBytes: number;
@@ -240,7 +250,13 @@ export class SandboxCgroup {
 
   /** A sub-group (no limits of its own: the parent's apply to it). */
   private hasChildren = false;
-  private statFiles?: Promise<Map<string, fs.promises.FileHandle>>;
+  /**
+   * Files held open while the group lives (see openStats): the accounting files, and for pooled
+   * groups also the files every run reads or writes (cgroup.procs, memory.usage_in_bytes).
+   */
+  private statFiles?: Promise<Map<StatKey, fs.promises.FileHandle>>;
+  /** Pooled groups: cgroup.procs of every directory, open for writing (attach). */
+  private procsFiles?: Promise<(fs.promises.FileHandle | undefined)[]>;
   /** Counters that only grow (OOM kills, CPU time) as they were when a reused group was reset. */
   private base = { cpuNs: 0, oomKills: 0 };
   /** Limit files of a reusable group and what they hold now (so a run writes only what changes). */
@@ -254,8 +270,9 @@ export class SandboxCgroup {
     await ensureParent();
     const group = SandboxCgroup.layoutFor(`/${SANDBOX_CGROUP_PARENT}/${name}`, SandboxCgroup.controllersFor({}), trace);
     await group.mkdirs();
-    group.openStats();
     group.written = new Map();
+    group.openStats();
+    group.procsFiles = Promise.all(group.dirs.map((dir) => fs.promises.open(path.join(dir, 'cgroup.procs'), 'w').catch(() => undefined)));
     return group;
   }
 
@@ -300,7 +317,21 @@ export class SandboxCgroup {
    * not), so in parallel they would only hold more of libuv's threads, which runs need meanwhile.
    */
   async attach(pid: number): Promise<void> {
-    for (const dir of this.dirs) await this.writeIn(dir, 'cgroup.procs', String(pid));
+    const handles = (await this.procsFiles) ?? [];
+    const dirs = this.dirs;
+    for (let i = 0; i < dirs.length; i++) {
+      const fh = handles[i];
+      if (!fh) {
+        await this.writeIn(dirs[i], 'cgroup.procs', String(pid));
+        continue;
+      }
+      this.trace?.(-1, 'cgroup', `write(${JSON.stringify(path.join(dirs[i], 'cgroup.procs'))}, ${JSON.stringify(String(pid))})`);
+      try {
+        await fh.write(String(pid));
+      } catch (err) {
+        throw new Error(`cgroup: write ${JSON.stringify(String(pid))} to ${path.join(dirs[i], 'cgroup.procs')}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -309,10 +340,11 @@ export class SandboxCgroup {
    * first, which costs 1-15 ms of reclaim); OOM kills and CPU time are counted from here on.
    */
   async reset(): Promise<void> {
-    const mem = this.byController.get('memory');
-    const charged = mem ? Number(await readText(path.join(mem, 'memory.usage_in_bytes'))) : 0;
+    const charged = Number(await this.readStat('usage'));
     if (charged > RESET_RECLAIM_BYTES) await this.write('memory', 'memory.force_empty', '0', true);
-    await this.write('memory', 'memory.max_usage_in_bytes', '0', true);
+    const peak = (await this.statFiles)?.get('peak');
+    if (peak) writeSyncAt(peak.fd, '0'); // a counter reset: never waits
+    else await this.write('memory', 'memory.max_usage_in_bytes', '0', true);
     const raw = await this.rawUsage();
     this.base = { cpuNs: raw.cpuNs, oomKills: raw.oomKills };
   }
@@ -390,46 +422,65 @@ export class SandboxCgroup {
   }
 
   /** The accounting files: v1 memory.oom_control, max_usage_in_bytes and CPU time; v2 the same in one dir. */
-  private statPaths(): Record<'oom' | 'peak' | 'cpu', string | undefined> {
+  private statPaths(): Record<StatKey, string | undefined> {
     if (this.version === 2) {
       const dir = this.byController.get('')!;
-      return { oom: path.join(dir, 'memory.events'), peak: path.join(dir, 'memory.peak'), cpu: path.join(dir, 'cpu.stat') };
+      return {
+        oom: path.join(dir, 'memory.events'),
+        peak: path.join(dir, 'memory.peak'),
+        cpu: path.join(dir, 'cpu.stat'),
+        tasks: undefined, // pooled groups are v1 only
+        usage: path.join(dir, 'memory.current'),
+      };
     }
     const mem = this.byController.get('memory');
     const cpuacct = this.byController.get('cpuacct');
+    const pids = this.byController.get('pids');
     return {
       oom: mem && path.join(mem, 'memory.oom_control'),
       peak: mem && path.join(mem, 'memory.max_usage_in_bytes'),
       cpu: cpuacct ? path.join(cpuacct, 'cpuacct.usage') : this.unifiedDir && path.join(this.unifiedDir, 'cpu.stat'),
+      // Not cgroup.procs: v1 caches its pid list per open file, so a re-read can show the old list.
+      tasks: pids && path.join(pids, 'pids.current'),
+      usage: mem && path.join(mem, 'memory.usage_in_bytes'),
     };
   }
 
   /**
    * Open the accounting files while the command starts: at the end (and for OOM polls) each is one
-   * pread instead of open + stat + read + close. Files the kernel lacks are read the slow way.
+   * pread instead of open + stat + read + close. A pooled group (`written` set) also keeps the files
+   * every run of it reads (task count, memory usage) and its peak open for writing (the reset).
+   * Files the kernel lacks are read the slow way.
    */
   private openStats(): void {
+    const reused = this.written !== undefined;
     this.statFiles = (async () => {
-      const handles = new Map<string, fs.promises.FileHandle>();
+      const handles = new Map<StatKey, fs.promises.FileHandle>();
       await Promise.all(
         Object.entries(this.statPaths()).map(async ([key, file]) => {
-          if (!file) return;
-          const fh = await fs.promises.open(file, 'r').catch(() => undefined);
-          if (fh) handles.set(key, fh);
+          if (!file || (!reused && (key === 'tasks' || key === 'usage'))) return;
+          const fh = await fs.promises.open(file, reused && key === 'peak' && this.version === 1 ? 'r+' : 'r').catch(() => undefined);
+          if (fh) handles.set(key as StatKey, fh);
         }),
       );
       return handles;
     })();
   }
 
-  private async readStat(key: 'oom' | 'peak' | 'cpu'): Promise<string | undefined> {
+  /**
+   * One accounting file's text. Through a held fd the read is synchronous: a cgroup counter is
+   * produced in the kernel in a few µs, while a thread-pool round trip costs 10-20 times that in
+   * CPU (and a readFile of a path 100 times), which is what limits sandboxes per second.
+   */
+  private async readStat(key: StatKey): Promise<string | undefined> {
     const fh = (await this.statFiles)?.get(key);
-    const file = this.statPaths()[key];
-    if (!fh) return file ? readText(file) : undefined;
-    const buf = Buffer.alloc(4096);
+    if (!fh) {
+      const file = this.statPaths()[key];
+      return file ? readText(file) : undefined;
+    }
     try {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0); // offset 0: the kernel regenerates it
-      return buf.toString('utf8', 0, bytesRead).trim();
+      const n = fs.readSync(fh.fd, statBuffer, 0, statBuffer.length, 0); // offset 0: the kernel regenerates it
+      return statBuffer.toString('utf8', 0, n).trim();
     } catch {
       return undefined;
     }
@@ -438,7 +489,10 @@ export class SandboxCgroup {
   private async closeStats(): Promise<void> {
     const handles = await this.statFiles;
     this.statFiles = undefined;
-    if (handles) await Promise.all([...handles.values()].map((fh) => fh.close().catch(() => undefined)));
+    const procs = await this.procsFiles;
+    this.procsFiles = undefined;
+    const all = [...(handles?.values() ?? []), ...(procs ?? [])].filter((fh): fh is fs.promises.FileHandle => fh !== undefined);
+    await Promise.all(all.map((fh) => fh.close().catch(() => undefined)));
   }
 
   /** OOM kills so far in this group (and below it). */
@@ -466,6 +520,15 @@ export class SandboxCgroup {
     const dir = this.byController.get(this.version === 1 ? 'pids' : '') ?? this.unifiedDir ?? this.dirs[0];
     const text = await readText(path.join(dir, 'cgroup.procs'));
     return text ? text.split('\n').filter(Boolean).map(Number) : [];
+  }
+
+  /**
+   * No process left in the group (zombies not yet reaped count). A pooled group reads pids.current
+   * through its held fd; others list cgroup.procs.
+   */
+  async empty(): Promise<boolean> {
+    if ((await this.statFiles)?.has('tasks')) return Number(await this.readStat('tasks')) === 0;
+    return (await this.procs()).length === 0;
   }
 
   private driver(): CgroupDriver {

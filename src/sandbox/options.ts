@@ -219,6 +219,12 @@ function containerPath(option: string, value: unknown): string {
   return path.posix.normalize(p).replace(/(.)\/+$/, '$1');
 }
 
+let totalMemory: number | undefined;
+/** The machine's RAM, read once (os.totalmem() reads /proc/meminfo on every call). */
+function machineMemory(): number {
+  return (totalMemory ??= os.totalmem());
+}
+
 async function statOrNull(p: string): Promise<fs.Stats | null> {
   try {
     return await fs.promises.stat(p);
@@ -260,7 +266,7 @@ export async function resolveSandboxOptions(input: SandboxOptions, extraKeys: st
   if (o.memory !== undefined) {
     const bytes = parseSize('memory', o.memory);
     if (bytes < MIN_MEMORY) throw new RangeError(`memory: at least ${formatBytes(MIN_MEMORY)} is needed to start a process, got ${formatBytes(bytes)}`);
-    if (bytes > os.totalmem()) throw new RangeError(`memory: ${formatBytes(bytes)} is more than this machine has (${formatBytes(os.totalmem())})`);
+    if (bytes > machineMemory()) throw new RangeError(`memory: ${formatBytes(bytes)} is more than this machine has (${formatBytes(machineMemory())})`);
     limits.memoryBytes = bytes;
   }
   limits.pids = o.pids === undefined ? DEFAULT_PIDS : integer('pids', o.pids, 1, MAX_PIDS);
@@ -276,7 +282,7 @@ export async function resolveSandboxOptions(input: SandboxOptions, extraKeys: st
   if (network !== 'none' && network !== 'host') throw new TypeError(`network: expected "none" or "host", got ${describe(o.network)}`);
   if (o.readonlyRoot !== undefined && typeof o.readonlyRoot !== 'boolean') throw new TypeError(`readonlyRoot: expected true or false, got ${describe(o.readonlyRoot)}`);
   const tmpSizeBytes = o.tmpSize === undefined ? DEFAULT_TMP_SIZE : parseSize('tmpSize', o.tmpSize);
-  if (tmpSizeBytes > os.totalmem()) throw new RangeError(`tmpSize: ${formatBytes(tmpSizeBytes)} is more than this machine has (${formatBytes(os.totalmem())})`);
+  if (tmpSizeBytes > machineMemory()) throw new RangeError(`tmpSize: ${formatBytes(tmpSizeBytes)} is more than this machine has (${formatBytes(machineMemory())})`);
 
   const mounts: Required<SandboxMount>[] = [];
   if (o.mounts !== undefined) {

@@ -152,7 +152,7 @@ function newSlot(): WarmSlot {
 function recycle(group: SandboxCgroup): void {
   track(
     (async () => {
-      if ((await group.procs()).length === 0 && free.length < MAX_FREE) {
+      if ((await group.empty()) && free.length < MAX_FREE) {
         try {
           await group.reset();
           free.push(group);

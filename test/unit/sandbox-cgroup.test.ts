@@ -1,6 +1,6 @@
 // The sandbox cgroup on a cgroup v2 host and a legacy v1 host, on fake trees in a temp dir (this
 // machine is v1 hybrid; the integration tests cover that layout for real).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +11,7 @@ beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-sbx-cgroup-'));
 });
 afterEach(() => {
+  vi.restoreAllMocks();
   useCgroupLayout(undefined);
   fs.rmSync(root, { recursive: true, force: true });
 });
@@ -81,5 +82,64 @@ describe('cgroup v1 without a unified hierarchy', () => {
     fs.writeFileSync(path.join(root, 'memory/hull-sandbox/1-4-abcd/memory.max_usage_in_bytes'), '4096\n');
     fs.writeFileSync(path.join(root, 'memory/hull-sandbox/1-4-abcd/memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
     expect(await group.usage()).toEqual({ cpuNs: 2_500_000, peakBytes: 4096, oomKills: 2 });
+  });
+});
+
+describe('a pooled group (cgroup v1 hybrid)', () => {
+  beforeEach(() => {
+    const v1 = ['memory', 'pids', 'cpu,cpuacct', 'freezer'].map((name) => {
+      fs.mkdirSync(path.join(root, name));
+      return { name, mountPoint: path.join(root, name), controllers: name.split(',') };
+    });
+    fs.mkdirSync(path.join(root, 'unified'));
+    useCgroupLayout({ mode: 'hybrid', unifiedRoot: path.join(root, 'unified'), v1 });
+  });
+
+  /** A fake group's kernel files, made with its directories (as the kernel's are), before the group opens them. */
+  function kernelFiles(name: string, files: Record<string, string>): void {
+    const mkdir = fs.promises.mkdir;
+    vi.spyOn(fs.promises, 'mkdir').mockImplementation(async (dir, options) => {
+      const made = await mkdir(dir, options);
+      for (const [file, text] of Object.entries(files)) {
+        const full = path.join(root, file.replace('<g>', `hull-sandbox/${name}`));
+        if (path.dirname(full) === dir) fs.writeFileSync(full, text);
+      }
+      return made;
+    });
+  }
+
+  it('attaches through held cgroup.procs files, reads its counters through held fds, counts from its reset', async () => {
+    kernelFiles('1-p1', {
+      'memory/<g>/cgroup.procs': '',
+      'memory/<g>/memory.usage_in_bytes': '8192\n',
+      'memory/<g>/memory.max_usage_in_bytes': '1048576\n',
+      'memory/<g>/memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n',
+      'pids/<g>/cgroup.procs': '',
+      'pids/<g>/pids.current': '1\n',
+      'unified/<g>/cgroup.procs': '',
+      'unified/<g>/cpu.stat': 'usage_usec 2000\nuser_usec 1500\nsystem_usec 500\n',
+    });
+    const group = await SandboxCgroup.createReusable('1-p1');
+    expect(group.joinDirs().map((d) => path.relative(root, d))).toEqual(['memory/hull-sandbox/1-p1', 'pids/hull-sandbox/1-p1', 'unified/hull-sandbox/1-p1']);
+    await group.attach(4242);
+    for (const dir of group.joinDirs()) expect(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')).toBe('4242');
+
+    expect(await group.empty()).toBe(false); // pids.current, not cgroup.procs (v1 caches that list per open file)
+    fs.writeFileSync(path.join(root, 'pids/hull-sandbox/1-p1/pids.current'), '0\n');
+    expect(await group.empty()).toBe(true);
+
+    await group.reset();
+    // The peak was reset through its held fd (a fake file keeps the rest of the old text).
+    expect(read('memory/hull-sandbox/1-p1/memory.max_usage_in_bytes').startsWith('0')).toBe(true);
+    // Later runs count from the reset: CPU time and OOM kills the earlier runs left are subtracted.
+    fs.writeFileSync(path.join(root, 'unified/hull-sandbox/1-p1/cpu.stat'), 'usage_usec 5000\nuser_usec 4000\nsystem_usec 1000\n');
+    fs.writeFileSync(path.join(root, 'memory/hull-sandbox/1-p1/memory.max_usage_in_bytes'), '65536\n');
+    fs.writeFileSync(path.join(root, 'memory/hull-sandbox/1-p1/memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 4\n');
+    expect(await group.usage()).toEqual({ cpuNs: 3_000_000, peakBytes: 65536, oomKills: 1 });
+    expect(await group.oomKills()).toBe(1);
+
+    for (const dir of group.dirs) for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+    await group.remove(); // also closes the held files
+    expect(group.dirs.some((d) => fs.existsSync(d))).toBe(false);
   });
 });
