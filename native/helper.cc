@@ -10,11 +10,14 @@
 // end is CLOEXEC: EOF after `ready` means execve succeeded.
 // This file is the monitor; helper-container.cc the container process; helper-report.cc the
 // messages both send. docs/internals/helper.md walks through them top to bottom.
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/resource.h>
@@ -22,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -518,10 +522,48 @@ void OnControlLine(Monitor& m, const std::string& line) {
   }
 }
 
+// A detached monitor spends its life in poll(); what is resident of the helper's text and rodata
+// is mostly what setup touched (and the kernel's fault-around mapped next to it: ~930 kB of the
+// 1 MB binary). Once the container runs and our caller is gone, unmap those pages so only what
+// the loop touches comes back. Honest only because they are clean pages of a shared file (the
+// page cache of the read-only bind, native/spawn.cc): MADV_DONTNEED frees no memory, it stops
+// counting pages we no longer use in our RSS. Read-only PT_LOADs only: a written private page
+// (relocations, .data) would be thrown away. Whole pages inside each segment only. Not from a
+// memfd copy: its ~1 MB of shmem is this monitor's alone and stays allocated while we run from it,
+// so unmapping would only hide that cost from VmRSS.
+bool gExeIsSharedFile = false;  // set by AlreadyProtected: we run from the read-only mount case
+void DropSetupTextPages() {
+  const auto* phdr = reinterpret_cast<const ElfW(Phdr)*>(getauxval(AT_PHDR));
+  const size_t count = getauxval(AT_PHNUM);
+  if (!phdr) return;
+  uintptr_t bias = 0;
+  bool located = false;  // no PT_PHDR (our static non-PIE link): the headers must lie where linked
+  for (size_t i = 0; i < count; i++) {
+    if (phdr[i].p_type == PT_PHDR) bias = reinterpret_cast<uintptr_t>(phdr) - phdr[i].p_vaddr, located = true;
+  }
+  for (size_t i = 0; i < count && !located; i++) {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(phdr);
+    located = phdr[i].p_type == PT_LOAD && at >= phdr[i].p_vaddr && at < phdr[i].p_vaddr + phdr[i].p_filesz;
+  }
+  if (!located) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (size_t i = 0; i < count; i++) {
+    if (phdr[i].p_type != PT_LOAD || (phdr[i].p_flags & PF_W)) continue;
+    uintptr_t start = (bias + phdr[i].p_vaddr + page - 1) & ~(page - 1);
+    uintptr_t end = (bias + phdr[i].p_vaddr + phdr[i].p_memsz) & ~(page - 1);
+    if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
+  }
+}
+
 [[noreturn]] void MonitorLoop(Monitor& m, LineReader& control) {
   std::string line;
   while (control.NextLine(line)) OnControlLine(m, line);  // sent together with the plan
+  bool setupTextDropped = false;
   for (;;) {
+    if (!setupTextDropped && gExeIsSharedFile && m.ready && m.settings->detach && !gControlOpen) {
+      DropSetupTextPages();  // steady state: the container runs, our caller is gone
+      setupTextDropped = true;
+    }
     struct pollfd fds[9 + kMaxAttachClients] = {
         {m.channel, POLLIN, 0},
         {gControlOpen ? kControlFd : -1, POLLIN, 0},
@@ -619,21 +661,36 @@ void OnControlLine(Monitor& m, const std::string& line) {
 
 // CVE-2019-5736: a container whose entrypoint is "#!/proc/self/exe" re-executes *this* binary
 // inside the container, where a container process could then open it for writing through
-// /proc/<pid>/exe. So the helper always runs from a sealed in-memory copy: writes to it fail, and
-// the file on disk is never reachable from inside. Returns only if we already are that copy (or the
-// kernel cannot give us one, e.g. vm.memfd_noexec=2: then we run as we are).
+// /proc/<pid>/exe. So the helper only runs from a binary nobody in a container can write: returns
+// at once if /proc/self/exe already is one, else re-executes from a sealed in-memory copy of itself
+// (and returns if the kernel cannot give us one, e.g. vm.memfd_noexec=2: then we run as we are).
 //
-// A caller that starts many helpers can make the copy once and start each helper from it
-// (execve("/proc/<pid>/fd/N"), N a memfd holding the helper with kImmutableSeals): the helper then
-// runs from that copy directly and skips its own (~1.2 MB copied and a second execve, 1.5-3 ms).
-// The seals are what make that safe, so they are checked here, not trusted: write alone is not
-// enough, a copy that may still shrink and grow can be truncated and refilled with zeros.
+// Already protected (the addon starts helpers this way, native/spawn.cc sealedHelper):
+// * a memfd sealed at least WRITE|SHRINK|GROW. The seals are checked, not trusted: write alone is
+//   not enough, a copy that may still shrink and grow can be truncated and refilled with zeros.
+// * a file on a read-only mount (ST_RDONLY) that is not itself the root of a mount. Who could make
+//   that mount writable again? mount_setattr, MS_REMOUNT|MS_BIND and open_tree clones act on a
+//   mount root only, and on an attached mount only from its own mount namespace; the one path a
+//   container has is /proc/self/exe, which is neither. So only host root (CAP_SYS_ADMIN in the
+//   host's namespaces, who may write the file on disk anyway) can. A file bind-mounted on its own
+//   *is* a mount root, and a detached one is open to mount_setattr from the root of any user
+//   namespace: that is copied. STATX_ATTR_MOUNT_ROOT unknown to the kernel (< 5.8): copied too.
 constexpr int kImmutableSeals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+bool AlreadyProtected(int self) {
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0) return (seals & kImmutableSeals) == kImmutableSeals;
+  struct statvfs vfs;
+  if (fstatvfs(self, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY)) return false;
+  struct statx stx;
+  if (statx(self, "", AT_EMPTY_PATH, 0, &stx) < 0) return false;
+  gExeIsSharedFile = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+  return gExeIsSharedFile;
+}
+
 void ReexecFromSealedCopy(char** argv, char** envp) {
   int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (self < 0) return;
-  int seals = fcntl(self, F_GET_SEALS);
-  if (seals >= 0 && (seals & kImmutableSeals) == kImmutableSeals) {
+  if (AlreadyProtected(self)) {
     close(self);
     return;
   }

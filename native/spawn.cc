@@ -1,7 +1,8 @@
 // Starting hull-helper without node:child_process: loading child_process (and the `net` it pulls
 // in) costs ~5 ms of every CLI start, and child_process.spawn forks through libuv with a pipe per
 // stdio slot. Here:
-//   sealedHelper(path)  the helper copied once per process into a sealed memfd (CVE-2019-5736), so
+//   sealedHelper(path)  once per process, an fd of the helper nobody can write (CVE-2019-5736): the
+//                       file itself seen through a detached read-only mount, or a sealed memfd copy;
 //                       each helper runs from it and skips its own copy and second execve;
 //   spawn(options)      clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) on a private stack, fd map, execveat;
 //   watchFd(...)        a uv_poll on any fd (pipe ends, the control socket, a pidfd) for the event loop;
@@ -11,8 +12,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,12 +55,48 @@ int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const c
   return info[index].As<Napi::Number>().Int32Value();
 }
 
-// ===== The sealed copy =====
+// ===== The protected helper =====
 
-// One copy per helper path and process: every helper started from it checks the seals of
-// /proc/self/exe (native/helper.cc) and runs as it is. The fd is CLOEXEC and stays open.
+// One fd per helper path and process: every helper started from it finds /proc/self/exe already
+// protected (native/helper.cc) and runs as it is. The fd is CLOEXEC and stays open.
 std::map<std::string, int> gSealedCopies;
 std::mutex gSealedCopiesLock;  // worker threads share the process, and so the copies
+
+// The helper file itself, through a detached read-only bind of its *directory* (open_tree
+// OPEN_TREE_CLONE, mount_setattr RDONLY|NOSUID|NODEV): its pages are the page cache of the file on
+// disk, shared by every monitor, where a memfd copy costs each monitor ~1 MB of shmem. Writes
+// through /proc/<pid>/exe (or an O_PATH fd of it reopened) fail with EROFS. Why the directory and
+// not the file: a bind of the file makes the exe the root of a mount of an anonymous namespace, and
+// mount_setattr accepts such a root from anyone with CAP_SYS_ADMIN over their *own* mount namespace
+// (root of any user-namespaced container), who could clear MOUNT_ATTR_RDONLY through
+// /proc/self/exe. Below the root of the mount, the exe path is no mount root: mount_setattr,
+// MS_REMOUNT|MS_BIND and open_tree(OPEN_TREE_CLONE) of it all fail with EINVAL (runc 1.2 uses a
+// lower-only overlayfs for the same reason). The mount lives as long as an fd or an exe refers to it.
+// Returns -errno; the caller falls back to the sealed copy.
+int OpenReadOnlyBind(const std::string& path, const char** failedSyscall) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (tree < 0) return *failedSyscall = "open_tree", -errno;
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  int err = 0;
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) err = errno, *failedSyscall = "mount_setattr";
+  int exe = err ? -1 : openat(tree, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (!err && exe < 0) err = errno, *failedSyscall = "openat";
+  close(tree);
+  if (err) return -err;
+  // Not executable from there (a noexec source mount is cloned noexec; not a regular file): the copy.
+  struct statvfs vfs;
+  struct stat st;
+  if (fstatvfs(exe, &vfs) < 0 || fstat(exe, &st) < 0 || (vfs.f_flag & ST_NOEXEC) || !(vfs.f_flag & ST_RDONLY) ||
+      !S_ISREG(st.st_mode)) {
+    close(exe);
+    return *failedSyscall = "fstatvfs", -ENOEXEC;
+  }
+  return exe;
+}
 
 int MakeSealedCopy(const std::string& path, const char** failedSyscall) {
   int source = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -101,7 +140,10 @@ Napi::Value SealedHelper(const Napi::CallbackInfo& info) {
   auto found = gSealedCopies.find(path);
   if (found != gSealedCopies.end()) return Napi::Number::New(env, found->second);
   const char* failedSyscall = "";
-  int fd = MakeSealedCopy(path, &failedSyscall);
+  // HULL_HELPER_MEMFD=1 forces the sealed copy (tests of the fallback).
+  const char* forceCopy = getenv("HULL_HELPER_MEMFD");
+  int fd = forceCopy && *forceCopy == '1' ? -1 : OpenReadOnlyBind(path, &failedSyscall);
+  if (fd < 0) fd = MakeSealedCopy(path, &failedSyscall);  // no mount API, EPERM (no CAP_SYS_ADMIN), noexec
   if (fd < 0) ThrowSystemError(env, -fd, failedSyscall, path);
   gSealedCopies[path] = fd;
   return Napi::Number::New(env, fd);

@@ -111,9 +111,12 @@ export interface HullNative {
 
   // --- starting helpers without node:child_process (native/spawn.cc) ---
   /**
-   * `path` copied into a memfd sealed SEAL|SHRINK|GROW|WRITE (+EXEC where the kernel has it), once
-   * per process and path; returns its fd (CLOEXEC, kept open). A helper exec'd from it skips its own
-   * copy (CVE-2019-5736, docs/internals/helper.md).
+   * An fd of `path` nobody in a container can write, once per process and path (CLOEXEC, kept
+   * open): `path` itself through a detached read-only bind of its directory (O_PATH; page cache
+   * shared by every monitor), else (no mount API, no CAP_SYS_ADMIN, noexec, or
+   * HULL_HELPER_MEMFD=1) a copy in a memfd sealed SEAL|SHRINK|GROW|WRITE (+EXEC where the kernel
+   * has it). A helper exec'd from it skips its own copy (CVE-2019-5736, docs/internals/helper.md
+   * "The protected binary").
    */
   sealedHelper(path: string): number;
   /**

@@ -113,7 +113,7 @@ describe('native spawn', () => {
     const sealed = n.sealedHelper(helperPath);
     const child = spawn([probePath, 'sleep', '60'], [[0, 0], [1, 1], [2, 2]]);
     expect(Object.keys(fdTable(child.pid)).sort()).toEqual(['0', '1', '2']);
-    expect(fs.readlinkSync(`/proc/self/fd/${sealed}`)).toMatch(/^\/memfd:hull-helper/);
+    expect(fs.readlinkSync(`/proc/self/fd/${sealed}`)).toMatch(/^\/(memfd:)?hull-helper/); // ro bind or memfd
   });
 
   it('resets what Node changed: SIGPIPE not ignored, no signal blocked', () => {
@@ -144,11 +144,29 @@ describe('native spawn', () => {
     expect(waitExit(killed.pidfd)).toEqual({ exitCode: null, signal: 15 });
   });
 
-  it('makes one sealed copy per process and path', () => {
+  it('opens one protected helper per process and path: the file itself, through a read-only bind', () => {
     const fd = n.sealedHelper(helperPath);
     expect(n.sealedHelper(helperPath)).toBe(fd);
-    expect(() => fs.writeSync(fd, 'x', 0)).toThrow(/EPERM/); // F_SEAL_WRITE
+    // Not a copy: the helper's own inode (its page cache is shared by every monitor)...
+    expect(fs.fstatSync(fd).ino).toBe(fs.statSync(helperPath).ino);
+    // ...that cannot be opened for writing through the fd (reopened O_PATH): a read-only mount.
+    // O_TRUNC: checked before the inode is found busy (ETXTBSY while any helper runs it).
+    const writing = fs.constants.O_WRONLY | fs.constants.O_TRUNC;
+    expect(caught(() => fs.openSync(`/proc/self/fd/${fd}`, writing))).toMatchObject({ code: 'EROFS' });
     expect(caught(() => n.sealedHelper('/nonexistent/helper'))).toMatchObject({ code: 'ENOENT', syscall: 'open' });
+  });
+
+  it('makes a sealed memfd copy instead when told to (HULL_HELPER_MEMFD=1, the fallback)', () => {
+    const script = `
+      const fs = require('fs');
+      const n = require(${JSON.stringify(require.resolve('../../build/Release/hull_native.node'))});
+      const fd = n.sealedHelper(${JSON.stringify(helperPath)});
+      let write = 'written';
+      try { fs.writeSync(fd, 'x', 0); } catch (e) { write = e.code; }
+      console.log(fs.readlinkSync('/proc/self/fd/' + fd), write);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { HULL_HELPER_MEMFD: '1' } });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^\/memfd:hull-helper \(deleted\) EPERM\n$/); // F_SEAL_WRITE
   });
 
   it('watches an fd from the event loop until closed', async () => {
@@ -200,7 +218,7 @@ function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
 }
 
 describe('HelperProcess over the native spawn', () => {
-  it('runs the helper from this process’s sealed copy, which it does not copy again', async () => {
+  it('runs the helper from this process’s protected fd, which it does not copy again', async () => {
     const helper = new HelperProcess(plainPlan('stat -L -c %i /proc/$PPID/exe; grep ^SigIgn /proc/self/status'), {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
