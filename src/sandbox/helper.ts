@@ -58,9 +58,9 @@ let idleTimer: NodeJS.Timeout | undefined;
 let refillScheduled = false;
 
 function drainLater(): void {
-  if (idleTimer) clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => void releaseWarmHelpers(), WARM_IDLE_MS);
-  idleTimer.unref();
+  // Every run calls this twice: re-arm the one timer (refresh) rather than replace it.
+  if (idleTimer) idleTimer.refresh();
+  else idleTimer = setTimeout(() => void releaseWarmHelpers(), WARM_IDLE_MS).unref();
 }
 
 /** Start warm helpers in the background, as many as sandboxes run now (at most MAX_WARM). */

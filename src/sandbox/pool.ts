@@ -167,9 +167,9 @@ function recycle(group: SandboxCgroup): void {
 }
 
 function drainLater(): void {
-  if (idleTimer) clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => void releaseRunSlots(), IDLE_MS);
-  idleTimer.unref();
+  // Every run calls this twice: re-arm the one timer (refresh) rather than replace it.
+  if (idleTimer) idleTimer.refresh();
+  else idleTimer = setTimeout(() => void releaseRunSlots(), IDLE_MS).unref();
 }
 
 /** Stop the warm slots' helpers and remove every idle group (runs in flight keep theirs). */
