@@ -222,6 +222,17 @@ function describe(op: string, calls: Call[], text: string): string {
     case 'cgroup-clone-into':
       // A write here means the kernel refused CLONE_INTO_CGROUP: the helper joined the usual way.
       return find('write') ? 'joining cgroup (clone3 refused CLONE_INTO_CGROUP)' : 'placed in its cgroup at birth (no cgroup.procs write)';
+    case 'time-offset': {
+      // The helper's evidence holds the offsets line it wrote ("boottime 86400 0").
+      const [clock, secs] = (find('write')?.args[1] ?? plainFields).split(' ');
+      return `creating the time namespace with the ${clock} clock moved by ${secs} s (offsets are written before anyone enters it)`;
+    }
+    case 'start-hook':
+      return `noting startContainer hook ${plainFields.split(' ')[0]} (run inside the container right before its program)`;
+    case 'exit-command':
+      return 'noting the exit command the monitor runs once the container has exited (like conmon\'s --exit-command)';
+    case 'attach-socket':
+      return 'listening for attach clients (the monitor keeps the pty and relays it)';
     case 'rlimit': {
       const call = find('prlimit');
       return `setting resource limit ${call?.args[1] ?? plainFields.split(' ')[0]}`;
@@ -381,7 +392,7 @@ export function explainStep(_step: number, op: string, text: string): string {
  */
 export function isBookkeeping(op: string, text: string): boolean {
   const settings = ['mode', 'detach', 'monitor', 'trace', 'terminal', 'console-size', 'oom-check', 'exec-fifo'];
-  if ([...settings, 'env', 'arg', 'seccomp', 'seccomp-rule', 'preserve-fds'].includes(op)) {
+  if ([...settings, 'env', 'arg', 'start-hook-arg', 'start-hook-env', 'seccomp', 'seccomp-rule', 'preserve-fds'].includes(op)) {
     return true;
   }
   if (op === 'caps' && text.startsWith('caps ')) return true;

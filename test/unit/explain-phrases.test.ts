@@ -69,6 +69,19 @@ describe('process and monitor ops', () => {
       '=> joining cgroup (clone3 refused CLONE_INTO_CGROUP): echo 1234 > /sys/fs/cgroup/unified/hull/abc/cgroup.procs',
     );
   });
+  it('time-offset, startContainer hooks, the exit command and the attach socket', () => {
+    expect(
+      x('time-offset', 'unshare(CLONE_NEWTIME); write("/proc/self/timens_offsets", "boottime 86400 0"); setns(open("/proc/self/ns/time_for_children"), CLONE_NEWTIME)'),
+    ).toBe(
+      '=> creating the time namespace with the boottime clock moved by 86400 s (offsets are written before anyone enters it): unshare(CLONE_NEWTIME); echo boottime 86400 0 > /proc/self/timens_offsets; setns(open("/proc/self/ns/time_for_children"), CLONE_NEWTIME)',
+    );
+    expect(x('start-hook', 'start-hook /bin/hook 3 {}')).toBe('=> noting startContainer hook /bin/hook (run inside the container right before its program)');
+    expect(isBookkeeping('start-hook-arg', 'start-hook-arg -v')).toBe(true);
+    expect(x('exit-command', 'exit-command')).toBe("=> noting the exit command the monitor runs once the container has exited (like conmon's --exit-command)");
+    expect(x('attach-socket', 'socket(AF_UNIX, SOCK_STREAM); bind("/r/attach.sock"); listen()')).toBe(
+      '=> listening for attach clients (the monitor keeps the pty and relays it): socket(AF_UNIX, SOCK_STREAM); bind("/r/attach.sock"); listen()',
+    );
+  });
   it('rlimit and oom-score-adj', () => {
     expect(x('rlimit', 'prlimit(22683, RLIMIT_NOFILE, {1024, 1024})')).toBe(
       '=> setting resource limit RLIMIT_NOFILE: prlimit(22683, RLIMIT_NOFILE, {1024, 1024})',
