@@ -48,6 +48,7 @@ struct Container {
   bool fdsPrepared = false;  // preserved fds moved into place, the rest marked close-on-exec
   bool haveUserOp = false;
   bool haveSysctl = false;
+  bool haveSeccompListener = false;  // a `seccomp-listener` step: the monitor delivers a notify fd
   int procFd = -1;  // our own procfs instance for sysctls
   int timeOffsetsFd = -1, timeOffsetsErrno = 0;  // /proc/self/timens_offsets, opened while dumpable
   int failureExitCode = 125;
@@ -327,6 +328,35 @@ void RunExec(Container& c, const Step& step) {
   FailErrno("execve", path);
 }
 
+// A filter with `notify` rules: its notify fd goes to the monitor over the channel (SCM_RIGHTS),
+// which connects to the listener path on the host (unreachable from here after pivot_root) and
+// sends it on with the container process state. We wait for its "go": the agent holds the fd
+// before the next syscall the filter may send to it. Our copy is closed first, so once we execve
+// the agent is its only holder.
+void HandOverSeccompListener(int listener) {
+  Trace("sendmsg(channel, \"seccomp-listener\", SCM_RIGHTS [notify fd]); recv(channel) = \"go\"");
+  const std::string line = FormatLine({"seccomp-listener"});
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec data = {const_cast<char*>(line.data()), line.size()};
+  struct msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(header), &listener, sizeof(int));
+  ssize_t sent;
+  while ((sent = sendmsg(gChannel, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  int err = errno;
+  close(listener);
+  if (sent < 0) Fail(err, "sendmsg", "", "seccomp: cannot pass the notify fd to the monitor: " + std::string(strerror(err)));
+  WaitForGo();  // the monitor kills us instead if it cannot deliver
+}
+
 SeccompArg ParseSeccompArg(const std::string& text) {
   std::vector<std::string> parts = SplitList(text, ':');
   if (parts.size() < 3) Fail(EINVAL, "seccomp", "", "bad seccomp arg \"" + text + "\"");
@@ -403,10 +433,14 @@ void RunContainerStep(Container& c, const Step& step) {
     std::string error;
     int rc = SeccompCompile(c.seccomp, program, error);
     if (rc < 0) Fail(-rc, "seccomp", "", "seccomp: " + (error.empty() ? std::string(strerror(-rc)) : error));
+    const bool notify = SeccompNeedsListener(c.seccomp);
+    if (notify && !c.haveSeccompListener) Fail(EINVAL, "seccomp", "", "seccomp: notify rules need a seccomp-listener step");
     Trace("seccomp(SECCOMP_SET_MODE_FILTER, " + std::to_string(c.seccomp.rules.size()) + " rules, " +
-          std::to_string(program.size()) + " instructions)");
-    rc = SeccompLoad(program, c.seccomp.flags);
+          std::to_string(program.size()) + " instructions" + (notify ? ", SECCOMP_FILTER_FLAG_NEW_LISTENER) = notify fd" : ")"));
+    int listener = -1;
+    rc = SeccompLoad(program, c.seccomp.flags, notify ? &listener : nullptr);
     if (rc < 0) Fail(-rc, "seccomp");
+    if (notify) HandOverSeccompListener(listener);
   } else if (op == "user") {
     // The bounding set must shrink while we still have CAP_SETPCAP, i.e. before the uid change.
     if (c.haveCaps && !c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;
@@ -530,6 +564,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   for (const Step& step : plan) {
     c.haveUserOp |= step.op == "user";
     c.haveSysctl |= step.op == "sysctl";
+    c.haveSeccompListener |= step.op == "seccomp-listener";
   }
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place

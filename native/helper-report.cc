@@ -113,13 +113,29 @@ void Report(const std::vector<std::string>& fields) {
   }
 }
 
-// One channel packet as fields; false at EOF.
-bool ReceivePacket(int fd, std::vector<std::string>& fields) {
+// One channel packet as fields; false at EOF. A packet may carry one fd (SCM_RIGHTS: the
+// `seccomp-listener` hand-off): it goes to *fd, or is closed when the caller wants none.
+bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd) {
   static char buffer[1 << 16];
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec data = {buffer, sizeof buffer};
+  struct msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recv(fd, buffer, sizeof buffer, 0);
+    n = recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
+  if (passedFd) *passedFd = -1;
+  struct cmsghdr* header = n > 0 ? CMSG_FIRSTHDR(&message) : nullptr;
+  if (header && header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS && header->cmsg_len == CMSG_LEN(sizeof(int))) {
+    int received;
+    memcpy(&received, CMSG_DATA(header), sizeof received);
+    if (passedFd) *passedFd = received;
+    else close(received);
+  }
   if (n <= 0) return false;
   std::string line(buffer, static_cast<size_t>(n));
   if (!line.empty() && line.back() == '\n') line.pop_back();

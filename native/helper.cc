@@ -55,7 +55,8 @@ namespace hull {
 bool IsSetting(const std::string& op) {
   return op == "mode" || op == "detach" || op == "monitor" || op == "trace" || op == "id" || op == "state-dir" ||
          op == "exec-fifo" || op == "console-socket" || op == "terminal" || op == "console-size" ||
-         op == "log-file" || op == "oom-check" || op == "exit-command" || op == "attach-socket";
+         op == "log-file" || op == "oom-check" || op == "exit-command" || op == "attach-socket" ||
+         op == "seccomp-listener";
 }
 // setns into a pid or time namespace changes only where our *children* go: the monitor does it.
 bool IsMonitorSetns(const Step& step) {
@@ -326,6 +327,7 @@ struct Monitor {
   bool errorReported = false;
   long long oomKillsAtStart = -1;  // `oom-check`: the cgroup's oom_kill count before the container ran
   std::vector<std::string> exitCommand;  // `exit-command`: argv run after exit.json is written
+  const Step* seccompListener = nullptr;  // `seccomp-listener`: where the container's notify fd goes
   // `attach-socket`: the listening socket and the attached clients (fd, input not yet a whole frame)
   int attachListener = -1;
   struct AttachClient {
@@ -455,6 +457,7 @@ void CloseTerminal(Monitor& m) {
   while (m.channel >= 0 && !m.errorReported) {
     struct pollfd p = {m.channel, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0 || !ReceivePacket(m.channel, fields)) break;
+    if (fields[0] == "seccomp-listener") continue;  // its fd was closed: the container is gone anyway
     SendControl(fields);
     if (fields[0] == "error") m.errorReported = true;
     if (fields[0] == "ready") m.ready = true;
@@ -479,8 +482,74 @@ void CloseTerminal(Monitor& m) {
   _exit(code);
 }
 
-void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields) {
+// `seccomp-listener`: the container process loaded a filter with notify rules and passed us its
+// notify fd. One connection to the listener path, one message: the container process state as
+// JSON (runtime-spec config-linux.md "The Container Process State") with the fd as SCM_RIGHTS,
+// then the connection and our copy of the fd are closed and the container process continues.
+// Any failure fails the container's creation.
+void DeliverSeccompListener(Monitor& m, int notifyFd) {
+  try {
+    if (!m.seccompListener) {
+      const Step unexpected{0, "seccomp-listener", {}};
+      RunStep(unexpected, [] { Fail(EINVAL, "plan", "", "a seccomp notify fd, but no seccomp-listener step"); });
+    }
+    const Step& step = *m.seccompListener;
+    RunStep(step, [&] {
+      if (notifyFd < 0) Fail(EPROTO, "recvmsg", "", "seccomp-listener: the container process sent no fd");
+      const std::string& path = step.fields[0];
+      const std::string pid = std::to_string(m.container);
+      // The state as TypeScript wrote it, plus the pid: the container process' (exec mode: the
+      // state already names the container's init, and `pid` below is the exec'd process).
+      std::string state = step.fields[3];
+      const size_t brace = state.find('{');
+      if (m.settings->mode != "exec" && brace != std::string::npos) {
+        const size_t next = state.find_first_not_of(" \t\r\n", brace + 1);
+        state.insert(brace + 1, "\"pid\":" + pid + (next != std::string::npos && state[next] == '}' ? "" : ","));
+      }
+      const std::string json = "{\"ociVersion\":" + JsonString(step.fields[1]) + ",\"fds\":[\"seccompFd\"],\"pid\":" + pid +
+                               (step.fields[2].empty() ? "" : ",\"metadata\":" + JsonString(step.fields[2])) +
+                               ",\"state\":" + state + "}";
+      int connection = ConnectConsoleSocket(path);  // a plain unix stream connect (long paths too)
+      Trace("sendmsg(" + Quote(path) + ", container process state, SCM_RIGHTS [seccompFd]); close()");
+      char control[CMSG_SPACE(sizeof(int))] = {};
+      struct iovec data = {const_cast<char*>(json.data()), json.size()};
+      struct msghdr message = {};
+      message.msg_iov = &data;
+      message.msg_iovlen = 1;
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
+      struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(header), &notifyFd, sizeof(int));
+      ssize_t sent;
+      while ((sent = sendmsg(connection, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+      }
+      // A stream may take the message in parts; the runtime-spec lets the rest follow without fds.
+      for (size_t done = sent < 0 ? 0 : static_cast<size_t>(sent); sent >= 0 && done < json.size();) {
+        sent = send(connection, json.data() + done, json.size() - done, MSG_NOSIGNAL);
+        if (sent > 0) done += static_cast<size_t>(sent);
+        else if (sent < 0 && errno == EINTR) sent = 0;
+        else if (sent == 0) sent = -1, errno = EPIPE;
+      }
+      int err = errno;
+      close(connection);
+      if (sent < 0) Fail(err, "sendmsg", path);
+    });
+  } catch (const StepAborted&) {
+    if (notifyFd >= 0) close(notifyFd);
+    m.errorReported = true;
+    KillAndExit(m, 125);
+  }
+  close(notifyFd);
+  send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+}
+
+void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields, int passedFd) {
   const std::string& kind = fields[0];
+  if (kind == "seccomp-listener") return DeliverSeccompListener(m, passedFd);
+  if (passedFd >= 0) close(passedFd);
   SendControl(fields);
   if (kind == "sync") {
     m.awaitingSync = true;
@@ -583,8 +652,9 @@ void DropSetupTextPages() {
     }
     if (fds[0].revents) {
       std::vector<std::string> fields;
-      if (ReceivePacket(m.channel, fields)) {
-        OnChannelMessage(m, fields);
+      int passedFd = -1;
+      if (ReceivePacket(m.channel, fields, &passedFd)) {
+        OnChannelMessage(m, fields, passedFd);
       } else {
         close(m.channel);  // EOF: execve happened (CLOEXEC) or the process died; SIGCHLD tells which
         m.channel = -1;
@@ -749,6 +819,10 @@ int HelperMain(char** argv, char** envp) {
       if (step.op == "id") settings.id = step.fields[0];
       else if (step.op == "exit-command") RunStep(step, [&] { m.exitCommand = step.fields; });
       else if (step.op == "attach-socket") RunStep(step, [&] { m.attachListener = ListenAttachSocket(step.fields[0]); });
+      else if (step.op == "seccomp-listener") RunStep(step, [&] {
+        if (step.fields[0].empty() || step.fields[0][0] != '/') Fail(EINVAL, "plan", "", "seccomp-listener needs an absolute path");
+        m.seccompListener = &step;  // used when the container process sends its notify fd
+      });
       else if (IsSetting(step.op) && step.op != "log-file") RunStep(step, [&] { ApplySetting(step, settings); });
     }
     for (const Step& step : plan) {

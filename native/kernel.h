@@ -167,7 +167,8 @@ extern int gChannel;            // the container process' end of the channel
 extern bool gInContainerProcess;
 void SendControl(const std::vector<std::string>& fields);  // monitor -> TypeScript
 void Report(const std::vector<std::string>& fields);       // to TypeScript, from either process
-bool ReceivePacket(int fd, std::vector<std::string>& fields);
+// One channel packet; one fd it carries (SCM_RIGHTS) goes to *passedFd (-1: none), else is closed.
+bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd = nullptr);
 void FlushTrace(const Step& step);
 std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failure);
 // Thrown after an `error` message went out: unwinds to the process' exit path.

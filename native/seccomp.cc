@@ -235,6 +235,7 @@ bool ParseAction(const std::string& action, int errnoRet, uint32_t& out) {
   else if (action == "trace") out = SECCOMP_RET_TRACE | data;
   else if (action == "allow") out = SECCOMP_RET_ALLOW;
   else if (action == "log") out = SECCOMP_RET_LOG;
+  else if (action == "notify") out = SECCOMP_RET_USER_NOTIF;  // Linux 5.0; without a listener: ENOSYS
   else return false;
   return true;
 }
@@ -556,7 +557,7 @@ int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, s
   return a.Finish(out, error);
 }
 
-int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags) {
+int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags, int* listener) {
   if (program.empty() || program.size() > BPF_MAXINSNS) return -EINVAL;
   unsigned int kernelFlags = 0;
   for (const std::string& flag : flags) {
@@ -566,11 +567,23 @@ int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::
       kernelFlags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
     else return -EINVAL;
   }
+  // The kernel makes the notify fd close-on-exec: it never reaches the container's program.
+  if (listener) kernelFlags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
   sock_fprog prog{static_cast<unsigned short>(program.size()), const_cast<sock_filter*>(program.data())};
   // prctl works on every seccomp-capable kernel; seccomp(2) is needed only to pass flags.
   long rc = kernelFlags == 0 ? prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0)
                              : syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, kernelFlags, &prog);
-  return rc == 0 ? 0 : -errno;
+  if (rc < 0) return -errno;
+  if (listener) *listener = static_cast<int>(rc);
+  return 0;
+}
+
+bool SeccompNeedsListener(const SeccompFilter& filter) {
+  if (filter.defaultAction == "notify") return true;
+  for (const SeccompRule& rule : filter.rules) {
+    if (rule.action == "notify") return true;
+  }
+  return false;
 }
 
 }  // namespace hull

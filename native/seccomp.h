@@ -17,7 +17,7 @@ struct SeccompArg {
 };
 
 struct SeccompRule {
-  std::string action;  // kill-process kill-thread trap errno trace allow log
+  std::string action;  // kill-process kill-thread trap errno trace allow log notify
   int errnoRet;        // for errno/trace
   std::vector<std::string> names;  // syscall names; unknown names are skipped
   std::vector<SeccompArg> args;    // all must match (AND); rules with the same syscall are ORed in order
@@ -38,6 +38,10 @@ struct SeccompFilter {
 int SeccompCompile(const SeccompFilter& filter, std::vector<sock_filter>& out, std::string& error);
 // Install with seccomp(SECCOMP_SET_MODE_FILTER) (flags mapped to SECCOMP_FILTER_FLAG_*). Returns 0 or -errno.
 // Needs no_new_privs or CAP_SYS_ADMIN. Without flags it uses prctl(PR_SET_SECCOMP); an unknown flag is -EINVAL.
-int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags);
+// `listener` non-null: SECCOMP_FILTER_FLAG_NEW_LISTENER, and *listener gets the notify fd (close-on-exec)
+// the `notify` rules report to (seccomp_unotify(2)); whoever holds it answers those syscalls.
+int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::string>& flags, int* listener = nullptr);
+// True if a rule (or the default) says `notify`: the filter needs a listener.
+bool SeccompNeedsListener(const SeccompFilter& filter);
 
 }  // namespace hull

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { defaultDevices } from './default-devices';
 import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
-import type { Hooks, Mount, Namespace, NamespaceType, Process, Seccomp, Spec } from './spec';
+import { OCI_VERSION, type Hooks, type Mount, type Namespace, type NamespaceType, type Process, type Seccomp, type Spec } from './spec';
 
 /** One plan line: the op name followed by its fields. */
 export type PlanOp = readonly [op: string, ...fields: string[]];
@@ -140,7 +140,14 @@ const SECCOMP_ACTIONS: Record<string, string> = {
   SCMP_ACT_TRACE: 'trace',
   SCMP_ACT_ALLOW: 'allow',
   SCMP_ACT_LOG: 'log',
+  SCMP_ACT_NOTIFY: 'notify',
 };
+/**
+ * Syscalls a `notify` rule may not catch: the container process would wait for an agent that has no
+ * notify fd yet. `sendmsg` carries the fd to the monitor; `write` is refused as runc and youki do
+ * (their hand-off uses it), so a profile behaves the same on all of them.
+ */
+const NOTIFY_REFUSED = ['write', 'sendmsg'];
 const SECCOMP_FLAGS: Record<string, string | null> = {
   SECCOMP_FILTER_FLAG_LOG: 'log',
   SECCOMP_FILTER_FLAG_SPEC_ALLOW: 'spec-allow',
@@ -194,6 +201,8 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
     if (!opts.exitCommand[0].startsWith('/')) throw new PlanError('exit-command: the program needs an absolute path');
     emit('exit-command', ...opts.exitCommand);
   }
+  const listener = seccompListener(spec, opts);
+  if (listener) emit('seccomp-listener', ...listener);
   if (opts.attachSocket) {
     if (!process.terminal || opts.consoleSocket || opts.monitor === false) {
       throw new PlanError('attach-socket: needs a terminal the monitor keeps (terminal, no console socket, a monitor)');
@@ -416,7 +425,9 @@ export function compileSeccomp(s: Seccomp): PlanOp[] {
     if (!(f in SECCOMP_FLAGS)) throw new PlanError(`linux.seccomp.flags: unknown flag ${f}`);
     return SECCOMP_FLAGS[f];
   });
-  if (s.listenerPath) throw new PlanError('linux.seccomp.listenerPath: seccomp notify is not supported');
+  if (s.defaultAction === 'SCMP_ACT_NOTIFY') {
+    throw new PlanError('linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action');
+  }
   const ops: PlanOp[] = [[
     'seccomp',
     action(s.defaultAction, 'linux.seccomp.defaultAction'),
@@ -428,6 +439,11 @@ export function compileSeccomp(s: Seccomp): PlanOp[] {
     const field = `linux.seccomp.syscalls[${i}]`;
     if (!rule.names?.length) return;
     const act = action(rule.action, `${field}.action`);
+    if (act === 'notify') {
+      if (!s.listenerPath) throw new PlanError(`${field}.action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath`);
+      const refused = rule.names.find((n) => NOTIFY_REFUSED.includes(n));
+      if (refused) throw new PlanError(`${field}.names: SCMP_ACT_NOTIFY cannot be used for the ${refused} syscall`);
+    }
     const args = (rule.args ?? []).map((a, j) => {
       const op = SECCOMP_OPS[a.op];
       if (!op) throw new PlanError(`${field}.args[${j}].op: unknown comparison ${a.op}`);
@@ -438,6 +454,26 @@ export function compileSeccomp(s: Seccomp): PlanOp[] {
   });
   ops.push(['seccomp-load']);
   return ops;
+}
+
+/**
+ * `seccomp-listener` fields when the filter has SCMP_ACT_NOTIFY rules (else listenerPath is ignored,
+ * as runtime-spec says): the socket path (relative: to our working directory, as runc dials it), the
+ * OCI version, listenerMetadata and the state for the agent. Status `creating` (exec: `running`), as
+ * runc; the monitor adds `pid` (exec: the init's, written here, and the exec'd process is the outer pid).
+ */
+function seccompListener(spec: Spec, opts: PlanOptions): string[] | undefined {
+  const s = spec.linux?.seccomp;
+  if (!s?.listenerPath || !s.syscalls?.some((r) => r.action === 'SCMP_ACT_NOTIFY' && r.names?.length)) return undefined;
+  const state: Record<string, unknown> = {
+    ociVersion: OCI_VERSION,
+    id: opts.id,
+    status: opts.mode === 'exec' ? 'running' : 'creating',
+  };
+  if (opts.mode === 'exec') state.pid = opts.initPid;
+  state.bundle = path.resolve(opts.bundle);
+  if (spec.annotations && Object.keys(spec.annotations).length) state.annotations = spec.annotations;
+  return [path.resolve(s.listenerPath), OCI_VERSION, s.listenerMetadata ?? '', JSON.stringify(state)];
 }
 
 /** Field escapes of the wire format: backslash, TAB and newline. */

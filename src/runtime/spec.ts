@@ -467,6 +467,12 @@ function validateLinux(linux: Linux): void {
     const s = linux.seccomp;
     expectType(s, 'linux.seccomp', 'object');
     expectType(s.defaultAction, 'linux.seccomp.defaultAction', 'string');
+    if (s.listenerPath !== undefined) expectType(s.listenerPath, 'linux.seccomp.listenerPath', 'string');
+    if (s.listenerMetadata !== undefined) {
+      expectType(s.listenerMetadata, 'linux.seccomp.listenerMetadata', 'string');
+      // runtime-spec: "This field MUST NOT be set if listenerPath is not set."
+      if (s.listenerMetadata && !s.listenerPath) throw new SpecError('linux.seccomp.listenerMetadata', 'needs listenerPath');
+    }
     s.syscalls?.forEach((sc, i) => {
       const f = `linux.seccomp.syscalls[${i}]`;
       expectStringArray(sc.names, `${f}.names`);

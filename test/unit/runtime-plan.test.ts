@@ -89,8 +89,27 @@ describe('compilePlan', () => {
 
   it('rejects unsupported seccomp actions with the field', () => {
     const spec = testSpec();
-    spec.linux!.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY' };
-    expect(() => compilePlan(spec, baseOptions)).toThrow(/linux.seccomp.defaultAction: seccomp action SCMP_ACT_NOTIFY/);
+    spec.linux!.seccomp = { defaultAction: 'SCMP_ACT_BOGUS' };
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/linux.seccomp.defaultAction: seccomp action SCMP_ACT_BOGUS/);
+  });
+
+  it('SCMP_ACT_NOTIFY rules: a seccomp-listener op with the state (exec: status running, the init pid)', () => {
+    const spec = testSpec();
+    spec.annotations = { a: 'b' };
+    spec.linux!.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', listenerMetadata: 'meta',
+      syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }],
+    };
+    const ops = compilePlan(spec, baseOptions);
+    expect(ops).toContainEqual(['seccomp-rule', 'notify', '0', 'mkdir', '']);
+    expect(ops.find((o) => o[0] === 'seccomp-listener')).toEqual([
+      'seccomp-listener', '/run/agent.sock', '1.2.0', 'meta',
+      '{"ociVersion":"1.2.0","id":"c1","status":"creating","bundle":"/b","annotations":{"a":"b"}}',
+    ]);
+    const exec = compilePlan(spec, { ...baseOptions, mode: 'exec', execFifo: undefined, initPid: 42, process: spec.process });
+    expect(JSON.parse(exec.find((o) => o[0] === 'seccomp-listener')![4])).toMatchObject({ status: 'running', pid: 42 });
+    spec.linux!.seccomp.syscalls = [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }];
+    expect(opNames(compilePlan(spec, baseOptions))).not.toContain('seccomp-listener'); // listenerPath ignored
   });
 
   it('joins namespaces by path and creates the rest, with user maps', () => {
