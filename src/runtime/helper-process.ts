@@ -71,6 +71,7 @@ function errnoNumber(name: string): number | undefined {
 // ------------------------------------------------------------------ spawning
 
 const READABLE = 1;
+let readBuffer: Buffer | undefined;
 
 /**
  * fd 3: our end of the control socketpair, non-blocking, watched by one uv_poll for reading and,
@@ -121,7 +122,7 @@ export class ControlChannel {
     if (this.closed) return;
     if (events & 2) this.flush();
     if (!(events & READABLE) && status >= 0) return;
-    const buffer = Buffer.allocUnsafe(16 * 1024);
+    const buffer = (readBuffer ??= Buffer.allocUnsafe(16 * 1024)); // decoded before the next read: one for all
     let n = 0;
     try {
       n = status < 0 ? 0 : fs.readSync(this.fd, buffer, 0, buffer.length, null);
@@ -365,6 +366,7 @@ export class HelperProcess {
   private reportedExit?: HelperExit;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
+  private readySettled = false;
   private handlers: HelperHandlers = {};
   private planSent = false;
   /** Settles when the container process is set up (`ready`) or the helper failed. */
@@ -378,8 +380,14 @@ export class HelperProcess {
   /** Spawn the helper; with `ops`, start it at once, else it waits on fd 3 until `start`. */
   constructor(ops: readonly PlanOp[] | null, opts: HelperOptions) {
     this.ready = new Promise<void>((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
+      this.resolveReady = () => {
+        this.readySettled = true;
+        resolve();
+      };
+      this.rejectReady = (err) => {
+        this.readySettled = true;
+        reject(err);
+      };
     });
     this.ready.catch(() => {}); // callers await it; avoid an unhandled rejection if they await `exited` first
     this.exited = new Promise<HelperExit>((resolve, reject) => {
@@ -388,10 +396,14 @@ export class HelperProcess {
           exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
           signal: signal ? os.constants.signals[signal] : 0,
         };
-        this.rejectReady(
-          this.failure ??
-            new HullRuntimeError(`hull-helper exited with code ${code ?? signal} before the container was ready`, { exitCode: code ?? undefined }),
-        );
+        // Only a still-pending `ready` needs the error (building one, stack and all, for every
+        // sandbox run that went fine is measurable in a busy pool).
+        if (!this.readySettled) {
+          this.rejectReady(
+            this.failure ??
+              new HullRuntimeError(`hull-helper exited with code ${code ?? signal} before the container was ready`, { exitCode: code ?? undefined }),
+          );
+        }
         if (this.failure) reject(this.failure);
         else resolve(exit);
       });
