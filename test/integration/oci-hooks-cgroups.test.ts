@@ -1,39 +1,16 @@
 // Hooks (state on stdin, order, failures) and cgroup limits as the kernel sees them.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
-import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
+import { cgroupDirsContaining, hullOci } from '../setup/bundle';
+import { ociHarness } from '../setup/oci-harness';
+import { processesContaining } from '../setup/rootfs';
 import { detectCgroupLayout } from '../../src/cgroup';
 import type { Spec } from '../../src/runtime/spec';
 
-const root = `/run/hull-oci-test-hooks-${process.pid}`;
-let work: string;
-const bundles: Bundle[] = [];
-const ids: string[] = [];
-
-function bundle(args: string[], edit?: (s: Spec) => void): Bundle {
-  const b = makeBundle({ args, edit });
-  bundles.push(b);
-  return b;
-}
-function newId(prefix: string): string {
-  const id = uniqueId(prefix);
-  ids.push(id);
-  return id;
-}
-const oci = (...args: string[]) => hullOci(root, args);
-function ok(...args: string[]): string {
-  const r = oci(...args);
-  expect(r.code, `hull-oci ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-function expectNoLeaks(id: string, b: Bundle): void {
-  expect(mountsContaining(id)).toEqual([]);
-  expect(mountsContaining(b.dir)).toEqual([]);
-  expect(cgroupDirsContaining(id)).toEqual([]);
-  expect(processesContaining(b.dir)).toEqual([]);
-}
+const h = ociHarness('hooks');
+const { oci, ok, bundle, newId } = h;
+const { root, work } = h;
 
 /** A hook that saves its stdin (the state JSON) and appends its name to an order file. */
 function recordingHook(name: string) {
@@ -41,17 +18,8 @@ function recordingHook(name: string) {
   return { path: '/bin/sh', args: ['sh', '-c', `cat > ${out}; echo ${name} >> ${path.join(work, 'order')}`] };
 }
 
-beforeAll(() => {
-  work = tempDir('hull-oci-hooks-');
-});
-afterEach(() => {
-  for (const id of ids.splice(0)) oci('delete', '--force', id);
-});
-afterAll(() => {
-  for (const b of bundles) b.cleanup();
-  removeTree(work);
-  fs.rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => h.afterEachTest());
+afterAll(() => h.afterAllTests());
 
 describe('hooks', () => {
   it('runs prestart, createRuntime, createContainer, poststart, poststop in order with the state on stdin', () => {
@@ -77,7 +45,7 @@ describe('hooks', () => {
     expect(fs.readFileSync(path.join(work, 'order'), 'utf8').trim().split('\n')).toEqual([
       'prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop',
     ]);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('a failing prestart hook fails create and leaves nothing behind', () => {
@@ -89,7 +57,7 @@ describe('hooks', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('prestart hook #0 (/bin/sh): exit status 3: nope');
     expect(fs.existsSync(path.join(root, id))).toBe(false);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('a hook timeout is enforced', () => {
@@ -100,7 +68,7 @@ describe('hooks', () => {
     const r = oci('run', '--bundle', b.dir, id);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('timed out after 1s');
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('startContainer hooks run in the container after start, before the process, with the state on stdin', () => {
@@ -120,7 +88,7 @@ describe('hooks', () => {
     expect(fs.readFileSync(path.join(b.rootfs, 'hook.env'), 'utf8')).toBe('hook\n');
     expect(fs.readFileSync(path.join(b.rootfs, 'hook.host'), 'utf8')).toBe('hull-test\n');
     ok('delete', '--force', id);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
 
     // run: the hooks have finished when the process starts (it prints what they wrote)
     const run = bundle(['/bin/cat', '/hook.env'], (s) => {
@@ -148,7 +116,7 @@ describe('hooks', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout).not.toContain('Hello World');
     expect(r.stderr).toContain('error running startContainer hook #1: exit status 3, stdout: , stderr: nope');
-    expectNoLeaks(runId, b);
+    h.expectNoLeaks(runId, b);
 
     const startId = newId('scfail');
     ok('create', '--bundle', b.dir, startId);
@@ -158,7 +126,7 @@ describe('hooks', () => {
     expect(s.stderr).toContain('error running startContainer hook #1: exit status 3');
     expect(JSON.parse(ok('state', startId)).status).toBe('stopped');
     ok('delete', startId);
-    expectNoLeaks(startId, b);
+    h.expectNoLeaks(startId, b);
   });
 
   it('a startContainer hook that is missing or too slow fails the start', () => {
@@ -214,7 +182,7 @@ describe('cgroups', () => {
     expect(viaStdin.code, viaStdin.stderr).toBe(0);
     expect(fs.readFileSync(pidsFile, 'utf8').trim()).toBe('50');
     ok('delete', '--force', id);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('a process over its memory limit is OOM-killed (137)', () => {
@@ -224,7 +192,7 @@ describe('cgroups', () => {
     const id = newId('oom');
     const r = oci('run', '--bundle', b.dir, id);
     expect(r.code).toBe(137);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('puts the container in its own cgroup and removes it on delete', () => {

@@ -1,38 +1,16 @@
 // hull-oci through its command line: create/start/state/kill/delete, run, exec, ps, list, pause,
 // resume, errors as containerd and podman read them, and nothing left behind.
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle, type BundleOptions } from '../setup/bundle';
-import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
+import { hullOci } from '../setup/bundle';
+import { ociHarness } from '../setup/oci-harness';
+import { removeTree, tempDir } from '../setup/rootfs';
 import { native } from '../../src/native';
 
-const root = `/run/hull-oci-test-${process.pid}`;
-let work: string;
-const bundles: Bundle[] = [];
-const ids: string[] = [];
-
-function bundle(args: string[], edit?: BundleOptions['edit']): Bundle {
-  const b = makeBundle({ args, edit });
-  bundles.push(b);
-  return b;
-}
-
-function newId(prefix: string): string {
-  const id = uniqueId(prefix);
-  ids.push(id);
-  return id;
-}
-
-const oci = (...args: string[]) => hullOci(root, args, { log: path.join(work, 'log.json') });
-
-/** Runs hull-oci and expects success, showing its stderr otherwise. */
-function ok(...args: string[]): string {
-  const r = oci(...args);
-  expect(r.code, `hull-oci ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
+const h = ociHarness('lifecycle', { log: true });
+const { root, work, oci, ok, bundle, newId, expectNoLeaks } = h;
 
 function state(id: string): { status: string; pid: number; id: string; bundle: string } {
   const r = oci('state', id);
@@ -48,27 +26,8 @@ async function waitForStatus(id: string, status: string): Promise<void> {
   expect(state(id).status).toBe(status);
 }
 
-function expectNoLeaks(id: string, b: Bundle): void {
-  expect(mountsContaining(id)).toEqual([]);
-  expect(mountsContaining(b.dir)).toEqual([]);
-  expect(cgroupDirsContaining(id)).toEqual([]);
-  expect(processesContaining(b.dir)).toEqual([]);
-  expect(fs.existsSync(path.join(root, id))).toBe(false);
-}
-
-beforeAll(() => {
-  work = tempDir('hull-oci-lifecycle-');
-});
-
-afterEach(() => {
-  for (const id of ids.splice(0)) oci('delete', '--force', id);
-});
-
-afterAll(() => {
-  for (const b of bundles) b.cleanup();
-  removeTree(work);
-  fs.rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => h.afterEachTest());
+afterAll(() => h.afterAllTests());
 
 describe('hull-oci lifecycle', () => {
   it('create → state created → start → running → kill → stopped → delete', async () => {

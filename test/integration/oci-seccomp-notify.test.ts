@@ -7,8 +7,8 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, HULL_OCI, type Bundle } from '../setup/bundle';
-import { mountsContaining, processesContaining, tempDir, removeTree } from '../setup/rootfs';
+import { makeBundle, HULL_OCI, type Bundle } from '../setup/bundle';
+import { ociHarness } from '../setup/oci-harness';
 import type { Seccomp } from '../../src/runtime/spec';
 
 // Listens on argv[1]; `eperm` / `continue`: accept argv[3] connections (each: one message with the
@@ -97,17 +97,13 @@ int main(int argc, char** argv) {
 }
 `;
 
-const root = `/run/hull-oci-notify-test-${process.pid}`;
+const h = ociHarness('notify', { log: true });
+const { root, work, oci, newId } = h;
 const SYS_MKDIR = 83;
 const SYS_MKDIRAT = 258;
-let work: string;
 let agentBinary: string;
-const bundles: Bundle[] = [];
-const ids: string[] = [];
 const agents: ChildProcess[] = [];
 let agentCount = 0;
-
-const oci = (...args: string[]) => hullOci(root, args, { log: path.join(work, 'log.json') });
 
 interface Agent {
   process: ChildProcess;
@@ -171,14 +167,7 @@ function bundle(args: string[], seccomp: Seccomp, edit?: (b: Bundle) => void): B
   });
   edit?.(b);
   b.save();
-  bundles.push(b);
-  return b;
-}
-
-function newId(prefix: string): string {
-  const id = uniqueId(prefix);
-  ids.push(id);
-  return id;
+  return h.track(b);
 }
 
 /** Host pids holding a seccomp notify fd. */
@@ -208,38 +197,25 @@ function notifyFdHolders(): number[] {
   return holders;
 }
 
-function expectNoLeaks(id: string, b: Bundle): void {
-  expect(mountsContaining(id)).toEqual([]);
-  expect(mountsContaining(b.dir)).toEqual([]);
-  expect(cgroupDirsContaining(id)).toEqual([]);
-  expect(processesContaining(b.dir)).toEqual([]);
-  expect(fs.existsSync(path.join(root, id))).toBe(false);
-}
-
 async function waitFor(check: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
   expect(check()).toBe(true);
 }
 
 beforeAll(() => {
-  work = tempDir('hull-oci-notify-');
   agentBinary = path.join(work, 'seccomp-agent');
   fs.writeFileSync(path.join(work, 'seccomp-agent.c'), AGENT_SOURCE);
   execFileSync('gcc', ['-O1', '-o', agentBinary, path.join(work, 'seccomp-agent.c')], { stdio: 'pipe' });
 });
 
 afterEach(() => {
-  for (const id of ids.splice(0)) oci('delete', '--force', id);
+  h.afterEachTest();
   for (const a of agents.splice(0)) {
     if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL');
   }
 });
 
-afterAll(() => {
-  for (const b of bundles) b.cleanup();
-  removeTree(work);
-  fs.rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => h.afterAllTests());
 
 describe('hull-oci seccomp notify (listenerPath)', () => {
   it('features lists SCMP_ACT_NOTIFY', () => {
@@ -280,7 +256,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
       },
     });
     expect(deliveries(out)).toHaveLength(1);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('SECCOMP_USER_NOTIF_FLAG_CONTINUE lets mkdir happen, also the helper\'s own mkdir (no NNP, missing cwd)', async () => {
@@ -300,7 +276,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     const [d] = deliveries(out);
     expect(d.state).not.toHaveProperty('metadata'); // no listenerMetadata: left out, as runc
     expect(fs.existsSync(path.join(b.rootfs, 'tmp/x'))).toBe(true);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('create delivers before it returns; afterwards only the agent holds the notify fd', async () => {
@@ -342,7 +318,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     await agent.finished(); // both notify fds hung up: nobody else held a copy
     expect(oci('delete', '--force', id).code).toBe(0);
     expect(notifyFdHolders()).toEqual([]);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('a foreground run: the monitor that stays does not keep a copy of the notify fd', async () => {
@@ -362,7 +338,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     expect(await ended).toBe(137);
     await agent.finished();
     expect(notifyFdHolders()).toEqual([]);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('create fails with connect/path/errno when nothing is at listenerPath', () => {
@@ -374,7 +350,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     expect(r.stderr).toContain(`connect ${missing}`);
     expect(r.stderr).toMatch(/no such file or directory/i);
     expect(notifyFdHolders()).toEqual([]);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('create fails when the listener refuses the connection', async () => {
@@ -386,7 +362,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     expect(r.stderr).toContain(`connect ${agent.socket}`);
     expect(r.stderr).toMatch(/connection refused/i);
     expect(notifyFdHolders()).toEqual([]);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('refuses profiles that could never hand over the fd, as runc', () => {
@@ -404,7 +380,7 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
       const r = oci('create', '--bundle', b.dir, id);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(message);
-      expectNoLeaks(id, b);
+      h.expectNoLeaks(id, b);
     }
   });
 
@@ -414,6 +390,6 @@ describe('hull-oci seccomp notify (listenerPath)', () => {
     const r = oci('run', '--bundle', b.dir, id);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('made\n');
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 });

@@ -1,37 +1,13 @@
 // linux.timeOffsets: a new time namespace whose clock offsets the container sees (and exec too).
-import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, it, expect, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
-import { makeBundle, hullOci, uniqueId, cgroupDirsContaining, type Bundle } from '../setup/bundle';
-import { mountsContaining, processesContaining } from '../setup/rootfs';
+import { ociHarness } from '../setup/oci-harness';
 import type { Spec } from '../../src/runtime/spec';
 
-const root = `/run/hull-oci-test-timens-${process.pid}`;
-const bundles: Bundle[] = [];
-const ids: string[] = [];
+const h = ociHarness('timens');
+const { oci, ok, bundle, newId } = h;
 const DAY = 86400;
 
-function bundle(args: string[], edit?: (s: Spec) => void): Bundle {
-  const b = makeBundle({ args, edit });
-  bundles.push(b);
-  return b;
-}
-function newId(prefix: string): string {
-  const id = uniqueId(prefix);
-  ids.push(id);
-  return id;
-}
-const oci = (...args: string[]) => hullOci(root, args);
-function ok(...args: string[]): string {
-  const r = oci(...args);
-  expect(r.code, `hull-oci ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-function expectNoLeaks(id: string, b: Bundle): void {
-  expect(mountsContaining(id)).toEqual([]);
-  expect(mountsContaining(b.dir)).toEqual([]);
-  expect(cgroupDirsContaining(id)).toEqual([]);
-  expect(processesContaining(b.dir)).toEqual([]);
-}
 /** A new time namespace with a monotonic offset of a day and a boottime offset of two. */
 function withOffsets(s: Spec): void {
   s.linux!.namespaces!.push({ type: 'time' });
@@ -48,16 +24,8 @@ function parseOffsets(text: string): Record<string, number[]> {
 }
 const uptimeOf = (text: string) => Number(text.trim().split(/\s+/)[0]);
 
-beforeAll(() => {
-  fs.mkdirSync(root, { recursive: true });
-});
-afterEach(() => {
-  for (const id of ids.splice(0)) oci('delete', '--force', id);
-});
-afterAll(() => {
-  for (const b of bundles) b.cleanup();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => h.afterEachTest());
+afterAll(() => h.afterAllTests());
 
 describe('linux.timeOffsets', () => {
   it('the container sees its offsets in /proc/self/timens_offsets, and /proc/uptime moved by the boottime one', () => {
@@ -67,7 +35,7 @@ describe('linux.timeOffsets', () => {
     expect(parseOffsets(offsets)).toEqual({ monotonic: [DAY, 0], boottime: [2 * DAY, 500] });
     expect(uptimeOf(uptime)).toBeGreaterThanOrEqual(2 * DAY);
     expect(uptimeOf(fs.readFileSync('/proc/uptime', 'utf8'))).toBeLessThan(uptimeOf(uptime));
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('create/start and exec: the process and an exec share the namespace; the host keeps its clocks', () => {
@@ -81,7 +49,7 @@ describe('linux.timeOffsets', () => {
     expect(parseOffsets(fs.readFileSync('/proc/self/timens_offsets', 'utf8'))).toEqual({ monotonic: [0, 0], boottime: [0, 0] });
     expect(uptimeOf(ok('exec', id, '/bin/cat', '/proc/uptime'))).toBeGreaterThanOrEqual(2 * DAY);
     ok('delete', '--force', id);
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('works in a user namespace (the time namespace belongs to it)', () => {
@@ -95,7 +63,7 @@ describe('linux.timeOffsets', () => {
     fs.chownSync(b.rootfs, 100000, 100000);
     const id = newId('timens-user');
     expect(parseOffsets(ok('run', '--bundle', b.dir, id))).toEqual({ monotonic: [DAY, 0], boottime: [2 * DAY, 500] });
-    expectNoLeaks(id, b);
+    h.expectNoLeaks(id, b);
   });
 
   it('a time namespace without offsets still works; offsets without a new time namespace are refused', () => {
@@ -111,6 +79,6 @@ describe('linux.timeOffsets', () => {
     const r = oci('run', '--bundle', refused.dir, id);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('linux.timeOffsets: time offsets need a new time namespace');
-    expectNoLeaks(id, refused);
+    h.expectNoLeaks(id, refused);
   });
 });
