@@ -8,25 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyLayer } from '../../src/image/apply';
 import { loadArchive } from '../../src/image/archive';
 import { ImageStore, type ApplyLayerFn } from '../../src/image/store';
+import { HULL, runHull } from '../setup/hull-cli';
 import { testImages } from '../setup/images';
 import { mountsContaining, processesContaining, removeTree, tempDir } from '../setup/rootfs';
 
-const HULL = path.resolve(__dirname, '../../bin/hull');
 const IMAGE = 'localhost/hull-test:latest';
 let root: string;
 let tmp: string;
 
-function hull(args: string[], opts: { input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, HULL_ROOT: root } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
-  });
-}
+const hull = (args: string[], opts: { input?: string } = {}) => runHull(args, { HULL_ROOT: root }, { input: opts.input ?? '' });
 
 const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

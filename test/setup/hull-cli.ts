@@ -18,15 +18,20 @@ export interface HullResult {
   stderr: string;
 }
 
-/** `bin/hull ARGS...` with `env` on top of this process's environment (HULL_ROOT, ...). */
-export function runHull(args: string[], env: NodeJS.ProcessEnv): Promise<HullResult> {
+/**
+ * `bin/hull ARGS...` with `env` on top of this process's environment (HULL_ROOT, ...). With
+ * `input`, stdin is a pipe that gets it and then EOF; without, /dev/null.
+ */
+export function runHull(args: string[], env: NodeJS.ProcessEnv, opts: { input?: string } = {}): Promise<HullResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = opts.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(process.execPath, [HULL, ...args], { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin?.end(opts.input);
   });
 }
 
