@@ -23,7 +23,8 @@
         "native/layer.cc",
         "native/spawn.cc",
         "native/cgroup.cc",
-        "native/userns.cc"
+        "native/userns.cc",
+        "native/seccomp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

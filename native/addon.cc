@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hull::RegisterSpawn(env, exports);
   hull::RegisterCgroup(env, exports);
   hull::RegisterUserns(env, exports);
+  hull::RegisterSeccomp(env, exports);
   return exports;
 }
 

@@ -13,4 +13,5 @@ void RegisterLayer(Napi::Env env, Napi::Object exports);    // layer.cc: tar lay
 void RegisterSpawn(Napi::Env env, Napi::Object exports);    // spawn.cc: helper spawn, sealed copy, fd/pidfd watches
 void RegisterCgroup(Napi::Env env, Napi::Object exports);   // cgroup.cc: cgroup v2 eBPF device filters
 void RegisterUserns(Napi::Env env, Napi::Object exports);   // userns.cc: userns fds, idmapped mounts
+void RegisterSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc: the filter compiler (seccomp-bpf plan ops)
 }  // namespace hull

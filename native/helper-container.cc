@@ -441,6 +441,20 @@ void RunContainerStep(Container& c, const Step& step) {
     rc = SeccompLoad(program, c.seccomp.flags, notify ? &listener : nullptr);
     if (rc < 0) Fail(-rc, "seccomp");
     if (notify) HandOverSeccompListener(listener);
+  } else if (op == "seccomp-bpf") {
+    // A filter TypeScript compiled once per sandbox shape (the addon's compileSeccomp): loaded as is.
+    PrepareFdsForExec(c);
+    std::vector<sock_filter> program;
+    if (!SeccompProgramFromBase64(f[3], program)) Fail(EINVAL, "plan", "", "seccomp-bpf: the program is not base64 of whole BPF instructions");
+    const bool notify = f[1] == "1";
+    if (notify && !c.haveSeccompListener) Fail(EINVAL, "seccomp", "", "seccomp: notify rules need a seccomp-listener step");
+    const std::vector<std::string> flags = SplitList(f[0]);
+    Trace("seccomp(SECCOMP_SET_MODE_FILTER, " + f[2] + " rules, " + std::to_string(program.size()) +
+          " instructions" + (notify ? ", SECCOMP_FILTER_FLAG_NEW_LISTENER) = notify fd" : ")"));
+    int listener = -1;
+    int rc = SeccompLoad(program, flags, notify ? &listener : nullptr);
+    if (rc < 0) Fail(-rc, "seccomp");
+    if (notify) HandOverSeccompListener(listener);
   } else if (op == "user") {
     // The bounding set must shrink while we still have CAP_SETPCAP, i.e. before the uid change.
     if (c.haveCaps && !c.boundingDropped) DropBounding(c.caps.bounding), c.boundingDropped = true;

@@ -72,7 +72,7 @@ bool IsMonitorOp(const Step& step) {
 // The "process attributes" table of plan.md: the console is set up right before the first of them.
 bool IsProcessAttribute(const std::string& op) {
   return op == "hostname" || op == "domainname" || op == "sysctl" || op == "umask" || op == "nnp" ||
-         op == "seccomp" || op == "seccomp-rule" || op == "seccomp-load" || op == "user" || op == "caps" ||
+         op == "seccomp" || op == "seccomp-rule" || op == "seccomp-load" || op == "seccomp-bpf" || op == "user" || op == "caps" ||
          op == "preserve-fds" || op == "cwd" || op == "env" || op == "arg" || op == "exec";
 }
 

@@ -27,7 +27,7 @@ const OpShape kOps[] = {
     {"rootfs-propagation", 1}, {"readonly-root", 0}, {"mask", 1}, {"readonly", 1},
     // process attributes
     {"hostname", 1}, {"domainname", 1}, {"sysctl", 2}, {"umask", 1}, {"nnp", 0}, {"seccomp", 4},
-    {"seccomp-rule", 4}, {"seccomp-load", 0}, {"user", 3}, {"caps", 5}, {"preserve-fds", 1},
+    {"seccomp-rule", 4}, {"seccomp-load", 0}, {"seccomp-bpf", 4}, {"user", 3}, {"caps", 5}, {"preserve-fds", 1},
     {"cwd", 1}, {"env", 1}, {"arg", 1}, {"start-hook", 3}, {"start-hook-arg", 1}, {"start-hook-env", 1}, {"exec", 0},
 };
 

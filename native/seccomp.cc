@@ -586,4 +586,148 @@ bool SeccompNeedsListener(const SeccompFilter& filter) {
   return false;
 }
 
+namespace {
+const char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string SeccompProgramToBase64(const std::vector<sock_filter>& program) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(program.data());
+  const size_t size = program.size() * sizeof(sock_filter);
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  for (size_t i = 0; i < size; i += 3) {
+    uint32_t chunk = static_cast<uint32_t>(bytes[i]) << 16;
+    if (i + 1 < size) chunk |= static_cast<uint32_t>(bytes[i + 1]) << 8;
+    if (i + 2 < size) chunk |= bytes[i + 2];
+    out += kBase64[(chunk >> 18) & 63];
+    out += kBase64[(chunk >> 12) & 63];
+    out += i + 1 < size ? kBase64[(chunk >> 6) & 63] : '=';
+    out += i + 2 < size ? kBase64[chunk & 63] : '=';
+  }
+  return out;
+}
+
+bool SeccompProgramFromBase64(const std::string& text, std::vector<sock_filter>& program) {
+  if (text.size() % 4 != 0) return false;
+  std::string bytes;
+  bytes.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t chunk = 0;
+    int pad = 0;
+    for (size_t j = 0; j < 4; j++) {
+      const char ch = text[i + j];
+      uint32_t v;
+      if (ch >= 'A' && ch <= 'Z') v = static_cast<uint32_t>(ch - 'A');
+      else if (ch >= 'a' && ch <= 'z') v = static_cast<uint32_t>(ch - 'a' + 26);
+      else if (ch >= '0' && ch <= '9') v = static_cast<uint32_t>(ch - '0' + 52);
+      else if (ch == '+') v = 62;
+      else if (ch == '/') v = 63;
+      else if (ch == '=' && i + 4 == text.size() && j >= 2) v = 0, pad++;
+      else return false;
+      if (pad && ch != '=') return false;  // data after padding
+      chunk = chunk << 6 | v;
+    }
+    bytes += static_cast<char>(chunk >> 16);
+    if (pad < 2) bytes += static_cast<char>(chunk >> 8);
+    if (pad < 1) bytes += static_cast<char>(chunk);
+  }
+  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0) return false;
+  program.resize(bytes.size() / sizeof(sock_filter));
+  memcpy(program.data(), bytes.data(), bytes.size());
+  return true;
+}
+
 }  // namespace hull
+
+#ifdef HULL_ADDON
+// The addon's compileSeccomp: the same compiler, run once per sandbox shape in Node instead of in
+// every helper (the helper then loads the program of a `seccomp-bpf` op as is).
+#include "addon.h"
+#include "errors.h"
+
+namespace hull {
+namespace {
+
+bool ParseDecimal(const std::string& text, uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = strtoull(text.c_str(), &end, 10);
+  return !text.empty() && !*end && !errno;
+}
+
+std::vector<std::string> SplitCommas(const std::string& list, char separator = ',') {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t end = list.find(separator, start);
+    if (end == std::string::npos) end = list.size();
+    if (end > start) items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+[[noreturn]] void ThrowInvalid(Napi::Env env, const std::string& message) {
+  Napi::Error error = SystemError(env, EINVAL, "seccomp");
+  error.Set("message", Napi::String::New(env, "seccomp: " + message));
+  throw error;
+}
+
+// compileSeccomp(ops): ops are the plan's `seccomp` op and its `seccomp-rule` ops, each as
+// [op, ...fields] (docs/internals/plan.md). Returns the program as base64, the `seccomp-bpf` field.
+Napi::Value CompileSeccompBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array ops = info[0].As<Napi::Array>();
+  SeccompFilter filter;
+  bool started = false;
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Array op = ops.Get(i).As<Napi::Array>();
+    std::vector<std::string> f;
+    for (uint32_t j = 0; j < op.Length(); j++) f.push_back(op.Get(j).As<Napi::String>().Utf8Value());
+    uint64_t number = 1;
+    if (f.size() == 5 && f[0] == "seccomp" && !started) {
+      filter.defaultAction = f[1];
+      if (!f[2].empty() && !ParseDecimal(f[2], number)) ThrowInvalid(env, "not a number: \"" + f[2] + "\"");
+      filter.defaultErrno = static_cast<int>(number);
+      filter.flags = SplitCommas(f[3]);
+      filter.arches = SplitCommas(f[4]);
+      started = true;
+    } else if (f.size() == 5 && f[0] == "seccomp-rule" && started) {
+      SeccompRule rule;
+      rule.action = f[1];
+      if (!f[2].empty() && !ParseDecimal(f[2], number)) ThrowInvalid(env, "not a number: \"" + f[2] + "\"");
+      rule.errnoRet = static_cast<int>(number);
+      rule.names = SplitCommas(f[3]);
+      for (const std::string& text : SplitCommas(f[4])) {
+        std::vector<std::string> parts = SplitCommas(text, ':');
+        SeccompArg arg{0, "", 0, 0};
+        uint64_t index = 0;
+        if (parts.size() < 3 || !ParseDecimal(parts[0], index) || !ParseDecimal(parts[2], arg.value) ||
+            (parts.size() > 3 && !ParseDecimal(parts[3], arg.valueTwo))) {
+          ThrowInvalid(env, "bad seccomp arg \"" + text + "\"");
+        }
+        arg.index = static_cast<unsigned>(index);
+        arg.op = parts[1];
+        rule.args.push_back(arg);
+      }
+      filter.rules.push_back(rule);
+    } else {
+      ThrowInvalid(env, "op " + std::to_string(i) + " is not a seccomp or seccomp-rule op in order");
+    }
+  }
+  if (!started) ThrowInvalid(env, "no seccomp op");
+  std::vector<sock_filter> program;
+  std::string error;
+  int rc = SeccompCompile(filter, program, error);
+  if (rc < 0) ThrowInvalid(env, error.empty() ? std::string(strerror(-rc)) : error);
+  return Napi::String::New(env, SeccompProgramToBase64(program));
+}
+
+}  // namespace
+
+void RegisterSeccomp(Napi::Env env, Napi::Object exports) {
+  exports.Set("compileSeccomp", Napi::Function::New(env, CompileSeccompBinding, "compileSeccomp"));
+}
+
+}  // namespace hull
+#endif  // HULL_ADDON

@@ -44,4 +44,10 @@ int SeccompLoad(const std::vector<sock_filter>& program, const std::vector<std::
 // True if a rule (or the default) says `notify`: the filter needs a listener.
 bool SeccompNeedsListener(const SeccompFilter& filter);
 
+// A compiled program as a `seccomp-bpf` plan field: the sock_filter array (host byte order) in
+// base64 (no TAB, newline or backslash: nothing to escape). Decode returns false on bad input or a
+// length that is not a whole number of instructions.
+std::string SeccompProgramToBase64(const std::vector<sock_filter>& program);
+bool SeccompProgramFromBase64(const std::string& text, std::vector<sock_filter>& program);
+
 }  // namespace hull

@@ -55,6 +55,14 @@ export interface HullNative {
   /** statfs(2) f_type of a path (e.g. 0x63677270 cgroup2, 0x9fa0 proc). */
   statfsType(path: string): number;
 
+  // --- seccomp ---
+  /**
+   * Compile a plan's `seccomp` op and its `seccomp-rule` ops (each as [op, ...fields], in order) to
+   * classic BPF with the helper's own compiler (native/seccomp.cc); returns the program as base64,
+   * the last field of a `seccomp-bpf` op. Throws EINVAL (syscall 'seccomp') with the compiler's reason.
+   */
+  compileSeccomp(ops: string[][]): string;
+
   // --- processes ---
   /** pidfd_open(2); returns an fd. */
   pidfdOpen(pid: number): number;

@@ -2,7 +2,7 @@
 // plan once per sandbox shape (root, network, mounts, user…); a run only substitutes its id, cgroup
 // directories, argv, env and cwd into that template. Nothing is written to disk: sandboxes keep no
 // OCI state (no state.json, no exit.json), their result comes over the helper's control socket.
-import { probePath } from '../native';
+import { native, probePath } from '../native';
 import { compilePlan, defaultSpec, type PlanOp, type Spec } from '../runtime';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
 import type { ResolvedSandboxOptions } from './options';
@@ -136,7 +136,7 @@ export class PlanTemplate {
       initPid: mode === 'exec' ? INIT_PID : undefined,
       process: mode === 'exec' ? spec.process : undefined,
     });
-    return new PlanTemplate(ops);
+    return new PlanTemplate(precompileSeccomp(ops));
   }
 
   fill(v: RunValues): PlanOp[] {
@@ -173,6 +173,22 @@ export class PlanTemplate {
     }
     return out;
   }
+}
+
+/**
+ * Replace the `seccomp`, `seccomp-rule`…, `seccomp-load` run with one `seccomp-bpf` op: the filter
+ * is compiled here once per shape (the same compiler the helper has) instead of in every helper,
+ * and the plan loses its ~360 rule lines. Notify rules need a listener and never occur in sandboxes.
+ */
+function precompileSeccomp(ops: PlanOp[]): PlanOp[] {
+  const start = ops.findIndex((op) => op[0] === 'seccomp');
+  const load = ops.findIndex((op) => op[0] === 'seccomp-load');
+  if (start < 0 || load < start) return ops;
+  const filterOps = ops.slice(start, load);
+  if (filterOps.some((op, i) => (i === 0 ? op[0] !== 'seccomp' : op[0] !== 'seccomp-rule' || op[1] === 'notify'))) return ops;
+  const program = native().compileSeccomp(filterOps.map((op) => [...op]));
+  const bpf: PlanOp = ['seccomp-bpf', filterOps[0][3], '0', String(filterOps.length - 1), program];
+  return [...ops.slice(0, start), bpf, ...ops.slice(load + 1)];
 }
 
 /** Templates by shape: a warm process compiles each distinct sandbox shape once. */

@@ -303,7 +303,8 @@ function describe(op: string, calls: Call[], text: string): string {
       const [action, , names] = plainFields.split(' ');
       return `seccomp rule: ${action} for ${(names ?? '').split(',').join(', ')}`;
     }
-    case 'seccomp-load': {
+    case 'seccomp-load':
+    case 'seccomp-bpf': {
       const n = /(\d+) instructions/.exec(text)?.[1];
       return n ? `installing seccomp filter (${n} instructions)` : 'installing seccomp filter';
     }

@@ -198,7 +198,9 @@ describe('trace', () => {
     const r = await runSandbox({ rootfs, argv: ['true'], memory: '32m', trace: (step, op, text) => steps.push({ step, op, text }) });
     expect(r.exitCode).toBe(0);
     const ops = steps.map((s) => s.op);
-    expect(ops).toEqual(expect.arrayContaining(['cgroup', 'clone', 'cgroup-join', 'mount', 'pivot', 'seccomp-load', 'exec']));
+    // The filter comes precompiled (one seccomp-bpf op per sandbox shape, src/sandbox/plan.ts).
+    expect(ops).toEqual(expect.arrayContaining(['cgroup', 'clone', 'cgroup-join', 'mount', 'pivot', 'seccomp-bpf', 'exec']));
+    expect(steps.find((s) => s.op === 'seccomp-bpf')!.text).toMatch(/seccomp\(SECCOMP_SET_MODE_FILTER, \d+ rules, \d+ instructions\)/);
     expect(steps.find((s) => s.op === 'clone')!.text).toMatch(/CLONE_NEWPID.*CLONE_NEWNET|CLONE_NEWNET.*CLONE_NEWPID/);
     expect(steps.some((s) => s.op === 'cgroup' && /memory\.(limit_in_bytes|max)", "33554432"/.test(s.text))).toBe(true);
     expect(steps.find((s) => s.op === 'exec')!.text).toMatch(/execve\("\/bin\/true"/);

@@ -198,6 +198,10 @@ describe('process attribute ops', () => {
     expect(x('seccomp-load', 'seccomp(SECCOMP_SET_MODE_FILTER, 1 rules, 11 instructions)')).toBe(
       '=> installing seccomp filter (11 instructions): seccomp(SECCOMP_SET_MODE_FILTER, 1 rules, 11 instructions)',
     );
+    // A precompiled filter (sandboxes): the same words.
+    expect(x('seccomp-bpf', 'close_range(3, ~0, CLOSE_RANGE_CLOEXEC); seccomp(SECCOMP_SET_MODE_FILTER, 35 rules, 679 instructions)')).toBe(
+      '=> installing seccomp filter (679 instructions): close_range(3, ~0, CLOSE_RANGE_CLOEXEC); seccomp(SECCOMP_SET_MODE_FILTER, 35 rules, 679 instructions)',
+    );
   });
   it('caps: the bounding set drop names what stays', () => {
     expect(x('caps', 'prctl(PR_CAPBSET_DROP, every capability not in 0x20000420)')).toBe(

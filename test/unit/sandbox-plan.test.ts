@@ -55,6 +55,19 @@ describe('PlanTemplate', () => {
     expect(JSON.stringify(plan)).not.toContain('\\u0000');
   });
 
+  it('carries the seccomp filter precompiled: one seccomp-bpf op right before exec, no rule ops', () => {
+    const plan = PlanTemplate.compile(sandboxSpec(shape), 'run').fill(fill);
+    const ops = plan.map((op) => op[0]);
+    expect(ops).not.toContain('seccomp');
+    expect(ops).not.toContain('seccomp-rule');
+    expect(ops).not.toContain('seccomp-load');
+    expect(ops.slice(-2)).toEqual(['seccomp-bpf', 'exec']);
+    const [, flags, notify, rules, program] = plan.at(-2)!;
+    expect([flags, notify]).toEqual(['', '0']);
+    expect(Number(rules)).toBeGreaterThan(10);
+    expect(Buffer.from(program, 'base64').length % 8).toBe(0);
+  });
+
   it('exec plans join the init namespaces by pid', () => {
     const plan = templatesFor({ ...shape, withInit: true }).exec().fill({ ...fill, initPid: 4242 });
     const setns = plan.filter((op) => op[0] === 'setns');
