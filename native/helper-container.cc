@@ -49,6 +49,7 @@ struct Container {
   bool haveUserOp = false;
   bool haveSysctl = false;
   bool haveSeccompListener = false;  // a `seccomp-listener` step: the monitor delivers a notify fd
+  NodeDir nodeDir;  // the directory of the last mkdev/symlink step, while they follow each other
   int procFd = -1;  // our own procfs instance for sysctls
   int timeOffsetsFd = -1, timeOffsetsErrno = 0;  // /proc/self/timens_offsets, opened while dumpable
   int failureExitCode = 125;
@@ -371,6 +372,7 @@ SeccompArg ParseSeccompArg(const std::string& text) {
 void RunContainerStep(Container& c, const Step& step) {
   const std::string& op = step.op;
   const std::vector<std::string>& f = step.fields;
+  if (op != "mkdev" && op != "symlink") ReleaseNodeDir(c.nodeDir);
   if (op == "sync") {
     Report({"sync", f[0]});
     WaitForGo();
@@ -388,10 +390,10 @@ void RunContainerStep(Container& c, const Step& step) {
     spec.propagation = Number(f[5].empty() ? "0" : f[5]);
     MountInRoot(RootFd(c, op), spec);
   } else if (op == "mkdev") {
-    MakeDeviceInRoot(RootFd(c, op), f[0], f[1].empty() ? '?' : f[1][0], Number(f[2]), Number(f[3]),
+    MakeDeviceInRoot(RootFd(c, op), c.nodeDir, f[0], f[1].empty() ? '?' : f[1][0], Number(f[2]), Number(f[3]),
                      static_cast<mode_t>(Number(f[4], 8)), static_cast<uid_t>(Number(f[5])), static_cast<gid_t>(Number(f[6])));
   } else if (op == "symlink") {
-    SymlinkInRoot(RootFd(c, op), f[0], f[1]);
+    SymlinkInRoot(RootFd(c, op), c.nodeDir, f[0], f[1]);
   } else if (op == "pivot") {
     if (f[0] != "pivot" && f[0] != "chroot") Fail(EINVAL, "pivot_root", "", "pivot must be pivot or chroot");
     PivotRoot(RootFd(c, op), f[0] == "chroot");

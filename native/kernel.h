@@ -66,9 +66,21 @@ struct MountSpec {
   unsigned long flags = 0, propagation = 0;
 };
 void MountInRoot(int rootFd, const MountSpec& spec);
-void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned major,
+// Consecutive `mkdev`/`symlink` steps (a plan's /dev: ~11 of them) share their parent directory's
+// fd, and create device nodes with umask 0, so a node needs neither two openat2 nor an fchmodat
+// (nor an fchownat for 0:0 in a directory without setgid). Released before any other step: a
+// mount could cover the directory.
+struct NodeDir {
+  std::string path;  // in-root path of `fd`
+  int fd = -1;
+  bool newNodesRootOwned = false;  // we are 0:0 and the directory is not setgid
+  bool umaskCleared = false;
+  mode_t savedUmask = 0;
+};
+void ReleaseNodeDir(NodeDir& dir);
+void MakeDeviceInRoot(int rootFd, NodeDir& dir, const std::string& path, char type, unsigned major,
                       unsigned minor, mode_t mode, uid_t uid, gid_t gid);
-void SymlinkInRoot(int rootFd, const std::string& target, const std::string& path);
+void SymlinkInRoot(int rootFd, NodeDir& dir, const std::string& target, const std::string& path);
 void PivotRoot(int rootFd, bool chrootOnly);
 void RemountRootReadonly();
 void MaskPath(int rootFd, const std::string& path);

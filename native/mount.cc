@@ -297,20 +297,55 @@ void MountInRoot(int rootFd, const MountSpec& spec) {
   close(destFd);
 }
 
-void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned major, unsigned minor,
+void ReleaseNodeDir(NodeDir& dir) {
+  if (dir.fd >= 0) close(dir.fd);
+  if (dir.umaskCleared) umask(dir.savedUmask);
+  dir = NodeDir();
+}
+
+namespace {
+
+// The parent directory of `path` (created in-root), from the cache when the last node step used the
+// same one; `name` gets the last component.
+int NodeParent(int rootFd, NodeDir& dir, const std::string& path, std::string& name) {
+  std::vector<std::string> parts = PathComponents(path);
+  if (parts.empty() || parts.back() == "..") Fail(EINVAL, "openat2", InRootPath(path), "invalid path " + Quote(path));
+  name = parts.back();
+  parts.pop_back();
+  std::string parentPath;
+  for (const std::string& part : parts) parentPath += "/" + part;
+  if (dir.fd >= 0 && dir.path == parentPath) return dir.fd;
+  ReleaseNodeDir(dir);
+  dir.fd = MkdirAllInRoot(rootFd, parentPath);
+  dir.path = parentPath;
+  struct stat st;
+  dir.newNodesRootOwned = fstat(dir.fd, &st) == 0 && !(st.st_mode & S_ISGID) && geteuid() == 0 && getegid() == 0;
+  return dir.fd;
+}
+
+}  // namespace
+
+void MakeDeviceInRoot(int rootFd, NodeDir& dir, const std::string& path, char type, unsigned major, unsigned minor,
                       mode_t mode, uid_t uid, gid_t gid) {
   const std::string shown = InRootPath(path);
   mode_t kind = type == 'c' ? S_IFCHR : type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : 0;
   if (!kind) Fail(EINVAL, "mknod", shown, "device type must be c, b or p");
   std::string name;
-  int parent = ParentInRoot(rootFd, path, name);
+  int parent = NodeParent(rootFd, dir, path, name);
+  // mknod honours the umask: without one the node gets its exact mode (the special bits aside).
+  if (!dir.umaskCleared) {
+    dir.savedUmask = umask(0);
+    dir.umaskCleared = true;
+  }
   Trace("mknodat(" + Quote(shown) + ", " + (type == 'c' ? "S_IFCHR" : type == 'b' ? "S_IFBLK" : "S_IFIFO") +
         "|0" + std::to_string((mode >> 6) & 7) + std::to_string((mode >> 3) & 7) + std::to_string(mode & 7) +
         ", makedev(" + std::to_string(major) + ", " + std::to_string(minor) + "))");
   if (mknodat(parent, name.c_str(), kind | (mode & 07777), makedev(major, minor)) == 0) {
-    // mknod honours the umask; set the exact mode and owner.
-    if (fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) FailErrno("fchownat", shown);
-    if (fchmodat(parent, name.c_str(), mode & 07777, 0) < 0) FailErrno("fchmodat", shown);
+    // Set the owner and the special bits only where the kernel could not have.
+    if ((uid != 0 || gid != 0 || !dir.newNodesRootOwned) && fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+      FailErrno("fchownat", shown);
+    }
+    if ((mode & 07000) && fchmodat(parent, name.c_str(), mode & 07777, 0) < 0) FailErrno("fchmodat", shown);
   } else if (errno == EEXIST) {
     // Already there (from the image or an earlier mount): keep it.
   } else if (errno == EPERM) {
@@ -321,13 +356,12 @@ void MakeDeviceInRoot(int rootFd, const std::string& path, char type, unsigned m
   } else {
     FailErrno("mknodat", shown);
   }
-  close(parent);
 }
 
-void SymlinkInRoot(int rootFd, const std::string& target, const std::string& path) {
+void SymlinkInRoot(int rootFd, NodeDir& dir, const std::string& target, const std::string& path) {
   const std::string shown = InRootPath(path);
   std::string name;
-  int parent = ParentInRoot(rootFd, path, name);
+  int parent = NodeParent(rootFd, dir, path, name);
   Trace("symlinkat(" + Quote(target) + ", " + Quote(shown) + ")");
   if (symlinkat(target.c_str(), parent, name.c_str()) < 0) {
     int err = errno;
@@ -335,7 +369,6 @@ void SymlinkInRoot(int rootFd, const std::string& target, const std::string& pat
     ssize_t n = err == EEXIST ? readlinkat(parent, name.c_str(), existing, sizeof existing - 1) : -1;
     if (n < 0 || std::string(existing, static_cast<size_t>(n)) != target) Fail(err, "symlinkat", shown);
   }
-  close(parent);
 }
 
 void PivotRoot(int rootFd, bool chrootOnly) {

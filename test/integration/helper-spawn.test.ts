@@ -215,6 +215,36 @@ describe('hull-helper run mode', () => {
     );
   });
 
+  it('gives device nodes their exact mode and owner whatever the umask, in /dev and elsewhere', async () => {
+    // Consecutive mkdev/symlink steps share their directory and create nodes with umask 0: a node
+    // that is not 0:0, one with a special bit, one in another directory, and the umask op after them.
+    const plan = containerPlan('stat -c "%n %a %u:%g" /dev/null /dev/tty9 /dev/sticky /dev/sub/fifo; umask');
+    plan.splice(plan.findIndex((op) => op[0] === 'symlink'), 0,
+      ['mkdev', '/dev/tty9', 'c', 4, 9, '0620', 5, 6],
+      ['mkdev', '/dev/sticky', 'p', 0, 0, '1600', 0, 0],
+      ['mkdev', '/dev/sub/fifo', 'p', 0, 0, '0640', 0, 0]);
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout).toBe('/dev/null 666 0:0\n/dev/tty9 620 5:6\n/dev/sticky 1600 0:0\n/dev/sub/fifo 640 0:0\n0022\n');
+  });
+
+  it('loads a precompiled seccomp-bpf program as is, and refuses one that is not whole instructions', async () => {
+    const program = native().compileSeccomp([['seccomp', 'allow', '1', '', 'SCMP_ARCH_X86_64'], ['seccomp-rule', 'errno', '1', 'mkdir,mkdirat', '']]);
+    const plan = containerPlan('mkdir /tmp/denied 2>&1 || echo denied; echo still-running');
+    plan.splice(plan.findIndex((op) => op[0] === 'exec'), 0, ['nnp'], ['seccomp-bpf', '', 0, 1, program]);
+    const run = await runHelper(plan);
+    expect(of(run, 'error')).toEqual([]);
+    expect(run.stdout).toContain('denied\nstill-running\n');
+    expect(of(run, 'trace').find((t) => t[2] === 'seccomp-bpf')?.[3]).toMatch(/SECCOMP_SET_MODE_FILTER, 1 rules, \d+ instructions\)$/);
+    expect(fs.existsSync(path.join(rootfs, 'tmp/denied'))).toBe(false);
+
+    const bad = containerPlan('echo never');
+    bad.splice(bad.findIndex((op) => op[0] === 'exec'), 0, ['nnp'], ['seccomp-bpf', '', 0, 1, program.slice(0, 8)]);
+    const refused = await runHelper(bad);
+    expect(of(refused, 'error')[0]?.slice(2, 4)).toEqual(['seccomp-bpf', 'EINVAL']);
+    expect(refused.stdout).toBe('');
+  });
+
   it('pivot leaves no trace of the host root; chroot mode works too', async () => {
     const pivot = await runHelper(containerPlan('cat /proc/self/mountinfo'));
     expect(pivot.code).toBe(0);
