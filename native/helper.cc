@@ -779,6 +779,33 @@ void ReexecFromSealedCopy(char** argv, char** envp) {
   close(copy);  // exec failed: carry on unsealed
 }
 
+namespace {
+
+// `cgroup-self <dir>...` before the plan: a warm sandbox helper moves itself into its pool slot's
+// groups (src/sandbox/pool.ts), so Node makes no cgroup.procs writes of its own. The v1 move may
+// wait for an RCU grace period (5-20 ms): the helper is idle then, Node is not blocked. Answers
+// `attached`, or `error` with the failed write (the helper then exits).
+bool JoinCgroupsSelf(const std::vector<std::string>& fields, std::string& error) {
+  const std::string pid = std::to_string(getpid());
+  for (size_t i = 1; i < fields.size(); i++) {
+    const std::string file = fields[i] + "/cgroup.procs";
+    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0 && write(fd, pid.data(), pid.size()) < 0) err = errno;
+    if (fd >= 0) close(fd);
+    if (err) {
+      SendControl({"error", "0", "cgroup-self", ErrnoName(err), fd < 0 ? "open" : "write", file,
+                   "cgroup-self: " + file + ": " + strerror(err)});
+      error.clear();
+      return false;
+    }
+  }
+  SendControl({"attached"});
+  return true;
+}
+
+}  // namespace
+
 int HelperMain(char** argv, char** envp) {
   if (fcntl(kControlFd, F_GETFD) < 0) {
     fprintf(stderr, "hull-helper: expects a plan on fd 3 (docs/internals/plan.md); it is started by hull, not by hand\n");
@@ -799,8 +826,9 @@ int HelperMain(char** argv, char** envp) {
   LineReader control(kControlFd);
   std::vector<Step> plan;
   std::string error;
-  if (!ReadPlan(control, plan, error)) {
-    SendControl({"error", std::to_string(plan.size()), "plan", "EINVAL", "", "", error});
+  if (!ReadPlan(control, plan, error, "cgroup-self", JoinCgroupsSelf)) {
+    // cgroup-self failures have reported themselves (error is empty then).
+    if (!error.empty()) SendControl({"error", std::to_string(plan.size()), "plan", "EINVAL", "", "", error});
     return 125;
   }
 

@@ -41,7 +41,9 @@ const OpShape* FindOp(const std::string& op) {
 }  // namespace
 
 int LineReader::Fill() {
-  char chunk[65536];
+  // 16 KiB: a sandbox plan (~3-4 KB) in one read, without pushing the stack 64 KiB down (each
+  // new page under it is a page fault in every helper).
+  char chunk[16384];
   for (;;) {
     ssize_t n = read(fd_, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
@@ -97,13 +99,18 @@ std::string FormatLine(const std::vector<std::string>& fields) {
   return line;
 }
 
-bool ReadPlan(LineReader& reader, std::vector<Step>& steps, std::string& error) {
+bool ReadPlan(LineReader& reader, std::vector<Step>& steps, std::string& error, const char* prePlanOp,
+              PrePlanHandler prePlan) {
   std::string line;
   for (;;) {
     while (reader.NextLine(line)) {
       std::vector<std::string> fields;
       if (!ParseLine(line, fields, error)) return false;
       if (fields[0] == "end") return true;
+      if (prePlan && steps.empty() && fields[0] == prePlanOp) {
+        if (!prePlan(fields, error)) return false;
+        continue;
+      }
       Step step;
       step.index = steps.size();
       step.op = fields[0];

@@ -29,8 +29,13 @@ class LineReader {
   std::string buffer_;
 };
 
+// A line that may come before the plan (`cgroup-self`): handled as it arrives, since TypeScript
+// waits for its answer before it sends the plan. Returns false + `error` to stop.
+using PrePlanHandler = bool (*)(const std::vector<std::string>& fields, std::string& error);
 // Read lines until `end`. On failure `error` says why (unknown op, bad escape, EOF before `end`).
-bool ReadPlan(LineReader& reader, std::vector<Step>& steps, std::string& error);
+// Lines whose op is `prePlanOp` before the first step go to `prePlan` instead.
+bool ReadPlan(LineReader& reader, std::vector<Step>& steps, std::string& error, const char* prePlanOp = nullptr,
+              PrePlanHandler prePlan = nullptr);
 // Split and unescape one line. False + `error` for a bad escape.
 bool ParseLine(const std::string& line, std::vector<std::string>& fields, std::string& error);
 // Escape and join fields into one line, ending with '\n'.

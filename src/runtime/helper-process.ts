@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import type { Readable, Stream, Writable } from 'node:stream';
 import { helperPath, native, type FdWatch } from '../native';
 import { fdStreams, type FdReadable, type FdWritable } from './fd-stream';
-import { type PlanOp, parseLine, serializePlan } from './plan';
+import { type PlanOp, escapeField, parseLine, serializePlan } from './plan';
 
 /** A failed step inside the helper, with everything it reported. */
 export class HullRuntimeError extends Error {
@@ -369,6 +369,8 @@ export class HelperProcess {
   private readySettled = false;
   private handlers: HelperHandlers = {};
   private planSent = false;
+  /** A `cgroup-self` waiting for its `attached`. */
+  private joining?: { resolve: () => void; reject: (err: Error) => void };
   /** Settles when the container process is set up (`ready`) or the helper failed. */
   readonly ready: Promise<void>;
   /**
@@ -403,6 +405,10 @@ export class HelperProcess {
             this.failure ??
               new HullRuntimeError(`hull-helper exited with code ${code ?? signal} before the container was ready`, { exitCode: code ?? undefined }),
           );
+        }
+        if (this.joining) {
+          this.joining.reject(this.failure ?? new HullRuntimeError(`hull-helper exited with code ${code ?? signal} before joining its cgroups`));
+          this.joining = undefined;
         }
         if (this.failure) reject(this.failure);
         else resolve(exit);
@@ -441,6 +447,19 @@ export class HelperProcess {
     this.control.write(serializePlan(ops));
   }
 
+  /**
+   * Before the plan: the helper moves itself into these cgroup directories (one `cgroup.procs`
+   * write each, by the helper: no thread-pool round trips here). Resolves on `attached`; rejects
+   * with the failed write (the helper exits then) or if the helper is gone.
+   */
+  joinCgroups(dirs: readonly string[]): Promise<void> {
+    if (this.planSent || this.joining) return Promise.reject(new Error('hull-helper: cgroup-self after the plan or while one is pending'));
+    return new Promise<void>((resolve, reject) => {
+      this.joining = { resolve, reject };
+      this.control.write(['cgroup-self', ...dirs].map(escapeField).join('\t') + '\n');
+    });
+  }
+
   /** The plan has been sent. */
   get started(): boolean {
     return this.planSent;
@@ -477,6 +496,10 @@ export class HelperProcess {
       case 'ready':
         this.resolveReady();
         break;
+      case 'attached':
+        this.joining?.resolve();
+        this.joining = undefined;
+        break;
       case 'trace':
         this.handlers.onTrace?.(Number(fields[0]), fields[1], fields[2] ?? '');
         break;
@@ -491,6 +514,10 @@ export class HelperProcess {
           path: path || undefined,
           exitCode: 125,
         });
+        if (this.joining) {
+          this.joining.reject(this.failure);
+          this.joining = undefined;
+        }
         this.rejectReady(this.failure);
         break;
       }

@@ -4,8 +4,8 @@
 // a cgroup.procs write per hierarchy. The write is the expensive one: moving a task takes the
 // global cgroup threadgroup rwsem for writing, which waits for an RCU grace period (5-20 ms) unless
 // another move happened a moment before. A slot does all of that ahead of time: its group is made
-// once and reused, and the warm helper (the future monitor) is moved into it while the previous
-// sandbox runs. The sandbox process then starts in the group by simply being forked, and its plan
+// once and reused, and the warm helper (the future monitor) moves itself into it (its first line on
+// fd 3, before any plan: `cgroup-self`) while the previous sandbox runs. The sandbox process then starts in the group by simply being forked, and its plan
 // has no cgroup-join step at all.
 //
 // The monitor inside the group changes three things, all accounted for: the pids limit gets one
@@ -137,7 +137,9 @@ function newSlot(): WarmSlot {
       }
       slot.group = group;
       try {
-        await group.attach(helper.monitorPid);
+        // The helper writes its own pid into the group's cgroup.procs files (`cgroup-self`): one
+        // control-socket line and its answer instead of a thread-pool write per hierarchy here.
+        await helper.joinCgroups(group.dirs);
       } catch {
         stopHelper(helper); // its exit hands the group back
         return;
