@@ -609,8 +609,13 @@ std::string SeccompProgramToBase64(const std::vector<sock_filter>& program) {
 
 bool SeccompProgramFromBase64(const std::string& text, std::vector<sock_filter>& program) {
   if (text.size() % 4 != 0) return false;
-  std::string bytes;
-  bytes.reserve(text.size() / 4 * 3);
+  // Straight into the program's memory: no second copy on the heap.
+  const size_t padding = text.size() >= 4 ? (text[text.size() - 1] == '=') + (text[text.size() - 2] == '=') : 0;
+  const size_t size = text.size() / 4 * 3 - padding;
+  if (size == 0 || size % sizeof(sock_filter) != 0) return false;
+  program.resize(size / sizeof(sock_filter));
+  auto* bytes = reinterpret_cast<unsigned char*>(program.data());
+  size_t at = 0;
   for (size_t i = 0; i < text.size(); i += 4) {
     uint32_t chunk = 0;
     int pad = 0;
@@ -627,14 +632,11 @@ bool SeccompProgramFromBase64(const std::string& text, std::vector<sock_filter>&
       if (pad && ch != '=') return false;  // data after padding
       chunk = chunk << 6 | v;
     }
-    bytes += static_cast<char>(chunk >> 16);
-    if (pad < 2) bytes += static_cast<char>(chunk >> 8);
-    if (pad < 1) bytes += static_cast<char>(chunk);
+    bytes[at++] = static_cast<unsigned char>(chunk >> 16);
+    if (pad < 2) bytes[at++] = static_cast<unsigned char>(chunk >> 8);
+    if (pad < 1) bytes[at++] = static_cast<unsigned char>(chunk);
   }
-  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0) return false;
-  program.resize(bytes.size() / sizeof(sock_filter));
-  memcpy(program.data(), bytes.data(), bytes.size());
-  return true;
+  return at == size;
 }
 
 }  // namespace hull
