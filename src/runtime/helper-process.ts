@@ -435,16 +435,19 @@ export class HelperProcess {
     return this.child.stdio[3]!;
   }
 
-  /** Send the plan to a helper spawned without one: it runs it right away. */
-  start(ops: readonly PlanOp[], handlers: HelperHandlers = {}): void {
+  /**
+   * Send the plan to a helper spawned without one: it runs it right away. `ops` may be the plan
+   * already serialized (`serializePlan`'s text, as sandbox plan templates make it).
+   */
+  start(ops: readonly PlanOp[] | string, handlers: HelperHandlers = {}): void {
     this.sendPlan(ops, handlers);
   }
 
-  private sendPlan(ops: readonly PlanOp[], handlers: HelperHandlers): void {
+  private sendPlan(ops: readonly PlanOp[] | string, handlers: HelperHandlers): void {
     if (this.planSent) throw new Error('hull-helper already has a plan');
     this.planSent = true;
     this.handlers = { onSync: handlers.onSync, onTrace: handlers.onTrace };
-    this.control.write(serializePlan(ops));
+    this.control.write(typeof ops === 'string' ? ops : serializePlan(ops));
   }
 
   /**

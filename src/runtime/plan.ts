@@ -476,8 +476,12 @@ function seccompListener(spec: Spec, opts: PlanOptions): string[] | undefined {
   return [path.resolve(s.listenerPath), OCI_VERSION, s.listenerMetadata ?? '', JSON.stringify(state)];
 }
 
+const NEEDS_ESCAPE = /[\\\t\n]/;
+
 /** Field escapes of the wire format: backslash, TAB and newline. */
 export function escapeField(field: string): string {
+  // Most fields need nothing: one scan instead of three replaces (a seccomp-bpf program is ~7 KB).
+  if (!NEEDS_ESCAPE.test(field)) return field;
   return field.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 }
 

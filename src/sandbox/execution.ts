@@ -3,7 +3,6 @@
 // Every kill goes to the command's cgroup (cgroup.kill), never to one pid: the whole tree dies.
 import * as os from 'node:os';
 import type { HullRuntimeError, HelperExit } from '../runtime/helper-process';
-import type { PlanOp } from '../runtime';
 import type { SandboxCgroup } from './cgroup';
 import { takeHelper, type SandboxHelper } from './helper';
 import type { ResolvedProcessOptions, SandboxReason, SandboxResult, SandboxTrace } from './options';
@@ -14,7 +13,8 @@ export interface OutputChunk {
 }
 
 export interface LaunchParams {
-  plan: PlanOp[];
+  /** The plan, serialized (PlanTemplate.serialize). */
+  plan: string;
   /** The cgroup holding exactly this command's processes (killed on timeout/limits, measured). */
   group: SandboxCgroup;
   /** Poll this group's OOM counter (cgroup v1 cannot kill a whole group on OOM by itself). */

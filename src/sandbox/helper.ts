@@ -42,7 +42,7 @@ export class SandboxHelper extends HelperProcess {
   }
 
   /** Send the plan: the helper runs it right away (sandbox plans have no hooks: `sync` gets `go`). */
-  override start(ops: readonly PlanOp[], handlers: HelperHandlers = {}): void {
+  override start(ops: readonly PlanOp[] | string, handlers: HelperHandlers = {}): void {
     super.start(ops, handlers);
     // Start the next warm helper now: its (blocking) spawn overlaps with this container's setup,
     // which runs in the kernel on behalf of the helper, not on our thread.

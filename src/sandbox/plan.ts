@@ -4,6 +4,7 @@
 // OCI state (no state.json, no exit.json), their result comes over the helper's control socket.
 import { native, probePath } from '../native';
 import { compilePlan, defaultSpec, type PlanOp, type Spec } from '../runtime';
+import { escapeField } from '../runtime/plan';
 import { defaultSeccompProfile } from '../runtime/seccomp-default';
 import type { ResolvedSandboxOptions } from './options';
 
@@ -120,9 +121,34 @@ export interface RunValues {
   initPid?: number;
 }
 
-/** A compiled plan with holes; `fill` makes the plan of one run. */
+/** Ops whose fields (or count) a run decides; everything else is the same in every run. */
+const PER_RUN = new Set(['state-dir', 'trace', 'id', 'cgroup-join', 'cwd', 'env', 'arg', 'setns']);
+
+function line(op: PlanOp): string {
+  return op.map(escapeField).join('\t') + '\n';
+}
+
+/**
+ * A compiled plan with holes; `fill` makes the plan of one run, `serialize` the same plan as the
+ * helper reads it. The fixed ops are serialized once here: a run escapes only its own fields.
+ */
 export class PlanTemplate {
-  private constructor(private readonly ops: readonly PlanOp[]) {}
+  /** Wire text of runs of fixed ops, and the per-run ops between them, in order; ends with `end`. */
+  private readonly segments: (string | PlanOp)[] = [];
+
+  private constructor(private readonly ops: readonly PlanOp[]) {
+    let text = '';
+    for (const op of ops) {
+      if (!PER_RUN.has(op[0])) {
+        text += line(op);
+        continue;
+      }
+      if (text) this.segments.push(text);
+      text = '';
+      this.segments.push(op);
+    }
+    this.segments.push(text + 'end\n');
+  }
 
   static compile(spec: Spec, mode: 'run' | 'exec'): PlanTemplate {
     const ops = compilePlan(spec, {
@@ -141,37 +167,58 @@ export class PlanTemplate {
 
   fill(v: RunValues): PlanOp[] {
     const out: PlanOp[] = [];
-    const initProc = `/proc/${INIT_PID}/`;
     for (const op of this.ops) {
-      switch (op[0]) {
-        case 'state-dir':
-          break; // no exit.json: the result comes over the control socket
-        case 'trace':
-          out.push(['trace', v.trace ? '1' : '0']);
-          break;
-        case 'id':
-          out.push(['id', v.id]);
-          break;
-        case 'cgroup-join':
-          for (const dir of v.cgroupDirs) out.push(['cgroup-join', dir]);
-          break;
-        case 'cwd':
-          out.push(['cwd', v.cwd]);
-          break;
-        case 'env':
-          for (const e of v.env) out.push(['env', e]);
-          break;
-        case 'arg':
-          for (const a of v.argv) out.push(['arg', a]);
-          break;
-        case 'setns':
-          out.push(['setns', op[1], op[2].replace(initProc, `/proc/${v.initPid}/`)]);
-          break;
-        default:
-          out.push(op);
-      }
+      if (PER_RUN.has(op[0])) fillOp(op, v, out);
+      else out.push(op);
     }
     return out;
+  }
+
+  /** `serializePlan(this.fill(v))`, without escaping the fixed ops again. */
+  serialize(v: RunValues): string {
+    let text = '';
+    const ops: PlanOp[] = [];
+    for (const segment of this.segments) {
+      if (typeof segment === 'string') {
+        text += segment;
+        continue;
+      }
+      ops.length = 0;
+      fillOp(segment, v, ops);
+      for (const op of ops) text += line(op);
+    }
+    return text;
+  }
+}
+
+/** The run's op(s) for a per-run template op. */
+function fillOp(op: PlanOp, v: RunValues, out: PlanOp[]): void {
+  switch (op[0]) {
+    case 'state-dir':
+      break; // no exit.json: the result comes over the control socket
+    case 'trace':
+      out.push(['trace', v.trace ? '1' : '0']);
+      break;
+    case 'id':
+      out.push(['id', v.id]);
+      break;
+    case 'cgroup-join':
+      for (const dir of v.cgroupDirs) out.push(['cgroup-join', dir]);
+      break;
+    case 'cwd':
+      out.push(['cwd', v.cwd]);
+      break;
+    case 'env':
+      for (const e of v.env) out.push(['env', e]);
+      break;
+    case 'arg':
+      for (const a of v.argv) out.push(['arg', a]);
+      break;
+    case 'setns':
+      out.push(['setns', op[1], op[2].replace(`/proc/${INIT_PID}/`, `/proc/${v.initPid}/`)]);
+      break;
+    default:
+      out.push(op);
   }
 }
 

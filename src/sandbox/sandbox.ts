@@ -176,7 +176,7 @@ export async function runSandbox(options: RunSandboxOptions): Promise<SandboxRes
           cgroupDirs = group.joinDirs();
         }
         return {
-          plan: template.fill({ id, cgroupDirs, argv, env: p.env, cwd: p.cwd, trace: !!o.trace }),
+          plan: template.serialize({ id, cgroupDirs, argv, env: p.env, cwd: p.cwd, trace: !!o.trace }),
           group,
           watchOom: group.version === 1 && o.limits.memoryBytes !== undefined,
           killLeftovers: false, // the PID namespace ends with its first process
@@ -242,7 +242,7 @@ export class Sandbox implements AsyncDisposable {
       const p = await prepare(o, root, { env: defaults.env, cwd: defaults.cwd }, true, options.user !== undefined);
       group = await SandboxCgroup.create(id, o.limits, { trace: o.trace, delegate: true });
       const initGroup = await group.child('init', { measured: false });
-      const plan = templatesFor(p.shape).run.fill({
+      const plan = templatesFor(p.shape).run.serialize({
         id, cgroupDirs: initGroup.joinDirs(), argv: initArgv(), env: [], cwd: '/', trace: !!o.trace,
       });
       init = takeHelper();
@@ -292,7 +292,7 @@ export class Sandbox implements AsyncDisposable {
         group = await this.group.child(`e${n}`, { oomGroup: true });
         if (this.closing) throw new Error(`sandbox ${this.id} is closed`);
         return {
-          plan: templatesFor(this.prepared.shape).exec().fill({
+          plan: templatesFor(this.prepared.shape).exec().serialize({
             id, cgroupDirs: group.joinDirs(), argv: command, env, cwd, trace: !!this.options.trace, initPid: this.init.pid,
           }),
           group,

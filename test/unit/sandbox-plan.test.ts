@@ -1,5 +1,6 @@
 // The sandbox's spec and plan templates: what every sandbox gets, and how a run fills the template.
 import { describe, expect, it } from 'vitest';
+import { serializePlan } from '../../src/runtime/plan';
 import { INIT_PATH, PlanTemplate, sandboxSpec, templatesFor, type SandboxShape } from '../../src/sandbox/plan';
 
 const shape: SandboxShape = {
@@ -53,6 +54,13 @@ describe('PlanTemplate', () => {
     expect(plan).toContainEqual(['user', '1000', '1000', '']);
     expect(plan.at(-1)).toEqual(['exec']);
     expect(JSON.stringify(plan)).not.toContain('\\u0000');
+  });
+
+  it('serializes a run exactly as serializePlan of its filled plan, escapes included', () => {
+    for (const template of [PlanTemplate.compile(sandboxSpec(shape), 'run'), templatesFor({ ...shape, withInit: true }).exec()]) {
+      const v = { ...fill, argv: ['sh', '-c', 'a\tb\\c\nd'], env: ['X=1\t2'], trace: true, initPid: 77 };
+      expect(template.serialize(v)).toBe(serializePlan(template.fill(v)));
+    }
   });
 
   it('carries the seccomp filter precompiled: one seccomp-bpf op right before exec, no rule ops', () => {
