@@ -252,11 +252,9 @@ export class SandboxCgroup {
   private hasChildren = false;
   /**
    * Files held open while the group lives (see openStats): the accounting files, and for pooled
-   * groups also the files every run reads or writes (cgroup.procs, memory.usage_in_bytes).
+   * groups also the files every run reads or writes (pids.current, memory.usage_in_bytes).
    */
   private statFiles?: Promise<Map<StatKey, fs.promises.FileHandle>>;
-  /** Pooled groups: cgroup.procs of every directory, open for writing (attach). */
-  private procsFiles?: Promise<(fs.promises.FileHandle | undefined)[]>;
   /** Counters that only grow (OOM kills, CPU time) as they were when a reused group was reset. */
   private base = { cpuNs: 0, oomKills: 0 };
   /** Limit files of a reusable group and what they hold now (so a run writes only what changes). */
@@ -272,7 +270,6 @@ export class SandboxCgroup {
     await group.mkdirs();
     group.written = new Map();
     group.openStats();
-    group.procsFiles = Promise.all(group.dirs.map((dir) => fs.promises.open(path.join(dir, 'cgroup.procs'), 'w').catch(() => undefined)));
     return group;
   }
 
@@ -309,29 +306,6 @@ export class SandboxCgroup {
     }
     const pids = limits.pids === undefined ? 'max' : String(limits.pids + extraPids);
     await set('pids', 'pids.max', pids, limits.pids === undefined);
-  }
-
-  /**
-   * Put `pid` (and the processes it will fork) in the group: cgroup.procs of every directory, one
-   * after the other. Only the first move waits for an RCU grace period (the ones right after it do
-   * not), so in parallel they would only hold more of libuv's threads, which runs need meanwhile.
-   */
-  async attach(pid: number): Promise<void> {
-    const handles = (await this.procsFiles) ?? [];
-    const dirs = this.dirs;
-    for (let i = 0; i < dirs.length; i++) {
-      const fh = handles[i];
-      if (!fh) {
-        await this.writeIn(dirs[i], 'cgroup.procs', String(pid));
-        continue;
-      }
-      this.trace?.(-1, 'cgroup', `write(${JSON.stringify(path.join(dirs[i], 'cgroup.procs'))}, ${JSON.stringify(String(pid))})`);
-      try {
-        await fh.write(String(pid));
-      } catch (err) {
-        throw new Error(`cgroup: write ${JSON.stringify(String(pid))} to ${path.join(dirs[i], 'cgroup.procs')}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-    }
   }
 
   /**
@@ -489,9 +463,7 @@ export class SandboxCgroup {
   private async closeStats(): Promise<void> {
     const handles = await this.statFiles;
     this.statFiles = undefined;
-    const procs = await this.procsFiles;
-    this.procsFiles = undefined;
-    const all = [...(handles?.values() ?? []), ...(procs ?? [])].filter((fh): fh is fs.promises.FileHandle => fh !== undefined);
+    const all = [...(handles?.values() ?? [])];
     await Promise.all(all.map((fh) => fh.close().catch(() => undefined)));
   }
 
