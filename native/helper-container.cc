@@ -337,21 +337,7 @@ void RunExec(Container& c, const Step& step) {
 void HandOverSeccompListener(int listener) {
   Trace("sendmsg(channel, \"seccomp-listener\", SCM_RIGHTS [notify fd]); recv(channel) = \"go\"");
   const std::string line = FormatLine({"seccomp-listener"});
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec data = {const_cast<char*>(line.data()), line.size()};
-  struct msghdr message = {};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(header), &listener, sizeof(int));
-  ssize_t sent;
-  while ((sent = sendmsg(gChannel, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  ssize_t sent = SendWithFd(gChannel, line, listener);
   int err = errno;
   close(listener);
   if (sent < 0) Fail(err, "sendmsg", "", "seccomp: cannot pass the notify fd to the monitor: " + std::string(strerror(err)));

@@ -113,6 +113,27 @@ void Report(const std::vector<std::string>& fields) {
   }
 }
 
+// sendmsg of `data` with one fd attached (SCM_RIGHTS), retried on EINTR: the console socket's
+// pty master, the seccomp listener to the monitor and on to listenerPath. Returns what sendmsg did.
+ssize_t SendWithFd(int socket, const std::string& data, int fd) {
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  struct iovec iov = {const_cast<char*>(data.data()), data.size()};
+  struct msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  ssize_t sent;
+  while ((sent = sendmsg(socket, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  return sent;
+}
+
 // One channel packet as fields; false at EOF. A packet may carry one fd (SCM_RIGHTS: the
 // `seccomp-listener` hand-off): it goes to *fd, or is closed when the caller wants none.
 bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd) {

@@ -511,21 +511,7 @@ void DeliverSeccompListener(Monitor& m, int notifyFd) {
                                ",\"state\":" + state + "}";
       int connection = ConnectConsoleSocket(path);  // a plain unix stream connect (long paths too)
       Trace("sendmsg(" + Quote(path) + ", container process state, SCM_RIGHTS [seccompFd]); close()");
-      char control[CMSG_SPACE(sizeof(int))] = {};
-      struct iovec data = {const_cast<char*>(json.data()), json.size()};
-      struct msghdr message = {};
-      message.msg_iov = &data;
-      message.msg_iovlen = 1;
-      message.msg_control = control;
-      message.msg_controllen = sizeof control;
-      struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-      header->cmsg_level = SOL_SOCKET;
-      header->cmsg_type = SCM_RIGHTS;
-      header->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(header), &notifyFd, sizeof(int));
-      ssize_t sent;
-      while ((sent = sendmsg(connection, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-      }
+      ssize_t sent = SendWithFd(connection, json, notifyFd);
       // A stream may take the message in parts; the runtime-spec lets the rest follow without fds.
       for (size_t done = sent < 0 ? 0 : static_cast<size_t>(sent); sent >= 0 && done < json.size();) {
         sent = send(connection, json.data() + done, json.size() - done, MSG_NOSIGNAL);

@@ -181,6 +181,8 @@ void SendControl(const std::vector<std::string>& fields);  // monitor -> TypeScr
 void Report(const std::vector<std::string>& fields);       // to TypeScript, from either process
 // One channel packet; one fd it carries (SCM_RIGHTS) goes to *passedFd (-1: none), else is closed.
 bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd = nullptr);
+// sendmsg(data + one fd as SCM_RIGHTS), EINTR retried; returns sendmsg's result.
+ssize_t SendWithFd(int socket, const std::string& data, int fd);
 void FlushTrace(const Step& step);
 std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failure);
 // Thrown after an `error` message went out: unwinds to the process' exit path.

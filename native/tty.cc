@@ -88,19 +88,7 @@ void SetupConsole(int rootFd, int consoleSocket, unsigned short rows, unsigned s
   close(console);
 
   Trace("sendmsg(console socket, " + Quote(name) + ", SCM_RIGHTS [master])");
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec data = {const_cast<char*>(name.data()), name.size()};
-  struct msghdr message = {};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(header), &master, sizeof(int));
-  if (sendmsg(consoleSocket, &message, MSG_NOSIGNAL) < 0) FailErrno("sendmsg", "console socket");
+  if (SendWithFd(consoleSocket, name, master) < 0) FailErrno("sendmsg", "console socket");
   close(master);
   close(consoleSocket);
 
