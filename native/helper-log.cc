@@ -207,7 +207,7 @@ void ContainerLog::AddTerminalOutput(const char* data, size_t length) {
   Add(streams[0], data, length, false);
 }
 
-bool ContainerLog::ReadStream(int s) {
+bool ContainerLog::ReadStream(int s, const OutputSeen& seen) {
   LogStream& stream = streams[s];
   if (stream.readFd < 0) return false;
   char buffer[16384];
@@ -221,11 +221,12 @@ bool ContainerLog::ReadStream(int s) {
   }
   int queued = 0;
   const bool more = ioctl(stream.readFd, FIONREAD, &queued) == 0 && queued > 0;
+  if (seen) seen(s, buffer, static_cast<size_t>(n));
   Add(stream, buffer, static_cast<size_t>(n), more);
   return true;
 }
 
-void ContainerLog::Drain() {
+void ContainerLog::Drain(const OutputSeen& seen) {
   // The container process has exited: everything it wrote is in the pipes already. Read without
   // blocking (a leftover descendant outside a pid namespace may still hold a write end).
   for (int s = 0; s < 2; s++) {
@@ -236,6 +237,7 @@ void ContainerLog::Drain() {
       ssize_t n = read(streams[s].readFd, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
+      if (seen) seen(s, buffer, static_cast<size_t>(n));
       Add(streams[s], buffer, static_cast<size_t>(n), true);
     }
     Add(streams[s], "", 0, false);

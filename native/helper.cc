@@ -277,15 +277,21 @@ void RunExitCommand(const std::vector<std::string>& command) {
   _exit(127);
 }
 
-// ===== `attach-socket`: `hull attach` to a detached container's terminal =====
+// ===== `attach-socket`: `hull attach` to a detached container =====
 //
 // In terminal mode the monitor holds the pty master and is its only reader (a second reader
 // would steal half of the output from the log). Attached clients connect to a unix socket in the
-// container's state directory and get a copy of what the monitor reads, as plain bytes. What they
-// send is framed: a type byte, a big-endian u16 length, the payload:
-//   'd' <bytes>                 input for the pty (what the user types)
+// container's state directory and get a copy of what the monitor reads, as plain bytes. Without
+// a terminal the monitor reads the container's stdout and stderr pipes (`log-file`); clients get
+// each chunk in docker's attach stream format: an 8-byte header (stream 1 stdout or 2 stderr,
+// three zero bytes, big-endian u32 length) and the bytes. What clients send is framed: a type
+// byte, a big-endian u16 length, the payload:
+//   'd' <bytes>                 input for the pty, or for the container's stdin pipe (`-i`)
 //   'w' <u16 rows> <u16 cols>   window size: TIOCSWINSZ on the master (the kernel sends SIGWINCH)
 // A client that takes no output for 2 s is dropped rather than stall the container and its log.
+// The stdin pipe (field 2 `1`, no terminal) stays open when a client leaves, as docker's
+// `run -d -i` (no StdinOnce); input the pipe cannot take right now (64 KiB unread) is dropped
+// rather than stall the monitor.
 constexpr size_t kMaxAttachClients = 4;
 constexpr size_t kMaxAttachFrame = 3 + 65535;
 
@@ -335,6 +341,8 @@ struct Monitor {
     std::string input;
   };
   std::vector<AttachClient> attached;
+  bool attachStdin = false;  // no terminal: the container's stdin is a pipe we keep the write end of
+  int stdinWrite = -1;
   // terminal mode: the pty master, relayed to and from our stdio
   int master = -1;
   bool stdinOpen = true;
@@ -365,20 +373,40 @@ void DropAttached(Monitor& m, size_t i) {
   m.attached.erase(m.attached.begin() + static_cast<long>(i));
 }
 
+// False: the client is gone, or took nothing for 2 s (SO_SNDTIMEO).
+bool SendAll(int fd, const char* data, size_t length) {
+  for (size_t done = 0; done < length;) {
+    ssize_t n = send(fd, data + done, length - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 // What the pty shows: the container's output, for the log (`log-file`) and attached clients.
 std::function<void(const char*, size_t)> TerminalOutputLogger(Monitor& m) {
   if (!m.settings->log.enabled() && m.attached.empty()) return nullptr;
   return [&m](const char* data, size_t length) {
     if (m.settings->log.enabled()) m.settings->log.AddTerminalOutput(data, length);
     for (size_t i = m.attached.size(); i-- > 0;) {
-      size_t done = 0;
-      while (done < length) {
-        ssize_t n = send(m.attached[i].fd, data + done, length - done, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // gone, or no room for 2 s (SO_SNDTIMEO)
-        done += static_cast<size_t>(n);
+      if (!SendAll(m.attached[i].fd, data, length)) DropAttached(m, i);
+    }
+  };
+}
+
+// No terminal: a chunk of the container's stdout (s 0) or stderr (s 1), framed for attached clients.
+ContainerLog::OutputSeen PipeOutputRelay(Monitor& m) {
+  if (m.attached.empty()) return nullptr;
+  return [&m](int s, const char* data, size_t length) {
+    const unsigned char header[8] = {static_cast<unsigned char>(s + 1), 0, 0, 0, static_cast<unsigned char>(length >> 24),
+                                     static_cast<unsigned char>(length >> 16), static_cast<unsigned char>(length >> 8),
+                                     static_cast<unsigned char>(length)};
+    for (size_t i = m.attached.size(); i-- > 0;) {
+      if (!SendAll(m.attached[i].fd, reinterpret_cast<const char*>(header), sizeof header) ||
+          !SendAll(m.attached[i].fd, data, length)) {
+        DropAttached(m, i);
       }
-      if (done < length) DropAttached(m, i);
     }
   };
 }
@@ -406,9 +434,10 @@ bool ReadAttached(Monitor& m, Monitor::AttachClient& client) {
     const unsigned char* frame = reinterpret_cast<const unsigned char*>(client.input.data());
     const size_t length = (static_cast<size_t>(frame[1]) << 8) | frame[2];
     if (client.input.size() < 3 + length) break;
-    if (frame[0] == 'd' && m.master >= 0) {
+    const int input = m.master >= 0 ? m.master : m.stdinWrite;  // stdinWrite: non-blocking
+    if (frame[0] == 'd' && input >= 0) {
       for (size_t done = 0; done < length;) {
-        ssize_t w = write(m.master, frame + 3 + done, length - done);
+        ssize_t w = write(input, frame + 3 + done, length - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         done += static_cast<size_t>(w);
@@ -467,7 +496,7 @@ void CloseTerminal(Monitor& m) {
   CloseTerminal(m);
   // Everything the container wrote is in the pipes by now: into the log before exit.json says
   // it is over, so a `logs` after `wait` is complete.
-  m.settings->log.Drain();
+  m.settings->log.Drain(PipeOutputRelay(m));
   if (m.errorReported) _exit(125);
   if (!m.ready) {
     SendControl({"error", "-1", "", "EIO", "", "",
@@ -678,7 +707,7 @@ void DropSetupTextPages() {
       if (!m.settings->detach && m.master >= 0) SendEndOfFile(m.master, m.inputEndedLine);
     }
     for (int s = 0; s < 2; s++) {
-      if (fds[6 + s].revents) m.settings->log.ReadStream(s);
+      if (fds[6 + s].revents) m.settings->log.ReadStream(s, PipeOutputRelay(m));
     }
     // Attached clients (output above may have dropped some: match by fd, newest first).
     for (size_t i = attachedPolled; i-- > 0;) {
@@ -832,7 +861,10 @@ int HelperMain(char** argv, char** envp) {
       // `id` is traced by the container process, which joins the session keyring named after it.
       if (step.op == "id") settings.id = step.fields[0];
       else if (step.op == "exit-command") RunStep(step, [&] { m.exitCommand = step.fields; });
-      else if (step.op == "attach-socket") RunStep(step, [&] { m.attachListener = ListenAttachSocket(step.fields[0]); });
+      else if (step.op == "attach-socket") RunStep(step, [&] {
+        m.attachListener = ListenAttachSocket(step.fields[0]);
+        m.attachStdin = step.fields[1] == "1";
+      });
       else if (step.op == "seccomp-listener") RunStep(step, [&] {
         if (step.fields[0].empty() || step.fields[0][0] != '/') Fail(EINVAL, "plan", "", "seccomp-listener needs an absolute path");
         m.seccompListener = &step;  // used when the container process sends its notify fd
@@ -858,6 +890,9 @@ int HelperMain(char** argv, char** envp) {
       settings.terminalReceiver = pty[0];
       settings.consoleSocketFd = pty[1];
     }
+    // `attach-socket PATH 1` without a terminal: the container reads a pipe only we write to.
+    int stdinPipe[2] = {-1, -1};
+    if (m.attachStdin && !settings.terminal && pipe2(stdinPipe, O_CLOEXEC) < 0) FailErrno("pipe2", "attach-socket stdin");
     if (settings.mode == "create" && settings.execFifo.empty()) {
       Fail(EINVAL, "plan", "", "create mode needs an exec-fifo step");
     }
@@ -890,12 +925,18 @@ int HelperMain(char** argv, char** envp) {
       if (settings.terminalReceiver >= 0) close(settings.terminalReceiver);
       gChannel = pair[1];
       settings.log.AttachToContainerProcess();
+      if (stdinPipe[0] >= 0) dup2(stdinPipe[0], 0);  // the copy lacks CLOEXEC: execve keeps it
       ContainerProcess(plan, settings, cloneStep);
     }
     if (cloneStep) FlushTrace(clone);
     close(pair[1]);
     if (settings.cloneCgroupFd >= 0) close(settings.cloneCgroupFd);
     settings.log.CloseWriteEnds();
+    if (stdinPipe[0] >= 0) {
+      close(stdinPipe[0]);  // only the container reads: when it is gone, writes fail (EPIPE)
+      m.stdinWrite = stdinPipe[1];
+      fcntl(m.stdinWrite, F_SETFL, O_NONBLOCK);
+    }
     if (settings.terminalReceiver >= 0) close(settings.consoleSocketFd);  // the child's end
     m.container = pid;
     m.channel = pair[0];

@@ -162,9 +162,11 @@ struct ContainerLog {
   void MakePipes();                 // monitor, before clone
   void AttachToContainerProcess();  // container process: pipes become fds 1 and 2
   void CloseWriteEnds();            // monitor, after clone
-  bool ReadStream(int s);           // poll said readable; false at EOF
+  // What the container wrote also goes to `seen` (stream 0 stdout, 1 stderr): `attach-socket` clients.
+  using OutputSeen = std::function<void(int s, const char* data, size_t length)>;
+  bool ReadStream(int s, const OutputSeen& seen = nullptr);  // poll said readable; false at EOF
   void AddTerminalOutput(const char* data, size_t length);  // terminal mode: the pty is the output
-  void Drain();                     // the container ended: read what is left, flush partial lines
+  void Drain(const OutputSeen& seen = nullptr);  // the container ended: read what is left, flush partial lines
   void Add(LogStream& stream, const char* data, size_t length, bool more);
   void WriteEntry(const std::string& chunk, const char* stream);
   void Rotate();

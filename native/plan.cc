@@ -21,7 +21,7 @@ struct OpShape {
 const OpShape kOps[] = {
     // process and monitor
     {"mode", 1}, {"detach", 1}, {"monitor", 1}, {"trace", 1}, {"id", 1}, {"state-dir", 1}, {"exec-fifo", 1},
-    {"console-socket", 1}, {"terminal", 1}, {"console-size", 2}, {"log-file", 3}, {"oom-check", 1}, {"exit-command", 1}, {"attach-socket", 1}, {"seccomp-listener", 4}, {"setns", 2}, {"clone", 1}, {"setgroups", 1},
+    {"console-socket", 1}, {"terminal", 1}, {"console-size", 2}, {"log-file", 3}, {"oom-check", 1}, {"exit-command", 1}, {"attach-socket", 2}, {"seccomp-listener", 4}, {"setns", 2}, {"clone", 1}, {"setgroups", 1},
     {"uid-map", 3}, {"gid-map", 3}, {"cgroup-join", 1}, {"cgroup-clone-into", 1}, {"rlimit", 3}, {"oom-score-adj", 1},
     {"sync", 1}, {"time-offset", 3},
     // mount phase

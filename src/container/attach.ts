@@ -1,7 +1,9 @@
-// `hull attach`: the client side of a detached `-t` container's attach socket (plan op
-// `attach-socket`). The monitor keeps the pty master and stays its only reader; we get a copy of
-// the output as plain bytes and send input and window sizes as frames (type byte, big-endian u16
-// length, payload): 'd' + bytes typed, 'w' + u16 rows + u16 columns.
+// `hull attach`: the client side of a detached container's attach socket (plan op
+// `attach-socket`). With -t the monitor keeps the pty master and stays its only reader; we get a
+// copy of the output as plain bytes. Without -t it reads the stdout and stderr pipes (for the log)
+// and we get each chunk in docker's attach stream format: 8-byte header (stream 1 or 2, three zero
+// bytes, big-endian u32 length), then the bytes. Either way we send input and window sizes as
+// frames (type byte, big-endian u16 length, payload): 'd' + bytes typed, 'w' + u16 rows + u16 columns.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -47,7 +49,13 @@ function sizeFrame(rows: number, columns: number): Buffer {
  */
 export async function attachToSocket(
   socketPath: string,
-  opts: { input?: NodeJS.ReadStream; output: NodeJS.WriteStream; detachKeys: number[] },
+  opts: {
+    input?: NodeJS.ReadStream;
+    output: NodeJS.WriteStream;
+    /** Set: the container has no terminal, output comes framed and stream 2 goes here. */
+    errorOutput?: NodeJS.WritableStream;
+    detachKeys: number[];
+  },
 ): Promise<'ended' | 'detached'> {
   const dirFd = fs.openSync(path.dirname(socketPath), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   let socket: net.Socket;
@@ -60,7 +68,7 @@ export async function attachToSocket(
   } finally {
     fs.closeSync(dirFd);
   }
-  const { input, output, detachKeys } = opts;
+  const { input, output, errorOutput, detachKeys } = opts;
   return new Promise((resolve) => {
     let matched = 0; // how many detach keys in a row were typed (held back until we know)
     let rawMode = false;
@@ -97,20 +105,31 @@ export async function attachToSocket(
     const onResize = () => {
       if (output.rows && output.columns) socket.write(sizeFrame(output.rows, output.columns));
     };
-    socket.on('data', (chunk: Buffer) => {
-      if (!output.write(chunk)) {
+    const write = (to: NodeJS.WritableStream, chunk: Buffer) => {
+      if (!to.write(chunk)) {
         socket.pause();
-        output.once('drain', () => socket.resume());
+        to.once('drain', () => socket.resume());
+      }
+    };
+    let pending: Buffer = Buffer.alloc(0); // framed output: an incomplete header or payload
+    socket.on('data', (chunk: Buffer) => {
+      if (!errorOutput) return write(output, chunk);
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 8) {
+        const length = pending.readUInt32BE(4);
+        if (pending.length < 8 + length) break;
+        write(pending[0] === 2 ? errorOutput : output, pending.subarray(8, 8 + length));
+        pending = pending.subarray(8 + length);
       }
     });
     socket.on('close', () => finish('ended'));
     socket.on('error', () => finish('ended'));
-    if (output.isTTY) {
+    if (output.isTTY && !errorOutput) {
       onResize();
       output.on('resize', onResize);
     }
     if (input) {
-      if (input.isTTY) {
+      if (input.isTTY && !errorOutput) {
         input.setRawMode(true);
         rawMode = true;
       }

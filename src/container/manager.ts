@@ -667,9 +667,11 @@ export class ContainerManager {
         // --rm: the monitor runs `hull container cleanup` as soon as the container exits (as
         // conmon's exit command), instead of waiting for the next hull command to notice.
         const exitCommand = rec.HostConfig.AutoRemove ? this.cleanupCommand(id) : undefined;
-        // -t: the monitor keeps the pty and lets `hull attach` clients in through this socket.
-        const attachSocket = spec.process?.terminal ? path.join(this.runtime.store.dir(id), ATTACH_SOCKET) : undefined;
-        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile, exitCommand, attachSocket });
+        // `hull attach` clients come in through this socket: the monitor relays the pty it keeps
+        // (-t) or the output pipes it logs, and with -i (no -t) feeds their input to the stdin pipe.
+        const attachSocket = path.join(this.runtime.store.dir(id), ATTACH_SOCKET);
+        const attachStdin = rec.Config.OpenStdin && !spec.process?.terminal;
+        await this.runtime.run({ id, bundle: dir, spec, detach: true, stdio: ['ignore', 'ignore', 'ignore'], logFile, exitCommand, attachSocket, attachStdin });
       } catch (err) {
         throw this.startFailure(id, err);
       }
@@ -714,8 +716,9 @@ export class ContainerManager {
   }
 
   /**
-   * docker attach, to a detached container started with -t: its terminal through the monitor's
-   * attach socket (our stdin, unless `stdin: false`, in raw mode; window size passed on). Resolves
+   * docker attach, to a detached container through its monitor's attach socket: with -t its
+   * terminal (our stdin, unless `stdin: false`, in raw mode; window size passed on); without, its
+   * stdout and stderr to ours, and our stdin to its stdin if it was started with -i. Resolves
    * with the container's exit code when it ends; the detach keys (ctrl-p ctrl-q) leave it running
    * and reject with docker's "read escape sequence" (exit code 1).
    */
@@ -723,9 +726,6 @@ export class ContainerManager {
     const rec = await this.get(nameOrId);
     if (rec.State.Status === 'paused') throw new ContainerStateError('You cannot attach to a paused container, unpause it first');
     if (rec.State.Status !== 'running') throw new ContainerStateError('You cannot attach to a stopped container, start it first');
-    if (!rec.Config.Tty) {
-      throw new ContainerCliError(`cannot attach to ${rec.Id.slice(0, 12)}: hull attaches only to containers started with -t (its output: hull logs -f)`);
-    }
     return this.attachRecord(rec, opts);
   }
 
@@ -734,7 +734,13 @@ export class ContainerManager {
     const socket = path.join(this.runtime.store.dir(rec.Id), ATTACH_SOCKET);
     let how: 'ended' | 'detached';
     try {
-      how = await attachToSocket(socket, { input: opts.stdin === false ? undefined : process.stdin, output: process.stdout, detachKeys });
+      how = await attachToSocket(socket, {
+        input: opts.stdin === false ? undefined : process.stdin,
+        output: process.stdout,
+        // No terminal: stdout and stderr come framed and stay apart, as docker's CLI writes them.
+        errorOutput: rec.Config.Tty ? undefined : process.stderr,
+        detachKeys,
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ECONNREFUSED') {

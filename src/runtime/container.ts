@@ -56,8 +56,10 @@ export interface CreateOptions {
   logFile?: LogFileOptions;
   /** Run by the monitor once the container has exited and exit.json is written (plan op `exit-command`). */
   exitCommand?: string[];
-  /** Terminal kept by the monitor: it relays the pty to clients of this unix socket (`attach-socket`). */
+  /** Output kept by the monitor (pty or log pipes): relayed to clients of this unix socket (`attach-socket`). */
   attachSocket?: string;
+  /** No terminal: the container's stdin is a pipe the attach clients write to (`-d -i`). */
+  attachStdin?: boolean;
 }
 
 export interface RunOptions extends CreateOptions {
@@ -260,6 +262,7 @@ export class Runtime {
         oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
         exitCommand: opts.exitCommand,
         attachSocket: opts.attachSocket,
+        attachStdin: opts.attachStdin,
         startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
       this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash

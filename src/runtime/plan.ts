@@ -71,10 +71,13 @@ export interface PlanOptions {
    */
   exitCommand?: string[];
   /**
-   * `attach-socket`: in terminal mode (no console socket) the monitor listens here and relays its
-   * pty to attached clients (`hull attach`); framed input, see docs/internals/plan.md.
+   * `attach-socket`: the monitor listens here for `hull attach` clients and relays the pty it keeps
+   * (terminal mode, no console socket) or, without a terminal, the stdout/stderr pipes it reads for
+   * `log-file` (docker's attach stream framing); framed input, see docs/internals/plan.md.
    */
   attachSocket?: string;
+  /** With `attachSocket` and no terminal: the container's stdin is a pipe attached clients write to (`-d -i`). */
+  attachStdin?: boolean;
   /**
    * The OCI state (status `created`) as a JSON object without `pid`, for startContainer hooks: the
    * container process adds the pid it sees itself (runtime-spec: the pid as seen by the container).
@@ -204,10 +207,10 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   const listener = seccompListener(spec, opts);
   if (listener) emit('seccomp-listener', ...listener);
   if (opts.attachSocket) {
-    if (!process.terminal || opts.consoleSocket || opts.monitor === false) {
-      throw new PlanError('attach-socket: needs a terminal the monitor keeps (terminal, no console socket, a monitor)');
+    if (opts.consoleSocket || opts.monitor === false || (!process.terminal && !opts.logFile)) {
+      throw new PlanError('attach-socket: needs output the monitor keeps (a monitor, no console socket; a terminal or log-file)');
     }
-    emit('attach-socket', opts.attachSocket);
+    emit('attach-socket', opts.attachSocket, opts.attachStdin && !process.terminal ? 1 : 0);
   }
 
   // --- namespaces: join existing ones, create the rest ---

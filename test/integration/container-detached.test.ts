@@ -202,17 +202,63 @@ describe('attach to a detached -t container', () => {
     expect((await hull(['rm', name])).code).toBe(0);
   });
 
-  it('refuses containers without -t and stopped ones', async () => {
-    const name = unique('attnotty');
-    expect((await hull(['run', '-d', '--name', name, IMAGE, 'sleep', '30'])).code).toBe(0);
-    const r = await hull(['attach', name]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/only to containers started with -t/);
-    expect((await hull(['rm', '-f', name])).code).toBe(0);
+  it('refuses stopped containers', async () => {
     const stopped = unique('attstopped');
     expect((await hull(['run', '-d', '-t', '--name', stopped, IMAGE, 'true'])).code).toBe(0);
     await hull(['wait', stopped]);
     expect((await hull(['attach', stopped])).stderr).toMatch(/cannot attach to a stopped container/);
     expect((await hull(['rm', stopped])).code).toBe(0);
+  });
+});
+
+describe('attach to a detached container without -t', () => {
+  it('writes its stdout to ours and its stderr to ours and exits with the container', async () => {
+    const name = unique('attpipe');
+    // The sleep leaves the attach time to connect before the late lines (a wider bound than it needs).
+    const script = 'echo out; echo err >&2; sleep 2; echo late; echo late-err >&2; exit 4';
+    expect((await hull(['run', '-d', '--name', name, IMAGE, 'sh', '-c', script])).code).toBe(0);
+    const attached = await hull(['attach', name]);
+    expect(attached.code).toBe(4);
+    expect(attached.stdout).toContain('late\n');
+    expect(attached.stdout).not.toContain('late-err');
+    expect(attached.stderr).toContain('late-err\n');
+    // The log still has both streams, all of them.
+    const logs = await hull(['logs', name]);
+    expect(logs.stdout).toBe('out\nlate\n');
+    expect(logs.stderr).toBe('err\nlate-err\n');
+    expect((await hull(['rm', name])).code).toBe(0);
+  });
+
+  it('-d -i: forwards our input to the container stdin, which stays open after we leave', async () => {
+    const name = unique('attstdin');
+    const script = 'read x; echo got $x; read y; echo then $y';
+    expect((await hull(['run', '-d', '-i', '--name', name, IMAGE, 'sh', '-c', script])).code).toBe(0);
+    // Our stdin ends after "hi": the container's does not (docker: no StdinOnce for -d -i). Detach.
+    const first = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
+    let firstOut = '';
+    let firstErr = '';
+    first.stdout.on('data', (d) => (firstOut += d));
+    first.stderr.on('data', (d) => (firstErr += d));
+    const firstExit = new Promise<number>((resolve) => first.on('close', (code) => resolve(code ?? -1)));
+    first.stdin.write('hi\n');
+    expect(await eventually(() => firstOut.includes('got hi\n'))).toBe(true);
+    first.stdin.write('\x10\x11');
+    expect(await firstExit).toBe(1); // docker: "read escape sequence", 1
+    expect(firstErr).toMatch(/read escape sequence/);
+    expect((await hull(['inspect', '-f', '{{.State.Running}}', name])).stdout).toBe('true\n');
+    const second = await hull(['attach', name], { input: 'there\n' });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('then there\n');
+    expect((await hull(['rm', name])).code).toBe(0);
+  });
+
+  it('without -i the container reads nothing from us; --no-stdin watches', async () => {
+    const name = unique('attnoin');
+    expect((await hull(['run', '-d', '--name', name, IMAGE, 'sh', '-c', 'read x; echo "read:$?:$x"; sleep 2; echo done'])).code).toBe(0);
+    const attached = await hull(['attach', '--no-stdin', name], { input: 'ignored\n' });
+    expect(attached.code).toBe(0);
+    expect(attached.stdout).toContain('done\n');
+    expect((await hull(['logs', name])).stdout).toBe('read:1:\ndone\n');
+    expect((await hull(['rm', name])).code).toBe(0);
   });
 });

@@ -263,12 +263,17 @@ describe('compilePlan', () => {
     expect(() => compilePlan(testSpec(), { ...baseOptions, exitCommand: ['node', 'hull'] })).toThrow(/absolute path/);
   });
 
-  it('attach-socket: only for a terminal the monitor keeps', () => {
+  it('attach-socket: for output the monitor keeps (its pty, or the log pipes); stdin pipe only without a terminal', () => {
     const spec = testSpec();
     spec.process!.terminal = true;
     const attachSocket = '/var/lib/hull/runtime/c1/attach.sock';
-    expect(compilePlan(spec, { ...baseOptions, attachSocket })).toContainEqual(['attach-socket', attachSocket]);
+    const logFile = { path: '/var/lib/hull/containers/c1/c1-json.log', maxSize: 0, maxFiles: 1 };
+    expect(compilePlan(spec, { ...baseOptions, attachSocket })).toContainEqual(['attach-socket', attachSocket, '0']);
+    expect(compilePlan(spec, { ...baseOptions, attachSocket, attachStdin: true })).toContainEqual(['attach-socket', attachSocket, '0']);
+    // No terminal: the monitor has output to relay only when it reads the pipes for the log.
     expect(() => compilePlan(testSpec(), { ...baseOptions, attachSocket })).toThrow(/attach-socket/);
+    expect(compilePlan(testSpec(), { ...baseOptions, attachSocket, logFile })).toContainEqual(['attach-socket', attachSocket, '0']);
+    expect(compilePlan(testSpec(), { ...baseOptions, attachSocket, logFile, attachStdin: true })).toContainEqual(['attach-socket', attachSocket, '1']);
     expect(() => compilePlan(spec, { ...baseOptions, attachSocket, consoleSocket: '/tmp/s.sock' })).toThrow(PlanError);
     expect(() => compilePlan(spec, { ...baseOptions, attachSocket, monitor: false })).toThrow(PlanError);
   });
