@@ -232,7 +232,7 @@ function describe(op: string, calls: Call[], text: string): string {
     case 'exit-command':
       return 'noting the exit command the monitor runs once the container has exited (like conmon\'s --exit-command)';
     case 'attach-socket':
-      return 'listening for attach clients (the monitor keeps the pty and relays it)';
+      return 'listening for attach clients (the monitor relays the container\'s output and input)';
     case 'rlimit': {
       const call = find('prlimit');
       return `setting resource limit ${call?.args[1] ?? plainFields.split(' ')[0]}`;

@@ -79,7 +79,7 @@ describe('process and monitor ops', () => {
     expect(isBookkeeping('start-hook-arg', 'start-hook-arg -v')).toBe(true);
     expect(x('exit-command', 'exit-command')).toBe("=> noting the exit command the monitor runs once the container has exited (like conmon's --exit-command)");
     expect(x('attach-socket', 'socket(AF_UNIX, SOCK_STREAM); bind("/r/attach.sock"); listen()')).toBe(
-      '=> listening for attach clients (the monitor keeps the pty and relays it): socket(AF_UNIX, SOCK_STREAM); bind("/r/attach.sock"); listen()',
+      `=> listening for attach clients (the monitor relays the container's output and input): socket(AF_UNIX, SOCK_STREAM); bind("/r/attach.sock"); listen()`,
     );
   });
   it('rlimit and oom-score-adj', () => {
