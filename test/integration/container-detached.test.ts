@@ -19,6 +19,15 @@ let tmp: string;
 const hull = (args: string[], opts: { input?: string } = {}) => runHull(args, { HULL_ROOT: root }, { input: opts.input ?? '' });
 
 const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** `hull attach NAME` left running: write to its stdin, read what it printed so far, await its exit code. */
+function attachLive(name: string) {
+  const child = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
+  const live = { stdin: child.stdin, stdout: '', stderr: '', exit: new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1))) };
+  child.stdout.on('data', (d) => (live.stdout += d));
+  child.stderr.on('data', (d) => (live.stderr += d));
+  return live;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `done` until it holds (true) or `ms` pass (false): a bound, not a timing assertion. */
@@ -166,18 +175,13 @@ describe('attach to a detached -t container', () => {
     const script = 'while read x; do [ "$x" = stop ] && exit 9; echo "seen:$x"; done';
     expect((await hull(['run', '-d', '-t', '--name', name, IMAGE, 'sh', '-c', script])).code).toBe(0);
     // ctrl-p then something else is input (held back, then passed on); ctrl-p ctrl-q detaches.
-    const first = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
-    let firstOut = '';
-    let firstErr = '';
-    first.stdout.on('data', (d) => (firstOut += d));
-    first.stderr.on('data', (d) => (firstErr += d));
-    const firstExit = new Promise<number>((resolve) => first.on('close', (code) => resolve(code ?? -1)));
+    const first = attachLive(name);
     first.stdin.write('one\n\x10x\n');
-    expect(await eventually(() => firstOut.includes('seen:\x10x\r\n'))).toBe(true);
+    expect(await eventually(() => first.stdout.includes('seen:\x10x\r\n'))).toBe(true);
     first.stdin.write('\x10\x11');
-    expect(await firstExit).toBe(1); // docker: "read escape sequence", 1
-    expect(firstErr).toMatch(/read escape sequence/);
-    expect(firstOut).toContain('seen:one\r\n');
+    expect(await first.exit).toBe(1); // docker: "read escape sequence", 1
+    expect(first.stderr).toMatch(/read escape sequence/);
+    expect(first.stdout).toContain('seen:one\r\n');
     expect((await hull(['inspect', '-f', '{{.State.Running}}', name])).stdout).toBe('true\n');
     // Two clients at once both see the output; --no-stdin sends nothing.
     const watcher = hull(['attach', '--no-stdin', name]);
@@ -234,17 +238,12 @@ describe('attach to a detached container without -t', () => {
     const script = 'read x; echo got $x; read y; echo then $y';
     expect((await hull(['run', '-d', '-i', '--name', name, IMAGE, 'sh', '-c', script])).code).toBe(0);
     // Our stdin ends after "hi": the container's does not (docker: no StdinOnce for -d -i). Detach.
-    const first = spawn(process.execPath, [HULL, 'attach', name], { env: { ...process.env, HULL_ROOT: root } });
-    let firstOut = '';
-    let firstErr = '';
-    first.stdout.on('data', (d) => (firstOut += d));
-    first.stderr.on('data', (d) => (firstErr += d));
-    const firstExit = new Promise<number>((resolve) => first.on('close', (code) => resolve(code ?? -1)));
+    const first = attachLive(name);
     first.stdin.write('hi\n');
-    expect(await eventually(() => firstOut.includes('got hi\n'))).toBe(true);
+    expect(await eventually(() => first.stdout.includes('got hi\n'))).toBe(true);
     first.stdin.write('\x10\x11');
-    expect(await firstExit).toBe(1); // docker: "read escape sequence", 1
-    expect(firstErr).toMatch(/read escape sequence/);
+    expect(await first.exit).toBe(1); // docker: "read escape sequence", 1
+    expect(first.stderr).toMatch(/read escape sequence/);
     expect((await hull(['inspect', '-f', '{{.State.Running}}', name])).stdout).toBe('true\n');
     const second = await hull(['attach', name], { input: 'there\n' });
     expect(second.code).toBe(0);
