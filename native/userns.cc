@@ -32,6 +32,8 @@ namespace {
 struct Fd {
   int fd;
   explicit Fd(int f = -1) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd(other.release()) {}
   ~Fd() {
     if (fd >= 0) close(fd);
   }
@@ -139,15 +141,9 @@ Napi::Value UsernsFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, nsfd);
 }
 
-Napi::Value IdmappedTree(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(env, "idmappedTree(source, usernsFd, recursive?)");
-  }
-  std::string source = info[0].As<Napi::String>().Utf8Value();
-  int usernsFd = info[1].As<Napi::Number>().Int32Value();
-  bool recursive = info.Length() > 2 && info[2].ToBoolean().Value();
-
+// A detached copy of the mount tree at `source` (open_tree OPEN_TREE_CLONE) shown through the
+// user namespace `usernsFd` (mount_setattr MOUNT_ATTR_IDMAP).
+Fd IdmappedClone(Napi::Env env, const std::string& source, int usernsFd, bool recursive) {
   unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
   Fd tree(open_tree(AT_FDCWD, source.c_str(), flags));
   if (tree.fd < 0) ThrowSystemError(env, errno, "open_tree", source);
@@ -158,7 +154,19 @@ Napi::Value IdmappedTree(const Napi::CallbackInfo& info) {
   if (mount_setattr(tree.fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0) {
     ThrowSystemError(env, errno, "mount_setattr", source);
   }
-  return Napi::Number::New(env, tree.release());
+  return tree;
+}
+
+Napi::Value IdmappedTree(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "idmappedTree(source, usernsFd, recursive?)");
+  }
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  int usernsFd = info[1].As<Napi::Number>().Int32Value();
+  bool recursive = info.Length() > 2 && info[2].ToBoolean().Value();
+
+  return Napi::Number::New(env, IdmappedClone(env, source, usernsFd, recursive).release());
 }
 
 // Attaches an idmapped copy of `source` at `target` (for callers that need a path, e.g. kernels
@@ -172,15 +180,7 @@ Napi::Value IdmappedMount(const Napi::CallbackInfo& info) {
   std::string target = info[1].As<Napi::String>().Utf8Value();
   int usernsFd = info[2].As<Napi::Number>().Int32Value();
   bool recursive = info.Length() > 3 && info[3].ToBoolean().Value();
-  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
-  Fd tree(open_tree(AT_FDCWD, source.c_str(), flags));
-  if (tree.fd < 0) ThrowSystemError(env, errno, "open_tree", source);
-  struct mount_attr attr = {};
-  attr.attr_set = MOUNT_ATTR_IDMAP;
-  attr.userns_fd = static_cast<uint64_t>(usernsFd);
-  if (mount_setattr(tree.fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) != 0) {
-    ThrowSystemError(env, errno, "mount_setattr", source);
-  }
+  Fd tree = IdmappedClone(env, source, usernsFd, recursive);
   if (move_mount(tree.fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
     ThrowSystemError(env, errno, "move_mount", target);
   }
