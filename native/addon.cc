@@ -1,6 +1,15 @@
 // The Node-API addon: host-side primitives only (src/native.ts is the typed contract).
 #include "addon.h"
 
+namespace hull {
+int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
+  if (info.Length() <= index || !info[index].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a number for " + name);
+  }
+  return info[index].As<Napi::Number>().Int32Value();
+}
+}  // namespace hull
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   hull::RegisterErrors(env, exports);

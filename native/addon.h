@@ -3,6 +3,9 @@
 #include <napi.h>
 
 namespace hull {
+// info[index] as an int32, or a TypeError "fn: expected a number for name" (every addon export).
+int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name);
+
 void RegisterErrors(Napi::Env env, Napi::Object exports);
 void RegisterFs(Napi::Env env, Napi::Object exports);       // fs.cc: openat2, mkdir-in-root, xattrs, mknod, flock
 void RegisterProc(Napi::Env env, Napi::Object exports);     // proc.cc: pidfd, kill, subreaper, cloexec

@@ -26,13 +26,6 @@ namespace {
 
 // --- argument checks (precise TypeErrors before any syscall) ---
 
-int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a number for " + name);
-  }
-  return info[index].As<Napi::Number>().Int32Value();
-}
-
 std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
   if (info.Length() <= index || !info[index].IsString()) {
     throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a string for " + name);

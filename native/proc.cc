@@ -18,13 +18,6 @@
 namespace hull {
 namespace {
 
-int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a number for " + name);
-  }
-  return info[index].As<Napi::Number>().Int32Value();
-}
-
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pid = IntArg(info, 0, "pidfdOpen", "pid");

@@ -22,13 +22,6 @@ namespace {
 // The kernel's SCM_MAX_FD: the most fds one message can carry.
 constexpr size_t kMaxFdsPerMessage = 253;
 
-int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a number for " + name);
-  }
-  return info[index].As<Napi::Number>().Int32Value();
-}
-
 struct Message {
   std::vector<char> data;
   std::vector<int> fds;

@@ -48,13 +48,6 @@
 namespace hull {
 namespace {
 
-int IntArg(const Napi::CallbackInfo& info, size_t index, const char* fn, const char* name) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": expected a number for " + name);
-  }
-  return info[index].As<Napi::Number>().Int32Value();
-}
-
 // ===== The protected helper =====
 
 // One fd per helper path and process: every helper started from it finds /proc/self/exe already
@@ -323,6 +316,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// What a WNOHANG waitid found: null (still running), else { exitCode (null if killed), signal }.
+Napi::Value ExitStatus(Napi::Env env, const siginfo_t& status) {
+  if (status.si_pid == 0) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  bool exited = status.si_code == CLD_EXITED;
+  result.Set("exitCode", exited ? Napi::Number::New(env, status.si_status) : env.Null());
+  result.Set("signal", Napi::Number::New(env, exited ? 0 : status.si_status));
+  return result;
+}
+
 // waitid(P_PIDFD, WEXITED|WNOHANG): null while the child runs, else how it ended. Reaps it.
 Napi::Value WaitPidfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -333,12 +336,7 @@ Napi::Value WaitPidfd(const Napi::CallbackInfo& info) {
     rc = waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &status, WEXITED | WNOHANG);
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) ThrowSystemError(env, errno, "waitid");
-  if (status.si_pid == 0) return env.Null();
-  Napi::Object result = Napi::Object::New(env);
-  bool exited = status.si_code == CLD_EXITED;
-  result.Set("exitCode", exited ? Napi::Number::New(env, status.si_status) : env.Null());
-  result.Set("signal", Napi::Number::New(env, exited ? 0 : status.si_status));
-  return result;
+  return ExitStatus(env, status);
 }
 
 // waitid(P_PID, WEXITED|WNOHANG) for a child we no longer hold a pidfd of: null while it runs
@@ -352,12 +350,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
     rc = waitid(P_PID, static_cast<id_t>(pid), &status, WEXITED | WNOHANG);
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) ThrowSystemError(env, errno, "waitid", std::to_string(pid));
-  if (status.si_pid == 0) return env.Null();
-  Napi::Object result = Napi::Object::New(env);
-  bool exited = status.si_code == CLD_EXITED;
-  result.Set("exitCode", exited ? Napi::Number::New(env, status.si_status) : env.Null());
-  result.Set("signal", Napi::Number::New(env, exited ? 0 : status.si_status));
-  return result;
+  return ExitStatus(env, status);
 }
 
 // pipe2(O_CLOEXEC): [read end, write end].
