@@ -134,29 +134,36 @@ ssize_t SendWithFd(int socket, const std::string& data, int fd) {
   return sent;
 }
 
-// One channel packet as fields; false at EOF. A packet may carry one fd (SCM_RIGHTS: the
-// `seccomp-listener` hand-off): it goes to *fd, or is closed when the caller wants none.
-bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd) {
-  static char buffer[1 << 16];
+// recvmsg into `buffer`, retried on EINTR; an fd that came along (SCM_RIGHTS) goes to *fd, else -1.
+// Returns what recvmsg did.
+ssize_t ReceiveWithFd(int socket, char* buffer, size_t size, int* fd) {
   char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec data = {buffer, sizeof buffer};
+  struct iovec iov = {buffer, size};
   struct msghdr message = {};
-  message.msg_iov = &data;
+  message.msg_iov = &iov;
   message.msg_iovlen = 1;
   message.msg_control = control;
   message.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+    n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (passedFd) *passedFd = -1;
+  *fd = -1;
   struct cmsghdr* header = n > 0 ? CMSG_FIRSTHDR(&message) : nullptr;
   if (header && header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS && header->cmsg_len == CMSG_LEN(sizeof(int))) {
-    int received;
-    memcpy(&received, CMSG_DATA(header), sizeof received);
-    if (passedFd) *passedFd = received;
-    else close(received);
+    memcpy(fd, CMSG_DATA(header), sizeof(int));
   }
+  return n;
+}
+
+// One channel packet as fields; false at EOF. A packet may carry one fd (SCM_RIGHTS: the
+// `seccomp-listener` hand-off): it goes to *fd, or is closed when the caller wants none.
+bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd) {
+  static char buffer[1 << 16];
+  int received;
+  ssize_t n = ReceiveWithFd(fd, buffer, sizeof buffer, &received);
+  if (passedFd) *passedFd = received;
+  else if (received >= 0) close(received);
   if (n <= 0) return false;
   std::string line(buffer, static_cast<size_t>(n));
   if (!line.empty() && line.back() == '\n') line.pop_back();
@@ -221,18 +228,6 @@ int64_t SignedNumber(const std::string& text) {
   long long value = strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end || errno) Fail(EINVAL, "plan", "", "not a number: \"" + text + "\"");
   return value;
-}
-
-std::vector<std::string> SplitList(const std::string& list, char separator) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start < list.size()) {
-    size_t end = list.find(separator, start);
-    if (end == std::string::npos) end = list.size();
-    if (end > start) items.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
 }
 
 }  // namespace hull

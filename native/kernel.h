@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "plan.h"
+#include "text.h"
 
 namespace hull {
 
@@ -185,6 +186,8 @@ void Report(const std::vector<std::string>& fields);       // to TypeScript, fro
 bool ReceivePacket(int fd, std::vector<std::string>& fields, int* passedFd = nullptr);
 // sendmsg(data + one fd as SCM_RIGHTS), EINTR retried; returns sendmsg's result.
 ssize_t SendWithFd(int socket, const std::string& data, int fd);
+// recvmsg into buffer, EINTR retried; a passed fd (SCM_RIGHTS) goes to *fd, else -1.
+ssize_t ReceiveWithFd(int socket, char* buffer, size_t size, int* fd);
 void FlushTrace(const Step& step);
 std::vector<std::string> ErrorMessage(const Step& step, const StepFailure& failure);
 // Thrown after an `error` message went out: unwinds to the process' exit path.
@@ -195,7 +198,6 @@ void RunStep(const Step& step, const std::function<void()>& body);
 void PrepareStep(const Step& step, const std::function<void()>& body);
 uint64_t Number(const std::string& text, int base = 10);  // Fail(EINVAL) if not a number
 int64_t SignedNumber(const std::string& text);
-std::vector<std::string> SplitList(const std::string& list, char separator = ',');
 
 // --- helper.cc: what the monitor decided before the clone ---
 struct Settings {

@@ -646,6 +646,7 @@ bool SeccompProgramFromBase64(const std::string& text, std::vector<sock_filter>&
 // every helper (the helper then loads the program of a `seccomp-bpf` op as is).
 #include "addon.h"
 #include "errors.h"
+#include "text.h"
 
 namespace hull {
 namespace {
@@ -655,18 +656,6 @@ bool ParseDecimal(const std::string& text, uint64_t& out) {
   errno = 0;
   out = strtoull(text.c_str(), &end, 10);
   return !text.empty() && !*end && !errno;
-}
-
-std::vector<std::string> SplitCommas(const std::string& list, char separator = ',') {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start < list.size()) {
-    size_t end = list.find(separator, start);
-    if (end == std::string::npos) end = list.size();
-    if (end > start) items.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
 }
 
 [[noreturn]] void ThrowInvalid(Napi::Env env, const std::string& message) {
@@ -691,17 +680,17 @@ Napi::Value CompileSeccompBinding(const Napi::CallbackInfo& info) {
       filter.defaultAction = f[1];
       if (!f[2].empty() && !ParseDecimal(f[2], number)) ThrowInvalid(env, "not a number: \"" + f[2] + "\"");
       filter.defaultErrno = static_cast<int>(number);
-      filter.flags = SplitCommas(f[3]);
-      filter.arches = SplitCommas(f[4]);
+      filter.flags = SplitList(f[3]);
+      filter.arches = SplitList(f[4]);
       started = true;
     } else if (f.size() == 5 && f[0] == "seccomp-rule" && started) {
       SeccompRule rule;
       rule.action = f[1];
       if (!f[2].empty() && !ParseDecimal(f[2], number)) ThrowInvalid(env, "not a number: \"" + f[2] + "\"");
       rule.errnoRet = static_cast<int>(number);
-      rule.names = SplitCommas(f[3]);
-      for (const std::string& text : SplitCommas(f[4])) {
-        std::vector<std::string> parts = SplitCommas(text, ':');
+      rule.names = SplitList(f[3]);
+      for (const std::string& text : SplitList(f[4])) {
+        std::vector<std::string> parts = SplitList(text, ':');
         SeccompArg arg{0, "", 0, 0};
         uint64_t index = 0;
         if (parts.size() < 3 || !ParseDecimal(parts[0], index) || !ParseDecimal(parts[2], arg.value) ||

@@ -118,19 +118,9 @@ void GiveStdioToUser(uid_t uid) {
 
 int ReceivePtyMaster(int socket) {
   char name[64];
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct iovec data = {name, sizeof name};
-  struct msghdr message = {};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  if (recvmsg(socket, &message, MSG_CMSG_CLOEXEC) <= 0) return -1;
-  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-  if (!header || header->cmsg_type != SCM_RIGHTS) return -1;
   int master;
-  memcpy(&master, CMSG_DATA(header), sizeof(int));
-  return master;
+  if (ReceiveWithFd(socket, name, sizeof name, &master) <= 0) return -1;  // no fd comes with EOF
+  return master;  // -1 if the message had none
 }
 
 bool MakeRaw(int fd, struct termios* saved) {
