@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { CgroupRecord } from '../cgroup/driver';
 import { native } from '../native';
 import { OCI_VERSION, type Spec } from './spec';
+import { fsyncDir } from '../image/fsutil';
 
 export const DEFAULT_STATE_ROOT = '/run/hull-oci';
 export const STATE_FILE = 'state.json';
@@ -181,14 +182,7 @@ export function writeFileAtomic(file: string, content: string, durable = false):
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  if (durable) {
-    const dirFd = fs.openSync(path.dirname(file), 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  }
+  if (durable) fsyncDir(path.dirname(file));
 }
 
 /**
