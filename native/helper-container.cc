@@ -53,6 +53,7 @@ struct Container {
   int procFd = -1;  // our own procfs instance for sysctls
   int timeOffsetsFd = -1, timeOffsetsErrno = 0;  // /proc/self/timens_offsets, opened while dumpable
   int failureExitCode = 125;
+  bool cgroupWait = false;  // a `cgroup-wait` step: the cgroup namespace is made there, not at start
   std::vector<StartHook> startHooks;
 };
 
@@ -362,6 +363,10 @@ void RunContainerStep(Container& c, const Step& step) {
   if (op == "sync") {
     Report({"sync", f[0]});
     WaitForGo();
+  } else if (op == "cgroup-wait") {
+    Trace("recv(channel) = \"go\"");
+    WaitForGo();  // the monitor has joined us to every cgroup, our caller has written the limits
+    if (c.settings->unshareFlags & CLONE_NEWCGROUP) UnshareNamespaces(CLONE_NEWCGROUP);
   } else if (op == "propagation" || op == "rootfs-propagation") {
     SetPropagation("/", Number(f[0]));
   } else if (op == "rootfs") {
@@ -524,10 +529,12 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   }
   const Step cloneFallback{0, "clone", {}};
   const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
-  if (settings.unshareFlags || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
+  // With `cgroup-wait` we are not in our cgroups yet: the cgroup namespace waits for that step.
+  const uint64_t unshareNow = settings.unshareFlags & ~(c.cgroupWait ? uint64_t(CLONE_NEWCGROUP) : 0);
+  if (unshareNow || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
     // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
     // joined user namespace owns what we create here.
-    if (settings.unshareFlags) UnshareNamespaces(settings.unshareFlags);
+    if (unshareNow) UnshareNamespaces(unshareNow);
     if (newNet) BringUpLoopback();
   });
   // A new time namespace with clock offsets (`time-offset`): all of them go in one write.
@@ -567,6 +574,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     c.haveUserOp |= step.op == "user";
     c.haveSysctl |= step.op == "sysctl";
     c.haveSeccompListener |= step.op == "seccomp-listener";
+    c.cgroupWait |= step.op == "cgroup-wait";
   }
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place

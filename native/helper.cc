@@ -194,10 +194,19 @@ void ApplyRlimit(pid_t pid, const Step& step) {
   Fail(EINVAL, "prlimit", "", "unknown rlimit " + name);
 }
 
+bool IsCgroupJoin(const Step& step, bool clonedIntoCgroup) {
+  return step.op == "cgroup-join" || (step.op == "cgroup-clone-into" && !clonedIntoCgroup);
+}
+
+void JoinCgroup(const Step& step, pid_t pid) {
+  RunStep(step, [&] { WriteProcFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
+}
+
 // The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
 // gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
-// rlimits and the OOM score, in plan order.
-void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup) {
+// rlimits and the OOM score, in plan order. With `lateJoins` (the plan has `cgroup-wait`) the
+// cgroup.procs writes are left for RunLateCgroupJoins, after "go".
+void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup, bool lateJoins) {
   std::string uidLines, gidLines;
   for (const Step& step : plan) {
     std::string line = step.fields.size() >= 3 ? step.fields[0] + " " + step.fields[1] + " " + step.fields[2] + "\n" : "";
@@ -217,8 +226,8 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoC
     }
   }
   for (const Step& step : plan) {
-    if (step.op == "cgroup-join" || (step.op == "cgroup-clone-into" && !clonedIntoCgroup)) {
-      RunStep(step, [&] { WriteProcFile(step.fields[0] + "/cgroup.procs", std::to_string(pid)); });
+    if (IsCgroupJoin(step, clonedIntoCgroup)) {
+      if (!lateJoins) JoinCgroup(step, pid);
     } else if (step.op == "cgroup-clone-into") {
       RunStep(step, [] {});  // clone3 put it there (CLONE_INTO_CGROUP)
     } else if (step.op == "rlimit") {
@@ -227,6 +236,23 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoC
       RunStep(step, [&] { WriteProcFile("/proc/" + std::to_string(pid) + "/oom_score_adj", step.fields[0]); });
     }
   }
+}
+
+// `cgroup-wait`: the container process runs its mount phase while we write it into its cgroups
+// (each v1 cgroup.procs write may wait for an RCU grace period, 5-20 ms) and while our caller
+// writes the limits. It stops at `cgroup-wait`; we ask the caller with `sync cgroups` once our part
+// is done, and its `go` (relayed by the monitor loop) lets the container process on.
+void RunLateCgroupJoins(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup) {
+  for (const Step& step : plan) {
+    if (IsCgroupJoin(step, clonedIntoCgroup)) JoinCgroup(step, pid);
+  }
+}
+
+bool PlanHas(const std::vector<Step>& plan, const char* op) {
+  for (const Step& step : plan) {
+    if (step.op == op) return true;
+  }
+  return false;
 }
 
 // ===== exit.json =====
@@ -942,10 +968,20 @@ int HelperMain(char** argv, char** envp) {
     m.channel = pair[0];
     SendControl({"pid", std::to_string(pid)});
 
-    RunAfterCloneOps(plan, pid, settings.clonedIntoCgroup);
-    // The container sits in its cgroup now and has not run a single instruction of its own.
-    m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
-    send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+    const bool lateJoins = PlanHas(plan, "cgroup-wait");
+    RunAfterCloneOps(plan, pid, settings.clonedIntoCgroup, lateJoins);
+    if (lateJoins) {
+      // The container process may set up its mounts now; it waits at `cgroup-wait` for the rest.
+      send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+      RunLateCgroupJoins(plan, pid, settings.clonedIntoCgroup);
+      m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
+      SendControl({"sync", "cgroups"});
+      m.awaitingSync = true;
+    } else {
+      // The container sits in its cgroup now and has not run a single instruction of its own.
+      m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
+      send(m.channel, "go\n", 3, MSG_NOSIGNAL);
+    }
   } catch (const StepAborted&) {
     KillAndExit(m, 125);
   } catch (const StepFailure& failure) {

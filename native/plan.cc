@@ -23,7 +23,7 @@ const OpShape kOps[] = {
     {"mode", 1}, {"detach", 1}, {"monitor", 1}, {"trace", 1}, {"id", 1}, {"state-dir", 1}, {"exec-fifo", 1},
     {"console-socket", 1}, {"terminal", 1}, {"console-size", 2}, {"log-file", 3}, {"oom-check", 1}, {"exit-command", 1}, {"attach-socket", 2}, {"seccomp-listener", 4}, {"setns", 2}, {"clone", 1}, {"setgroups", 1},
     {"uid-map", 3}, {"gid-map", 3}, {"cgroup-join", 1}, {"cgroup-clone-into", 1}, {"rlimit", 3}, {"oom-score-adj", 1},
-    {"sync", 1}, {"time-offset", 3},
+    {"sync", 1}, {"cgroup-wait", 0}, {"time-offset", 3},
     // mount phase
     {"propagation", 1}, {"rootfs", 1}, {"mount", 6}, {"mkdev", 7}, {"symlink", 2}, {"pivot", 1},
     {"rootfs-propagation", 1}, {"readonly-root", 0}, {"mask", 1}, {"readonly", 1},

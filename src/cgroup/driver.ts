@@ -30,6 +30,11 @@ export interface CgroupDriver {
   observer?: CgroupObserver;
   /** mkdir every directory and apply the resources (warnings are returned, not thrown). */
   create(resources: Resources | undefined): string[];
+  /**
+   * Only the directories: a container start writes the limits (apply) while the helper already
+   * works, which is fine as long as it is done before the container's program runs (`cgroup-wait`).
+   */
+  makeDirs(): void;
   /** Directories whose cgroup.procs gets the container's pid (the plan's `cgroup-join` ops). */
   joinDirs(): string[];
   /**

@@ -104,12 +104,16 @@ export class V1Cgroup implements CgroupDriver {
   }
 
   create(resources: Resources | undefined): string[] {
+    this.makeDirs();
+    return this.apply(resources);
+  }
+
+  makeDirs(): void {
     for (const [name, dir] of Object.entries(this.record.dirs)) {
       if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
       else makeCgroupDir(dir, this.observer);
     }
     if (this.record.unifiedDir) makeCgroupDir(this.record.unifiedDir, this.observer);
-    return this.apply(resources);
   }
 
   /** A new cpuset group starts with empty cpus/mems and refuses tasks: copy them down from the parent. */

@@ -98,9 +98,13 @@ export class V2Cgroup implements CgroupDriver {
   }
 
   create(resources: Resources | undefined): string[] {
+    this.makeDirs();
+    return this.apply(resources);
+  }
+
+  makeDirs(): void {
     this.enableControllers();
     makeCgroupDir(this.dir, this.observer);
-    return this.apply(resources);
   }
 
   /** Walk from the root to the container's parent enabling every wanted controller the parent has. */

@@ -8,7 +8,7 @@ import { defaultDeviceRules, defaultDevices } from './default-devices';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
 import { HookError, runHooks } from './hooks';
-import { compilePlan, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type LogFileOptions, type PlanMode } from './plan';
+import { compilePlan, SYNC_CGROUPS, SYNC_CREATE_CONTAINER, SYNC_CREATE_RUNTIME, type CgroupMountSource, type LogFileOptions, type PlanMode } from './plan';
 import { unknownCapabilities, validateProcess, validateSpec, type Process, type Resources, type Spec } from './spec';
 import {
   ContainerError, DEFAULT_STATE_ROOT, EXEC_FIFO, StateStore, deriveStatus, isSameProcess, notExist, ociState,
@@ -163,7 +163,12 @@ export class Runtime {
       await this.start(opts.id);
       return 0;
     }
-    const { helper, record, spec } = await this.spawnContainer(opts, 'run', opts.detach ?? false);
+    const detach = opts.detach ?? false;
+    // In the foreground we hear the exit ourselves and then remove the state: without `keep`
+    // the monitor need not write (and fsync) exit.json. Should we die first, the monitor kills
+    // the container (detach 0) and `delete` finds its pid gone.
+    const exitRecord = detach || opts.keep === true;
+    const { helper, record, spec, recorded } = await this.spawnContainer(opts, 'run', detach, exitRecord);
     this.runPoststart(spec, record);
     if (opts.detach) {
       await this.detachFrom(helper, record);
@@ -174,6 +179,7 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
+      await recorded.catch((err) => this.warn(`cannot write state.json: ${err.message}`));
       if (!opts.keep) await this.delete(opts.id, { force: true }).catch((err) => this.warn(String(err.message)));
     }
     return exit.signal ? 128 + exit.signal : exit.exitCode;
@@ -197,7 +203,7 @@ export class Runtime {
     return validateSpec(json, { requireProcess: true });
   }
 
-  private async spawnContainer(opts: CreateOptions, mode: PlanMode, detach = true) {
+  private async spawnContainer(opts: CreateOptions, mode: PlanMode, detach = true, exitRecord = true) {
     const bundle = path.resolve(opts.bundle);
     const spec = this.loadSpec({ ...opts, bundle });
     const process = spec.process!;
@@ -235,7 +241,9 @@ export class Runtime {
       const devices = defaultDeviceRules(defaultDevices(spec));
       cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
-      for (const w of cgroup.create(spec.linux?.resources)) this.warn(w);
+      // Only the directories now: the container process is born in (or joins) them, and we write
+      // the limits while the helper works (below).
+      cgroup.makeDirs();
       // The helper's cgroup.procs writes wait for an RCU grace period unless one passed just before:
       // pay it now, overlapping the plan and the helper's start (src/cgroup/prime.ts). Not earlier:
       // the waiting write holds cgroup_mutex, which the mkdirs above need.
@@ -245,7 +253,7 @@ export class Runtime {
         mode,
         id: opts.id,
         bundle,
-        stateDir: dir,
+        stateDir: exitRecord ? dir : undefined,
         execFifo,
         consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined,
         detach,
@@ -255,6 +263,7 @@ export class Runtime {
         cgroupCloneInto: cgroup.cloneIntoDir(),
         cgroupVersion: cgroup.record.version,
         cgroupMountSources: cgroupMountSources(cgroup),
+        cgroupWait: true,
         noPivot: opts.noPivot,
         preserveFds: opts.preserveFds,
         devCore: fs.existsSync('/proc/kcore'),
@@ -265,18 +274,27 @@ export class Runtime {
         attachStdin: opts.attachStdin,
         startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
-      this.store.write(record, { lock: false }); // status "creating" until the pid is known; lets `delete` clean up a crash
+      // Three things at once from here, until `sync cgroups`: the helper creates the container
+      // process and its mounts (and joins the v1 cgroups), the thread pool writes state.json
+      // (status "creating" until the pid is known; lets `delete` clean up a crash), and we write
+      // the limits. The container process waits at `cgroup-wait` until all three are done.
+      const stored = this.store.writeInBackground(record);
+      stored.catch(() => undefined); // awaited at `sync cgroups`, or the helper is killed
       helper = new HelperProcess(ops, {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
         onTrace: this.options.onTrace,
-        onSync: (name, pid) => this.onSync(name, pid, spec, record),
+        onSync: (name, pid) => (name === SYNC_CGROUPS ? stored : this.onSync(name, pid, spec, record)),
       });
+      for (const w of cgroup.apply(spec.linux?.resources)) this.warn(w);
       await helper.ready.finally(stopPriming);
       this.recordPid(record, helper.pid, helper.monitorPid);
-      this.store.write(record, { lock: false });
+      // Foreground `run` lets this write overlap the container's run (runUntilExit awaits it).
+      const recorded = this.store.writeInBackground(record);
+      recorded.catch(() => undefined);
+      if (detach || mode === 'create') await recorded;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
-      return { helper, record, spec };
+      return { helper, record, spec, cgroup, recorded };
     } catch (err) {
       stopPriming();
       helper?.kill();

@@ -6,6 +6,9 @@
 //   → propagation → rootfs → mounts → /dev → [create-container hooks] → pivot → readonly root
 //   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args
 //   → [startContainer hooks] → exec
+//
+// With `cgroupWait` (every container start of the Runtime) the cgroup joins move after the oom
+// score and a `cgroup-wait` step goes before the first step that needs them (see insertCgroupWait).
 import * as path from 'node:path';
 import { defaultDevices } from './default-devices';
 import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
@@ -31,8 +34,8 @@ export interface PlanOptions {
   id: string;
   /** Bundle directory: relative root.path and relative bind sources resolve against it. */
   bundle: string;
-  /** Container state directory; the monitor writes exit.json there. */
-  stateDir: string;
+  /** Container state directory; the monitor writes exit.json there (none: nobody needs it). */
+  stateDir?: string;
   /** create mode: the exec fifo `start` opens. */
   execFifo?: string;
   consoleSocket?: string;
@@ -54,6 +57,14 @@ export interface PlanOptions {
   /** How `/sys/fs/cgroup` mounts become real mounts: v2 mounts cgroup2, v1 binds these directories. */
   cgroupVersion?: 1 | 2;
   cgroupMountSources?: CgroupMountSource[];
+  /**
+   * Emit `cgroup-wait`: the monitor joins the cgroups (the v1 cgroup.procs writes, each maybe an
+   * RCU grace period) while the container process already sets up its mounts, and the caller
+   * writes the limits meanwhile; `sync cgroups` asks it when they are in place. The container
+   * process waits before anything that needs its cgroup: a cgroup mount, hooks, its cgroup
+   * namespace, credentials and seccomp, execve.
+   */
+  cgroupWait?: boolean;
   noPivot?: boolean;
   preserveFds?: number;
   /** Add the /dev/core → /proc/kcore link (runc does when the host has /proc/kcore). */
@@ -164,6 +175,8 @@ const SECCOMP_OPS: Record<string, string> = {
 /** The sync point names TypeScript answers; hooks run there. */
 export const SYNC_CREATE_RUNTIME = 'create-runtime';
 export const SYNC_CREATE_CONTAINER = 'create-container';
+/** Asked by the monitor (not a plan op) once it has joined the cgroups of a `cgroup-wait` plan. */
+export const SYNC_CGROUPS = 'cgroups';
 
 export function hasHooks(hooks: Hooks | undefined, ...kinds: (keyof Hooks)[]): boolean {
   return kinds.some((k) => (hooks?.[k]?.length ?? 0) > 0);
@@ -184,7 +197,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   if (opts.monitor === false) emit('monitor', 0);
   emit('trace', opts.trace ? 1 : 0);
   emit('id', opts.id);
-  emit('state-dir', opts.stateDir);
+  if (opts.stateDir) emit('state-dir', opts.stateDir);
   if (opts.mode === 'create') {
     if (!opts.execFifo) throw new PlanError('create mode needs an exec fifo');
     emit('exec-fifo', opts.execFifo);
@@ -241,10 +254,15 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   }
 
   // --- privileged setup from the outside, before any container code runs ---
-  if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
-  for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
+  const cgroups = () => {
+    if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
+    for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
+  };
+  // With cgroup-wait the monitor joins last, after "go" (the order it runs them in).
+  if (!opts.cgroupWait) cgroups();
   for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
   if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
+  if (opts.cgroupWait) cgroups();
 
   // --- a new container only: hooks, the filesystem, kernel settings (exec joins all of these) ---
   if (opts.mode !== 'exec') {
@@ -255,6 +273,8 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
     if (spec.domainname) emit('domainname', spec.domainname);
     for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) emit('sysctl', key, value);
   }
+
+  if (opts.cgroupWait && opts.mode !== 'exec') insertCgroupWait(ops);
 
   // --- the process: credentials, security, then exec ---
   emit('umask', (process.user.umask ?? 0o022).toString(8).padStart(4, '0'));
@@ -282,6 +302,17 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
 }
 
 type Emit = (op: string, ...fields: (string | number)[]) => void;
+
+/**
+ * `cgroup-wait` goes before the first step that needs the container in its cgroups with its
+ * limits: a hook sync or a cgroup(2) mount, else at the end of the filesystem and kernel settings,
+ * before credentials and seccomp (the wait's recv and the cgroup namespace's unshare must still
+ * be allowed) and long before execve.
+ */
+function insertCgroupWait(ops: PlanOp[]): void {
+  const at = ops.findIndex(([op, , , fstype]) => op === 'sync' || (op === 'mount' && (fstype === 'cgroup' || fstype === 'cgroup2')));
+  ops.splice(at < 0 ? ops.length : at, 0, ['cgroup-wait']);
+}
 
 /** linux.timeOffsets → [clock, secs, nanosecs]: only for a new time namespace, which they need. */
 function timeOffsets(spec: Spec, newNamespace: (t: NamespaceType) => boolean): [string, number, number][] {

@@ -241,6 +241,11 @@ function describe(op: string, calls: Call[], text: string): string {
       return 'setting the OOM score';
     case 'sync':
       return `pausing for the ${plainFields} hooks`;
+    case 'cgroup-wait': {
+      // The monitor joined the cgroups meanwhile (its own trace lines), the CLI wrote the limits.
+      const unshare = find('unshare');
+      return `waiting until it sits in its cgroups with their limits written${unshare ? ', then creating the cgroup namespace from inside' : ''}`;
+    }
     case 'propagation':
     case 'rootfs-propagation':
       return first?.name === 'mount' ? propagationWords(first.args[3] ?? '') : 'changing mount propagation';

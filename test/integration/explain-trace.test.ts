@@ -62,22 +62,25 @@ async function runTraced(bundle: Bundle, id: string) {
   } finally {
     fs.closeSync(out);
   }
-  return { code, messages, lines, stdout: fs.readFileSync(outFile, 'utf8'), stateDir: runtime.store.dir(id) };
+  return { code, messages, lines, stdout: fs.readFileSync(outFile, 'utf8') };
 }
 
-/** The plan the runtime compiled for this run (same inputs as Runtime.spawnContainer). */
-function expectedPlan(spec: Spec, bundle: Bundle, id: string, stateDir: string): PlanOp[] {
+/**
+ * The plan the runtime compiled for this run (same inputs as Runtime.spawnContainer): a foreground
+ * run that keeps no state asks for no exit.json (no `state-dir`).
+ */
+function expectedPlan(spec: Spec, bundle: Bundle, id: string): PlanOp[] {
   const cgroup = cgroupForContainer(spec.linux?.cgroupsPath, id, []);
   return compilePlan(spec, {
     mode: 'run',
     id,
     bundle: bundle.dir,
-    stateDir,
     detach: false,
     trace: true,
     cgroupDirs: cgroup.joinDirs(),
     cgroupCloneInto: cgroup.cloneIntoDir(),
     cgroupVersion: cgroup.record.version,
+    cgroupWait: true,
     oomCheck: oomCheckFile(cgroup.record),
     cgroupMountSources:
       cgroup.record.version === 1
@@ -144,7 +147,7 @@ describe('explain trace (Runtime API)', () => {
       spec.linux!.resources = { ...spec.linux!.resources, memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 100 } };
     });
     const id = uniqueId('explain');
-    const { code, messages, lines, stdout, stateDir } = await runTraced(bundle, id);
+    const { code, messages, lines, stdout } = await runTraced(bundle, id);
     expect(code).toBe(0);
     noLeaks(bundle, id);
 
@@ -153,7 +156,7 @@ describe('explain trace (Runtime API)', () => {
     for (const l of lines) expect(l).toMatch(/^=> \S/);
     expect(messages.map((m) => explainStep(m.step, m.op, m.text))).toEqual(lines);
 
-    const plan = expectedPlan(bundle.spec, bundle, id, stateDir);
+    const plan = expectedPlan(bundle.spec, bundle, id);
     checkAgainstPlan(plan, messages);
 
     const probe = JSON.parse(stdout.trim().split('\n').pop()!) as Probe;
@@ -249,16 +252,17 @@ describe('explain trace (Runtime API)', () => {
       spec.process!.args = ['/bin/sh', '-c', 'cat /proc/self/uid_map; cat /proc/sys/net/ipv4/ip_forward; mkdir /tmp/x 2>/dev/null || echo mkdir-refused; /bin/hull-probe report'];
     });
     const id = uniqueId('explain-userns');
-    const { code, messages, lines, stdout, stateDir } = await runTraced(bundle, id);
+    const { code, messages, lines, stdout } = await runTraced(bundle, id);
     expect(code).toBe(0);
     noLeaks(bundle, id);
-    checkAgainstPlan(expectedPlan(bundle.spec, bundle, id, stateDir), messages);
+    checkAgainstPlan(expectedPlan(bundle.spec, bundle, id), messages);
 
     const [uidMap, forward, mkdir, report] = stdout.trim().split('\n');
     const probe = JSON.parse(report) as Probe;
 
     expect(linesStarting(lines, 'creating namespaces (user, pid, mount, uts, ipc, net)')).toHaveLength(1);
-    expect(linesStarting(lines, 'creating the cgroup namespace from inside')).toHaveLength(1);
+    // The cgroup namespace waits for `cgroup-wait`: the container process must sit in its cgroups.
+    expect(linesStarting(lines, 'waiting until it sits in its cgroups with their limits written, then creating the cgroup namespace from inside')).toHaveLength(1);
     expect(probe.namespaces.user).not.toBe(hostNamespace('user'));
     expect(probe.namespaces.cgroup).not.toBe(hostNamespace('cgroup'));
 

@@ -221,6 +221,37 @@ describe('compilePlan', () => {
     expect(names.lastIndexOf('sync')).toBeLessThan(names.indexOf('pivot'));
   });
 
+  it('cgroupWait: joins after the rlimits (the monitor runs them after "go"), cgroup-wait before credentials', () => {
+    const spec = testSpec();
+    spec.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 10 }];
+    const plain = opNames(compilePlan(spec, baseOptions));
+    expect(plain).not.toContain('cgroup-wait');
+    expect(plain.indexOf('cgroup-join')).toBeLessThan(plain.indexOf('rlimit'));
+
+    const names = opNames(compilePlan(spec, { ...baseOptions, cgroupWait: true }));
+    expect(names.filter((n) => n === 'cgroup-wait')).toHaveLength(1);
+    expect(names.indexOf('rlimit')).toBeLessThan(names.indexOf('cgroup-join'));
+    // v1 binds of the container's own directories need no membership: the wait comes after the
+    // filesystem, right before the first credential or seccomp step.
+    expect(names.indexOf('cgroup-wait')).toBeGreaterThan(names.lastIndexOf('readonly'));
+    expect(names.indexOf('cgroup-wait')).toBe(names.indexOf('umask') - 1);
+    expect(names.indexOf('cgroup-wait')).toBeLessThan(names.indexOf('user'));
+    // exec joins a running container's cgroups: nothing to wait for.
+    expect(opNames(compilePlan(spec, { ...baseOptions, mode: 'exec', initPid: 42, process: spec.process!, cgroupWait: true }))).not.toContain('cgroup-wait');
+  });
+
+  it('cgroupWait: before the first hook sync and before a cgroup2 mount', () => {
+    const hooked = testSpec();
+    hooked.hooks = { createRuntime: [{ path: '/bin/true' }] };
+    const names = opNames(compilePlan(hooked, { ...baseOptions, cgroupWait: true }));
+    expect(names.indexOf('cgroup-wait')).toBe(names.indexOf('sync') - 1);
+
+    const ops = compilePlan(testSpec(), { ...baseOptions, cgroupWait: true, cgroupVersion: 2, cgroupDirs: ['/sys/fs/cgroup/hull-oci/c1'] });
+    const cgroupMount = ops.findIndex((o) => o[0] === 'mount' && o[3] === 'cgroup2');
+    expect(cgroupMount).toBeGreaterThan(0);
+    expect(ops[cgroupMount - 1]).toEqual(['cgroup-wait']);
+  });
+
   it('run mode has no fifo; no-pivot uses chroot; rootfsPropagation applied after pivot', () => {
     const spec = testSpec();
     spec.linux!.rootfsPropagation = 'shared';
