@@ -127,10 +127,8 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
  * still charged to the group: retry with backoff (10 tries from 1 ms, as runc).
  */
 export async function removeCgroupDir(dir: string): Promise<void> {
-  for (const entry of safeReaddir(dir)) {
-    if (entry.isDirectory()) await removeCgroupDir(path.join(dir, entry.name));
-  }
   let delay = 1;
+  let childrenRemoved = false;
   for (let attempt = 0; ; attempt++) {
     try {
       fs.rmdirSync(dir);
@@ -138,6 +136,14 @@ export async function removeCgroupDir(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
+      // Sub-groups (the container made some, or a nested runtime did): only then list the
+      // directory, as a cgroup directory lists ~30 control files.
+      if (code === 'EBUSY' && !childrenRemoved) {
+        childrenRemoved = true;
+        const children = safeReaddir(dir).filter((entry) => entry.isDirectory());
+        for (const child of children) await removeCgroupDir(path.join(dir, child.name));
+        if (children.length) continue;
+      }
       if (code !== 'EBUSY' || attempt >= 9) throw new Error(`cgroup: remove ${dir}: ${code}`);
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
