@@ -40,19 +40,21 @@ export function ownCgroupProcsFile(selfCgroup: string, layout: CgroupLayout): st
   return undefined;
 }
 
-const noop = () => undefined;
-
 /**
- * Start priming; returns `stop` (idempotent). Best effort: without permission (rootless), without
- * a cgroup file or without the addon it does nothing.
+ * Start priming; returns `stop` (idempotent), or undefined when it did not start. Best effort:
+ * without permission (rootless), without a cgroup file or without the addon it does nothing.
+ *
+ * While the first write waits for its grace period it holds the cgroup_mutex: a cgroup mkdir or a
+ * clone3 CLONE_INTO_CGROUP waits behind it (which is why a container start mkdirs first and
+ * leaves out CLONE_INTO_CGROUP while priming, src/runtime/container.ts cgroupPlacement).
  */
-export function primeCgroupAttach(opts: PrimeOptions = {}): () => void {
-  if (process.env.HULL_CGROUP_PRIMING === '0') return noop;
+export function primeCgroupAttach(opts: PrimeOptions = {}): (() => void) | undefined {
+  if (process.env.HULL_CGROUP_PRIMING === '0') return undefined;
   try {
     const file = ownCgroupProcsFile(fs.readFileSync('/proc/self/cgroup', 'utf8'), detectCgroupLayout());
-    if (!file) return noop;
+    if (!file) return undefined;
     return native().primeCgroupAttach(file, process.pid, opts.intervalMs ?? 4, opts.maxMs ?? 1000);
   } catch {
-    return noop;
+    return undefined;
   }
 }

@@ -168,7 +168,7 @@ export class Runtime {
     // the monitor need not write (and fsync) exit.json. Should we die first, the monitor kills
     // the container (detach 0) and `delete` finds its pid gone.
     const exitRecord = detach || opts.keep === true;
-    const { helper, record, spec, recorded } = await this.spawnContainer(opts, 'run', detach, exitRecord);
+    const { helper, record, spec } = await this.spawnContainer(opts, 'run', detach, exitRecord);
     this.runPoststart(spec, record);
     if (opts.detach) {
       await this.detachFrom(helper, record);
@@ -179,7 +179,6 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
-      await recorded.catch((err) => this.warn(`cannot write state.json: ${err.message}`));
       if (!opts.keep) await this.delete(opts.id, { force: true }).catch((err) => this.warn(String(err.message)));
     }
     return exit.signal ? 128 + exit.signal : exit.exitCode;
@@ -244,10 +243,8 @@ export class Runtime {
       // Only the directories now: the container process is born in (or joins) them, and we write
       // the limits while the helper works (below).
       cgroup.makeDirs();
-      // The helper's cgroup.procs writes wait for an RCU grace period unless one passed just before:
-      // pay it now, overlapping the plan and the helper's start (src/cgroup/prime.ts). Not earlier:
-      // the waiting write holds cgroup_mutex, which the mkdirs above need.
-      stopPriming = primeCgroupAttach();
+      const placement = cgroupPlacement(cgroup);
+      stopPriming = placement.stopPriming;
       const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
@@ -260,7 +257,7 @@ export class Runtime {
         monitor: !(detach && this.options.detachedMonitor === 'exit'),
         trace: this.options.onTrace !== undefined,
         cgroupDirs: cgroup.joinDirs(),
-        cgroupCloneInto: cgroup.cloneIntoDir(),
+        cgroupCloneInto: placement.cloneInto,
         cgroupVersion: cgroup.record.version,
         cgroupMountSources: cgroupMountSources(cgroup),
         cgroupWait: true,
@@ -274,27 +271,26 @@ export class Runtime {
         attachStdin: opts.attachStdin,
         startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
-      // Three things at once from here, until `sync cgroups`: the helper creates the container
-      // process and its mounts (and joins the v1 cgroups), the thread pool writes state.json
-      // (status "creating" until the pid is known; lets `delete` clean up a crash), and we write
-      // the limits. The container process waits at `cgroup-wait` until all three are done.
-      const stored = this.store.writeInBackground(record);
-      stored.catch(() => undefined); // awaited at `sync cgroups`, or the helper is killed
-      helper = new HelperProcess(ops, {
+      // Two processes at work from here until `sync cgroups`: the helper creates the container
+      // process and its mounts (its monitor joins the v1 cgroups), while we write the limits and,
+      // once the helper has told us the container's pid, state.json (with that pid: `delete` can
+      // clean up a crash from then on). The container process waits at `cgroup-wait` until both
+      // are done: `sync cgroups` is read by the event loop, after the writes below.
+      const started = new HelperProcess(ops, {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
         onTrace: this.options.onTrace,
-        onSync: (name, pid) => (name === SYNC_CGROUPS ? stored : this.onSync(name, pid, spec, record)),
+        onSync: (name, pid) => (name === SYNC_CGROUPS ? undefined : this.onSync(name, pid, spec, record)),
       });
+      helper = started;
       for (const w of cgroup.apply(spec.linux?.resources)) this.warn(w);
+      await started.pidReported.then((pid) => {
+        this.recordPid(record, pid, started.monitorPid);
+        this.store.write(record, { lock: false });
+      });
       await helper.ready.finally(stopPriming);
-      this.recordPid(record, helper.pid, helper.monitorPid);
-      // Foreground `run` lets this write overlap the container's run (runUntilExit awaits it).
-      const recorded = this.store.writeInBackground(record);
-      recorded.catch(() => undefined);
-      if (detach || mode === 'create') await recorded;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
-      return { helper, record, spec, cgroup, recorded };
+      return { helper, record, spec };
     } catch (err) {
       stopPriming();
       helper?.kill();
@@ -467,7 +463,8 @@ export class Runtime {
     // The exec's monitor records the exit status here; delete removes it with the container.
     const stateDir = path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(stateDir, { mode: 0o700 });
-    const stopPriming = cgroup ? primeCgroupAttach() : () => undefined; // see spawnContainer
+    const placement = cgroup ? cgroupPlacement(cgroup) : { stopPriming: () => undefined, cloneInto: undefined };
+    const { stopPriming } = placement;
     const ops = compilePlan(record.config, {
       mode: 'exec',
       id,
@@ -478,7 +475,7 @@ export class Runtime {
       monitor: !(opts.detach && this.options.detachedMonitor === 'exit'),
       trace: this.options.onTrace !== undefined,
       cgroupDirs: cgroup?.joinDirs() ?? [],
-      cgroupCloneInto: cgroup?.cloneIntoDir(),
+      cgroupCloneInto: placement.cloneInto,
       preserveFds: opts.preserveFds,
       initPid: record.initPid,
       process,
@@ -558,6 +555,21 @@ export class Runtime {
     }
     this.store.remove(id);
   }
+}
+
+/**
+ * How the container process gets into its cgroups. Pure v2: born in its one directory (clone3
+ * CLONE_INTO_CGROUP), no cgroup.procs write at all. With v1 hierarchies (this includes hybrid
+ * hosts) the writes wait for an RCU grace period (5-20 ms) unless one passed just before: pay it
+ * now, on a thread, overlapping the plan and the helper's start (src/cgroup/prime.ts). Not
+ * before the mkdirs, and then without CLONE_INTO_CGROUP: both wait for the cgroup_mutex that the
+ * priming write holds through the grace period; the unified directory is joined by a write too.
+ */
+function cgroupPlacement(cgroup: CgroupDriver): { stopPriming: () => void; cloneInto?: string } {
+  const cloneInto = cgroup.cloneIntoDir();
+  if (cgroup.joinDirs().every((dir) => dir === cloneInto)) return { stopPriming: () => undefined, cloneInto };
+  const stopPriming = primeCgroupAttach();
+  return stopPriming ? { stopPriming } : { stopPriming: () => undefined, cloneInto };
 }
 
 /** The v1 hierarchies to bind under the container's /sys/fs/cgroup (see plan.ts compileCgroupMount). */

@@ -374,6 +374,12 @@ export class HelperProcess {
   /** Settles when the container process is set up (`ready`) or the helper failed. */
   readonly ready: Promise<void>;
   /**
+   * The container's host pid, as soon as the helper has cloned it (`pid`, long before `ready`);
+   * rejects like `ready` if the helper fails first.
+   */
+  readonly pidReported: Promise<number>;
+  private resolvePid!: (pid: number) => void;
+  /**
    * Settles when the monitor exited and its stdio closed ('close', not 'exit'): the container's exit
    * code (128+signal if killed).
    */
@@ -392,6 +398,10 @@ export class HelperProcess {
       };
     });
     this.ready.catch(() => {}); // callers await it; avoid an unhandled rejection if they await `exited` first
+    this.pidReported = new Promise<number>((resolve) => (this.resolvePid = resolve));
+    // Without a `pid` the helper failed before the clone: `ready` carries that failure.
+    this.pidReported = Promise.race([this.pidReported, this.ready.then(() => this.containerPid)]);
+    this.pidReported.catch(() => {});
     this.exited = new Promise<HelperExit>((resolve, reject) => {
       this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         const exit = this.reportedExit ?? {
@@ -491,6 +501,7 @@ export class HelperProcess {
     switch (kind) {
       case 'pid':
         this.containerPid = Number(fields[0]);
+        this.resolvePid(this.containerPid);
         break;
       case 'sync':
         if (this.handlers.onSync) void this.answerSync(fields[0], this.handlers.onSync);

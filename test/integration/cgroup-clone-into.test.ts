@@ -41,21 +41,29 @@ function cgroupsOf(pid: number | string): Map<string, string> {
   }));
 }
 
+/** `hull-oci create` with HULL_TRACE=1: its trace (stderr). */
+function createTraced(b: Bundle, id: string, env: NodeJS.ProcessEnv = {}): string {
+  // stderr to a file: the created container keeps its stdio open, a pipe would never end.
+  const errFile = path.join(b.dir, 'trace.txt');
+  const err = fs.openSync(errFile, 'w');
+  const r = spawnSync(process.execPath, [HULL_OCI, '--root', root, 'create', '--bundle', b.dir, id], {
+    env: { ...process.env, HULL_TRACE: '1', ...env },
+    stdio: ['ignore', 'ignore', err],
+    timeout: 60_000,
+  });
+  fs.closeSync(err);
+  const trace = fs.readFileSync(errFile, 'utf8');
+  expect(r.status, trace).toBe(0);
+  return trace;
+}
+
 describe.skipIf(!layout.unifiedRoot)('clone3 CLONE_INTO_CGROUP', () => {
+  // With v1 hierarchies to join, hull primes the attach lock and then leaves CLONE_INTO_CGROUP out
+  // (it would wait for the cgroup_mutex the priming holds): without priming it is used.
   it('the container process starts in its v2 directory; the trace shows the flag, not a write', () => {
     const { id, b } = newContainer(['/bin/hull-probe', 'sleep', '1000']);
-    // stderr to a file: the created container keeps its stdio open, a pipe would never end.
-    const errFile = path.join(b.dir, 'trace.txt');
-    const err = fs.openSync(errFile, 'w');
-    const r = spawnSync(process.execPath, [HULL_OCI, '--root', root, 'create', '--bundle', b.dir, id], {
-      env: { ...process.env, HULL_TRACE: '1' },
-      stdio: ['ignore', 'ignore', err],
-      timeout: 60_000,
-    });
-    fs.closeSync(err);
-    const trace = fs.readFileSync(errFile, 'utf8');
-    expect(r.status, trace).toBe(0);
     const unifiedDir = path.join(layout.unifiedRoot!, 'hull-oci', id);
+    const trace = createTraced(b, id, layout.v1.length ? { HULL_CGROUP_PRIMING: '0' } : {});
     expect(trace).toContain(`CLONE_INTO_CGROUP, cgroup=open("${unifiedDir}")`);
     expect(trace).not.toContain(`${unifiedDir}/cgroup.procs`);
     const state = JSON.parse(hullOci(root, ['state', id]).stdout);
@@ -72,6 +80,18 @@ describe.skipIf(!layout.unifiedRoot)('clone3 CLONE_INTO_CGROUP', () => {
     expect(cgroupDirsContaining(id)).toEqual([]);
     expect(fs.existsSync(unifiedDir)).toBe(false);
     expect(processesContaining(b.dir)).toEqual([]);
+  });
+
+  it.skipIf(!layout.v1.length)('hybrid host, priming on (the default): the unified directory is joined by a write like the v1 ones', () => {
+    const { id, b } = newContainer(['/bin/hull-probe', 'sleep', '1000']);
+    const unifiedDir = path.join(layout.unifiedRoot!, 'hull-oci', id);
+    const trace = createTraced(b, id);
+    expect(trace).not.toContain('CLONE_INTO_CGROUP');
+    expect(trace).toContain(`> ${unifiedDir}/cgroup.procs`);
+    const state = JSON.parse(hullOci(root, ['state', id]).stdout);
+    expect(cgroupsOf(state.pid).get('')).toBe(`/hull-oci/${id}`);
+    expect(hullOci(root, ['delete', '--force', id]).code).toBe(0);
+    expect(cgroupDirsContaining(id)).toEqual([]);
   });
 
   it('exec processes are born in the container cgroup too', () => {

@@ -60,7 +60,7 @@ describe('attach-lock priming target', () => {
 
   it('start and stop are safe to call; stop is idempotent', () => {
     const stop = primeCgroupAttach({ intervalMs: 2, maxMs: 50 });
-    stop();
-    stop();
+    stop?.();
+    stop?.();
   });
 });
