@@ -15,7 +15,9 @@
 //    never uses the `default` that copy adds, so the bundle takes the module itself.
 //  - The cache is made after running representative commands (`hull run` of a missing image,
 //    `hull ps`, `hull-oci state`…, and as root a real container's create/start/delete and run),
-//    so V8 stores the functions they compiled too, not only the top level.
+//    so V8 stores the functions they compiled too, not only the top level. hull-oci's
+//    containerd verbs and `run` get a cache each, from that verb alone (bin/hull-oci VERB_CACHES):
+//    V8 deserializes a whole cache before running anything, and `state` needs half of it.
 //
 // A failure to make a cache is a warning, never a failed build: bin/ works without one.
 'use strict';
@@ -104,15 +106,18 @@ function asciiOnly(file) {
  * comes from a real container's lifecycle (`realBundle`): containerd's create/start/state/delete
  * and `run` compile the spawn path, the plan, the cgroup drivers and the helper's protocol, which
  * would otherwise be compiled lazily by every command.
+ *
+ * A workload is an argv run in the cache's process, or `{ separate: argv }`, run by bin/hull-oci
+ * in a process of its own (to set up or clean up a container without adding its code to the
+ * cache). Commands on the real container (`id`) must succeed.
  */
-function cacheWorkloads(scratch, real) {
+function cacheWorkloads(scratch, real, id) {
   const oci = [
     ['--root', scratch, 'state', 'hull-cache-warmup'],
     ['--root', scratch, 'list'],
     ['--root', scratch, 'delete', '--force', 'hull-cache-warmup'],
   ];
   if (real) {
-    const id = `hull-cache-warmup-${process.pid}`;
     oci.push(
       ['--root', scratch, 'create', '--bundle', real, id],
       ['--root', scratch, 'state', id],
@@ -132,6 +137,21 @@ function cacheWorkloads(scratch, real) {
     ],
     'hull-oci.js': oci,
   };
+}
+
+/** The workloads of hull-oci's cache for one verb (bin/hull-oci VERB_CACHES): that verb alone, on a real container. */
+function verbWorkloads(scratch, real, id, verb) {
+  const oci = (...args) => ['--root', scratch, ...args];
+  const create = { separate: oci('create', '--bundle', real, id) };
+  const remove = { separate: oci('delete', '--force', id) };
+  return {
+    create: [oci('create', '--bundle', real, id), remove],
+    start: [create, oci('start', id), remove],
+    state: [create, oci('state', id), remove],
+    kill: [create, oci('kill', id, 'KILL'), remove],
+    delete: [create, { separate: oci('start', id) }, oci('delete', '--force', id)],
+    run: [oci('run', '--bundle', real, id)],
+  }[verb];
 }
 
 /**
@@ -157,21 +177,50 @@ function realBundle(dir) {
 }
 
 /**
- * In a child process: load `bundle` uncached, run its workloads with output discarded, write the
- * cache. `real` (a bundle directory, or '') adds a real container's lifecycle, each command of
- * which must succeed: the child then fails with the command's stderr, and no cache is written.
+ * bin/hull-oci ARGV in a process of its own; its stderr if it fails. Its stderr goes to a file:
+ * the container it creates keeps its stdio open, so reading a pipe to its end would wait for that.
  */
-async function makeCacheChild(bundleName, scratch, real) {
+function separately(argv) {
+  const errFile = path.join(os.tmpdir(), `hull-cache-${process.pid}.err`);
+  const err = fs.openSync(errFile, 'w+');
+  try {
+    const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'hull-oci'), ...argv], { stdio: ['ignore', 'ignore', err], timeout: 30_000 });
+    return r.status === 0 ? undefined : (fs.readFileSync(errFile, 'utf8') || r.error?.message || `exit ${r.status}`).trim();
+  } finally {
+    fs.closeSync(err);
+    fs.rmSync(errFile, { force: true });
+  }
+}
+
+/**
+ * In a child process: load `bundle` uncached, run its workloads with output discarded, write the
+ * cache (<bundle>.cache, or <bundle>.<verb>.cache for one verb's). `real` (a bundle directory, or
+ * '') adds a real container, every command on which must succeed: else the child removes the
+ * container and fails with the command's stderr, and writes no cache.
+ */
+async function makeCacheChild(bundleName, scratch, real, verb) {
   const file = path.join(dist, bundleName);
   const { runCached } = require('../bin/load-bundle');
   const loaded = runCached(file, undefined);
   if (!loaded) throw new Error(`cannot compile ${file}`);
+  const id = `hull-cache-warmup-${process.pid}`;
   const realExit = process.exit;
   const realStderr = process.stderr.write.bind(process.stderr);
+  const fail = (argv, why) => {
+    separately(['--root', scratch, 'delete', '--force', id]);
+    realStderr(`hull-oci ${argv.slice(2).join(' ')}: ${why}\n`);
+    realExit(1);
+  };
   let said = '';
   process.stdout.write = () => true;
   process.stderr.write = (chunk) => ((said += chunk), true);
-  for (const argv of cacheWorkloads(scratch, real || undefined)[bundleName]) {
+  const workloads = verb ? verbWorkloads(scratch, real, id, verb) : cacheWorkloads(scratch, real || undefined, id)[bundleName];
+  for (const argv of workloads) {
+    if (argv.separate) {
+      const why = separately(argv.separate);
+      if (why) fail(argv.separate, why);
+      continue;
+    }
     said = '';
     // main() either settles its promise (hull-oci) or calls process.exit (hull): wait for either.
     const code = await new Promise((resolve) => {
@@ -179,29 +228,27 @@ async function makeCacheChild(bundleName, scratch, real) {
       Promise.resolve(loaded.exports.main(argv)).then(() => resolve(process.exitCode), () => resolve(1));
     });
     process.exitCode = 0;
-    if (real && argv.includes(real) && code) {
-      realStderr(`hull-oci ${argv.slice(2).join(' ')}: exit ${code}: ${said.trim()}\n`);
-      realExit(1);
-    }
+    if (argv.includes(id) && code) fail(argv, `exit ${code}: ${said.trim()}`);
   }
   process.exit = realExit;
   const data = loaded.script.createCachedData();
-  const tmp = `${file}.cache.${process.pid}.tmp`;
+  const cache = verb ? `${file}.${verb}.cache` : `${file}.cache`;
+  const tmp = `${cache}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, `${file}.cache`);
+  fs.renameSync(tmp, cache);
   realExit(0);
 }
 
 /** Runs the cache child; the reason it made no cache, or undefined. */
-function runCacheChild(bundleName, scratch, real = '') {
-  const r = spawnSync(process.execPath, [__filename, '--make-cache', bundleName, scratch, real], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status === 0 && fs.existsSync(path.join(dist, `${bundleName}.cache`))) return undefined;
+function runCacheChild(bundleName, scratch, real = '', verb = '') {
+  const r = spawnSync(process.execPath, [__filename, '--make-cache', bundleName, scratch, real, verb], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status === 0 && fs.existsSync(path.join(dist, verb ? `${bundleName}.${verb}.cache` : `${bundleName}.cache`))) return undefined;
   return (r.stderr || r.error?.message || `exit ${r.status}`).trim();
 }
 
 /**
- * What a real container's workloads left behind that they should have removed: its cgroup (in
- * each v1 hierarchy, or the v2 root) and state. The cgroups are removed here if empty.
+ * What the real containers left behind that they should have removed: their cgroup (in each v1
+ * hierarchy, or the v2 root) and state. The cgroups are removed here if empty.
  */
 function leftovers(stateRoot) {
   const left = [];
@@ -220,16 +267,24 @@ function leftovers(stateRoot) {
 }
 
 function makeCache(bundleName) {
-  const cache = path.join(dist, `${bundleName}.cache`);
-  fs.rmSync(cache, { force: true }); // a stale cache would only be rejected
+  // Stale caches go first: V8 checks a cache against the source's length only.
+  for (const f of fs.readdirSync(dist)) {
+    if (f.startsWith(`${bundleName}.`) && f.endsWith('.cache')) fs.rmSync(path.join(dist, f), { force: true });
+  }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-cache-'));
   try {
     const stateRoot = path.join(scratch, 'state');
     const real = bundleName === 'hull-oci.js' ? realBundle(path.join(scratch, 'bundle')) : undefined;
     let why = real && runCacheChild(bundleName, stateRoot, real);
+    if (real && !why) {
+      for (const verb of require('../bin/load-bundle').VERB_CACHES) {
+        const whyVerb = runCacheChild(bundleName, stateRoot, real, verb);
+        if (whyVerb) process.stderr.write(`build-bundle: no code cache of its own for hull-oci ${verb} (it uses ${bundleName}.cache): ${whyVerb}\n`);
+      }
+    }
     if (real) {
       const left = leftovers(stateRoot);
-      if (left.length) process.stderr.write(`build-bundle: the cache's container left ${left.join(', ')} behind\n`);
+      if (left.length) process.stderr.write(`build-bundle: the cache's containers left ${left.join(', ')} behind\n`);
       if (why) process.stderr.write(`build-bundle: the code cache for ${bundleName} comes from commands without a container: ${why}\n`);
     }
     if (!real || why) why = runCacheChild(bundleName, stateRoot);
@@ -240,7 +295,7 @@ function makeCache(bundleName) {
 }
 
 async function main() {
-  if (process.argv[2] === '--make-cache') return makeCacheChild(process.argv[3], process.argv[4], process.argv[5]);
+  if (process.argv[2] === '--make-cache') return makeCacheChild(process.argv[3], process.argv[4], process.argv[5], process.argv[6]);
   await bundle('cli/main.js', 'hull-cli.js');
   await bundle('oci/main.js', 'hull-oci.js');
   makeCache('hull-cli.js');
