@@ -16,8 +16,9 @@
 //  - The cache is made after running representative commands (`hull run` of a missing image,
 //    `hull ps`, `hull-oci state`…, and as root a real container's create/start/delete and run),
 //    so V8 stores the functions they compiled too, not only the top level. hull-oci's
-//    containerd verbs and `run` get a cache each, from that verb alone (bin/hull-oci VERB_CACHES):
-//    V8 deserializes a whole cache before running anything, and `state` needs half of it.
+//    containerd verbs, `run` and `list` get a cache each, from that verb alone (VERB_CACHES in
+//    bin/hull-oci): V8 deserializes a whole cache before running anything, and `state` needs
+//    half of the cache for every verb.
 //
 // A failure to make a cache is a warning, never a failed build: bin/ works without one.
 'use strict';
@@ -139,7 +140,7 @@ function cacheWorkloads(scratch, real, id) {
   };
 }
 
-/** The workloads of hull-oci's cache for one verb (bin/hull-oci VERB_CACHES): that verb alone, on a real container. */
+/** The workloads for one verb's cache (VERB_CACHES): that verb alone, on a real container. */
 function verbWorkloads(scratch, real, id, verb) {
   const oci = (...args) => ['--root', scratch, ...args];
   const create = { separate: oci('create', '--bundle', real, id) };
@@ -151,6 +152,7 @@ function verbWorkloads(scratch, real, id, verb) {
     kill: [create, oci('kill', id, 'KILL'), remove],
     delete: [create, { separate: oci('start', id) }, oci('delete', '--force', id)],
     run: [oci('run', '--bundle', real, id)],
+    list: [create, oci('list'), remove],
   }[verb];
 }
 
