@@ -38,10 +38,15 @@ bool SetgroupsDenied() {
 
 void DropBounding(uint64_t keep) {
   Trace("prctl(PR_CAPBSET_DROP, every capability not in " + Hex(keep) + ")");
+  // One prctl per capability we drop (dropping one no longer in the set is a no-op), none for
+  // those we keep. The first capability the kernel does not know ends the loop: DROP answers
+  // EINVAL for it, or EPERM without CAP_SETPCAP, where READ (EINVAL past the last) tells them apart.
   for (int cap = 0; cap < 64; cap++) {
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the kernel's last capability
     if (keep & (1ULL << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) FailErrno("prctl(PR_CAPBSET_DROP)", std::to_string(cap));
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+    const int err = errno;
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the kernel's last capability
+    Fail(err, "prctl(PR_CAPBSET_DROP)", std::to_string(cap));
   }
 }
 

@@ -106,6 +106,26 @@ int ReopenInRoot(int rootFd, const std::string& path) {
 // dangling symlink on the way is followed by hand: its target (read, then again resolved in-root)
 // replaces the prefix, and creation goes on there. Returns an O_PATH fd of the final directory.
 int MkdirAllInRoot(int rootFd, const std::string& path) {
+  // Two shortcuts for the usual cases, each the last steps of the walk below (which would open
+  // every prefix first): the whole path exists, or only its last component is missing (/dev/pts
+  // on the fresh /dev tmpfs) and is made in its parent. Anything else (a dangling symlink, an
+  // error to report) is left to the walk, as before.
+  int existing = OpenInRoot(rootFd, path, O_PATH | O_DIRECTORY);
+  if (existing >= 0) return existing;
+  if (errno == ENOENT) {
+    std::vector<std::string> parts = PathComponents(path);
+    if (!parts.empty() && parts.back() != "..") {
+      std::string parentPath;
+      for (size_t i = 0; i + 1 < parts.size(); i++) parentPath += "/" + parts[i];
+      int parent = OpenInRoot(rootFd, parentPath, O_PATH | O_DIRECTORY);
+      if (parent >= 0 && mkdirat(parent, parts.back().c_str(), 0755) == 0) {
+        Trace("mkdirat(" + Quote(InRootPath(path)) + ", 0755)");
+        existing = OpenInRoot(rootFd, path, O_PATH | O_DIRECTORY);
+      }
+      if (parent >= 0) close(parent);
+      if (existing >= 0) return existing;
+    }
+  }
   std::string pending = path;
   for (int symlinks = 0; symlinks < 40; symlinks++) {
     int parent = OpenInRoot(rootFd, "/", O_PATH | O_DIRECTORY);
@@ -262,14 +282,19 @@ void MountInRoot(int rootFd, const MountSpec& spec) {
     if (stat(spec.source.c_str(), &source) < 0) FailErrno("stat", spec.source);
     directory = S_ISDIR(source.st_mode);
   }
-  int destFd = directory ? MkdirAllInRoot(rootFd, spec.destination) : FileInRoot(rootFd, spec.destination);
-
   // proc and sysfs only on real directories (CVE-2019-19921 and friends): no symlink anywhere.
-  if (spec.fstype == "proc" || spec.fstype == "sysfs") {
-    close(destFd);
-    destFd = OpenInRoot(rootFd, spec.destination, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
-    if (destFd < 0) {
-      Fail(errno, "openat2", shown, spec.fstype + " must be mounted on a real directory: " + shown);
+  // That directory usually exists, and one resolution without symlinks finds it; else it is made
+  // like any destination, then resolved the same strict way.
+  const bool realDirectoryOnly = spec.fstype == "proc" || spec.fstype == "sysfs";
+  int destFd = realDirectoryOnly ? OpenInRoot(rootFd, spec.destination, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS) : -1;
+  if (destFd < 0) {
+    destFd = directory ? MkdirAllInRoot(rootFd, spec.destination) : FileInRoot(rootFd, spec.destination);
+    if (realDirectoryOnly) {
+      close(destFd);
+      destFd = OpenInRoot(rootFd, spec.destination, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+      if (destFd < 0) {
+        Fail(errno, "openat2", shown, spec.fstype + " must be mounted on a real directory: " + shown);
+      }
     }
   }
 
