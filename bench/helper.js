@@ -6,13 +6,19 @@
 // Needs dist/ (npm run build:ts) for the plan compiler and build/Release (npm run build:native);
 // runs as root. HULL_BENCH_HELPER=<path> benches another helper binary (A/B comparisons);
 // HULL_BENCH_STATE_DIR=<dir> puts the state dir (exit.json) there instead of under /run.
+// Each helper is started as hull starts it (src/runtime/helper-process.ts): from the addon's
+// sealedHelper fd, a read-only view of the file, so it skips its own memfd copy and second execve
+// (~1 MB copied, 1.5-2.5 ms here). HULL_BENCH_EXEC=path execs it by path instead, copy included
+// (what this bench measured before).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { repoRoot, tempDir, makeBundle } = require('./lib');
 
-exports.description = 'hull-helper alone: spawn → container /bin/true → `exit` message (fixed plan, seccomp on)';
+exports.description =
+  'hull-helper alone: spawn → container /bin/true → `exit` message (fixed plan, seccomp on, ' +
+  (process.env.HULL_BENCH_EXEC === 'path' ? 'exec by path: its own memfd copy)' : 'started from the sealed fd as hull does)');
 
 /** The plan text for `bundle`, compiled by hull's own plan compiler from dist/. */
 function planFor(bundle, stateDir, id) {
@@ -31,6 +37,18 @@ function planFor(bundle, stateDir, id) {
   spec.mounts = spec.mounts.filter((m) => m.destination !== '/sys/fs/cgroup');
   const ops = compilePlan(spec, { mode: 'run', id, bundle, stateDir, detach: false, trace: false, cgroupDirs: [] });
   return serializePlan(ops);
+}
+
+/**
+ * What to exec for `helper`: /proc/<us>/fd/<n> of the addon's sealedHelper fd, as hull does, or
+ * the path itself with HULL_BENCH_EXEC=path.
+ */
+function executableFor(helper) {
+  if (process.env.HULL_BENCH_EXEC === 'path') return helper;
+  const dist = path.join(repoRoot, 'dist', 'native.js');
+  if (!fs.existsSync(dist)) throw new Error(`${dist} missing: run npm run build:ts first`);
+  const { native } = require(dist);
+  return `/proc/${process.pid}/fd/${native().sealedHelper(path.resolve(helper))}`;
 }
 
 /** One helper run: resolves with ms from spawn to the `exit` line. */
@@ -64,13 +82,14 @@ function runOnce(helper, plan) {
 
 exports.planFor = planFor;
 exports.runOnce = runOnce;
+exports.executableFor = executableFor;
 
 exports.run = async function run({ runs, warmup, log }) {
   const dir = tempDir('hull-bench-helper-');
   const bundle = makeBundle(path.join(dir, 'bundle'), ['/bin/true']);
   const stateBase = process.env.HULL_BENCH_STATE_DIR || fs.mkdtempSync('/run/hull-bench-helper-');
-  const helpers = [['hull-helper', path.join(repoRoot, 'build', 'Release', 'hull-helper')]];
-  if (process.env.HULL_BENCH_HELPER) helpers.push(['other helper', path.resolve(process.env.HULL_BENCH_HELPER)]);
+  const helpers = [['hull-helper', executableFor(path.join(repoRoot, 'build', 'Release', 'hull-helper'))]];
+  if (process.env.HULL_BENCH_HELPER) helpers.push(['other helper', executableFor(process.env.HULL_BENCH_HELPER)]);
   const samples = Object.fromEntries(helpers.map(([name]) => [name, []]));
   const errors = {};
   try {
