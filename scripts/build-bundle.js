@@ -153,13 +153,22 @@ function verbWorkloads(scratch, real, id, verb) {
     delete: [create, { separate: oci('start', id) }, oci('delete', '--force', id)],
     run: [oci('run', '--bundle', real, id)],
     list: [create, oci('list'), remove],
+    // As containerd's shim execs: a process file, detached, with a pid file.
+    exec: [
+      { separate: oci('create', '--bundle', path.join(real, 'long'), id) },
+      { separate: oci('start', id) },
+      oci('exec', '--process', path.join(real, 'exec-process.json'), '--detach', '--pid-file', path.join(real, 'exec.pid'), id),
+      remove,
+    ],
   }[verb];
 }
 
 /**
  * A bundle in `dir` whose container runs build/Release/hull-probe (static, so the rootfs needs
  * nothing else) and exits 0 at once, with hull's default spec (what `hull-oci spec` writes, close
- * to containerd's). Undefined when a real container can't run here: not root, or no native build.
+ * to containerd's); `dir`/long, the same container running for 30 s (to exec in), and
+ * `dir`/exec-process.json, the process exec runs. Undefined when a real container can't run
+ * here: not root, or no native build.
  */
 function realBundle(dir) {
   const probe = path.join(repo, 'build', 'Release', 'hull-probe');
@@ -175,6 +184,10 @@ function realBundle(dir) {
   spec.root = { path: 'rootfs', readonly: true };
   spec.linux = { ...spec.linux, cgroupsPath: `/hull-cache-warmup-${process.pid}` };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec));
+  fs.writeFileSync(path.join(dir, 'exec-process.json'), JSON.stringify(spec.process));
+  fs.mkdirSync(path.join(dir, 'long'));
+  const long = { ...spec, root: { path: rootfs, readonly: true }, process: { ...spec.process, args: ['/hull-probe', 'sleep', '30'] } };
+  fs.writeFileSync(path.join(dir, 'long', 'config.json'), JSON.stringify(long));
   return dir;
 }
 
