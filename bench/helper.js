@@ -94,7 +94,9 @@ exports.run = async function run({ runs, warmup, log }) {
   const errors = {};
   try {
     for (let i = -warmup; i < runs; i++) {
-      for (const [name, helper] of helpers) {
+      // Alternate which helper goes first: each run leaves kernel work behind (the old network
+      // namespace is torn down asynchronously), which would otherwise always land on the same one.
+      for (const [name, helper] of i % 2 ? [...helpers].reverse() : helpers) {
         if (errors[name]) continue;
         const stateDir = fs.mkdtempSync(path.join(stateBase, 's-'));
         try {
