@@ -74,8 +74,18 @@ const plainNamespaceImports = {
   },
 };
 
+/** Removes the code caches made for an older dist/<bundle>. */
+function removeCaches(bundleName) {
+  for (const f of fs.readdirSync(dist)) {
+    if (f.startsWith(`${bundleName}.`) && f.endsWith('.cache')) fs.rmSync(path.join(dist, f), { force: true });
+  }
+}
+
 async function bundle(entry, outfile) {
   const esbuild = require('esbuild');
+  // Before the bundle changes: V8 checks a cache against the source's length only, so a cache
+  // left from an older bundle (should making the new ones fail) could be taken for the new one.
+  removeCaches(outfile);
   await esbuild.build({
     entryPoints: [path.join(dist, entry)],
     outfile: path.join(dist, outfile),
@@ -282,10 +292,6 @@ function leftovers(stateRoot) {
 }
 
 function makeCache(bundleName) {
-  // Stale caches go first: V8 checks a cache against the source's length only.
-  for (const f of fs.readdirSync(dist)) {
-    if (f.startsWith(`${bundleName}.`) && f.endsWith('.cache')) fs.rmSync(path.join(dist, f), { force: true });
-  }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-cache-'));
   try {
     const stateRoot = path.join(scratch, 'state');
