@@ -272,10 +272,11 @@ export class Runtime {
         startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
       // Two processes at work from here until `sync cgroups`: the helper creates the container
-      // process and its mounts (its monitor joins the v1 cgroups), while we write the limits and,
-      // once the helper has told us the container's pid, state.json (with that pid: `delete` can
-      // clean up a crash from then on). The container process waits at `cgroup-wait` until both
-      // are done: `sync cgroups` is read by the event loop, after the writes below.
+      // process and its mounts (its monitor joins the v1 cgroups), while we write the limits.
+      // The container process waits at `cgroup-wait` until both are done: `sync cgroups` is read
+      // by the event loop, after the synchronous writes below. state.json (with the pid the
+      // helper reports right after its clone: `delete` can clean up a crash from then on) is
+      // written and fsync'd on the thread pool meanwhile; we return only once it is durable.
       const started = new HelperProcess(ops, {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
@@ -284,11 +285,13 @@ export class Runtime {
       });
       helper = started;
       for (const w of cgroup.apply(spec.linux?.resources)) this.warn(w);
-      await started.pidReported.then((pid) => {
+      const stored = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
-        this.store.write(record, { lock: false });
+        return this.store.writeInBackground(record);
       });
+      stored.catch(() => undefined); // awaited below, unless `ready` failed first
       await helper.ready.finally(stopPriming);
+      await stored;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
       return { helper, record, spec };
     } catch (err) {
