@@ -15,13 +15,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "addon.h"
@@ -321,55 +316,9 @@ Napi::Value BpfProgramExistsJs(const Napi::CallbackInfo& info) {
   ThrowSystemError(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)");
 }
 
-// ===== Priming the cgroup attach lock (src/cgroup/prime.ts) =====
-// A thread of our own, not a JS timer: a timer starves while JavaScript runs synchronous work,
-// and the writes must keep coming every few ms to keep the rcu_sync state warm.
-
-struct Primer {
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool stop = false;
-};
-
-// primeCgroupAttach(procsFile, pid, intervalMs, maxMs) -> stop(). Writes `pid` into `procsFile`
-// at once and then every intervalMs until stop() or maxMs. Errors end it quietly (best effort).
-Napi::Value PrimeCgroupAttachJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
-    throw Napi::TypeError::New(env, "primeCgroupAttach: expected (procsFile, pid, intervalMs, maxMs)");
-  }
-  const std::string file = info[0].As<Napi::String>().Utf8Value();
-  const std::string pid = std::to_string(info[1].As<Napi::Number>().Int64Value());
-  const auto interval = std::chrono::milliseconds(info[2].As<Napi::Number>().Int64Value());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(info[3].As<Napi::Number>().Int64Value());
-  int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) ThrowSystemError(env, errno, "open", file);
-  auto primer = std::make_shared<Primer>();
-  std::thread([primer, fd, pid, interval, deadline] {
-    std::unique_lock<std::mutex> lock(primer->mutex);
-    while (!primer->stop && std::chrono::steady_clock::now() < deadline) {
-      lock.unlock();
-      ssize_t n = write(fd, pid.data(), pid.size());
-      lock.lock();
-      if (n < 0) break;
-      primer->wake.wait_for(lock, interval, [&] { return primer->stop; });
-    }
-    close(fd);
-  }).detach();
-  return Napi::Function::New(env, [primer](const Napi::CallbackInfo& stopInfo) {
-    {
-      std::lock_guard<std::mutex> lock(primer->mutex);
-      primer->stop = true;
-    }
-    primer->wake.notify_all();
-    return stopInfo.Env().Undefined();
-  }, "stop");
-}
-
 }  // namespace
 
 void RegisterCgroup(Napi::Env env, Napi::Object exports) {
-  exports.Set("primeCgroupAttach", Napi::Function::New(env, PrimeCgroupAttachJs, "primeCgroupAttach"));
   exports.Set("compileDeviceFilter", Napi::Function::New(env, CompileDeviceFilterJs, "compileDeviceFilter"));
   exports.Set("setDeviceFilter", Napi::Function::New(env, SetDeviceFilterJs, "setDeviceFilter"));
   exports.Set("deviceFilters", Napi::Function::New(env, DeviceFiltersJs, "deviceFilters"));

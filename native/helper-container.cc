@@ -587,6 +587,14 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     break;
   }
   try {
+    // Our v1 cgroups first, before any work that could be charged to them (OpenSelfJoins).
+    for (const auto& [step, fd] : settings.selfJoins) {
+      RunStep(*step, [&, step = step, fd = fd] {
+        Trace("echo 0 > " + step->fields[0] + "/tasks");
+        if (write(fd, "0", 1) < 0) FailErrno("write", step->fields[0] + "/tasks");
+        close(fd);
+      });
+    }
     // From here on we are inside the container's namespaces: no ptrace, no /proc/<pid>/mem, no
     // core dumps of our memory (CVE-2016-9962). execve resets this for the container's program.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

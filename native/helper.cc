@@ -194,6 +194,30 @@ void ApplyRlimit(pid_t pid, const Step& step) {
   Fail(EINVAL, "prlimit", "", "unknown rlimit " + name);
 }
 
+// v1 hierarchies: the container process moves itself with `echo 0 > <dir>/tasks`. For a thread
+// moving itself the kernel skips cgroup_threadgroup_rwsem, whose write side first waits for an
+// RCU grace period (5-20 ms) unless another writer passed just before; a pid written into
+// cgroup.procs always takes it. cgroup2 directories have no `tasks` (and move whole processes
+// only): those are born there (`cgroup-clone-into`) or joined by the monitor as before.
+void OpenSelfJoins(const std::vector<Step>& plan, Settings& settings) {
+  for (const Step& step : plan) {
+    if (step.op != "cgroup-join") continue;
+    PrepareStep(step, [&] {
+      const std::string tasks = step.fields[0] + "/tasks";
+      int fd = open(tasks.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) settings.selfJoins.emplace_back(&step, fd);
+      else if (errno != ENOENT) FailErrno("open", tasks);
+    });
+  }
+}
+
+bool IsSelfJoin(const Step& step, const Settings& settings) {
+  for (const auto& join : settings.selfJoins) {
+    if (join.first == &step) return true;
+  }
+  return false;
+}
+
 bool IsCgroupJoin(const Step& step, bool clonedIntoCgroup) {
   return step.op == "cgroup-join" || (step.op == "cgroup-clone-into" && !clonedIntoCgroup);
 }
@@ -206,7 +230,8 @@ void JoinCgroup(const Step& step, pid_t pid) {
 // gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
 // rlimits and the OOM score, in plan order. With `lateJoins` (the plan has `cgroup-wait`) the
 // cgroup.procs writes are left for RunLateCgroupJoins, after "go".
-void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup, bool lateJoins) {
+void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& settings, bool lateJoins) {
+  const bool clonedIntoCgroup = settings.clonedIntoCgroup;
   std::string uidLines, gidLines;
   for (const Step& step : plan) {
     std::string line = step.fields.size() >= 3 ? step.fields[0] + " " + step.fields[1] + " " + step.fields[2] + "\n" : "";
@@ -227,7 +252,7 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoC
   }
   for (const Step& step : plan) {
     if (IsCgroupJoin(step, clonedIntoCgroup)) {
-      if (!lateJoins) JoinCgroup(step, pid);
+      if (!lateJoins && !IsSelfJoin(step, settings)) JoinCgroup(step, pid);
     } else if (step.op == "cgroup-clone-into") {
       RunStep(step, [] {});  // clone3 put it there (CLONE_INTO_CGROUP)
     } else if (step.op == "rlimit") {
@@ -242,9 +267,9 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, bool clonedIntoC
 // (each v1 cgroup.procs write may wait for an RCU grace period, 5-20 ms) and while our caller
 // writes the limits. It stops at `cgroup-wait`; we ask the caller with `sync cgroups` once our part
 // is done, and its `go` (relayed by the monitor loop) lets the container process on.
-void RunLateCgroupJoins(const std::vector<Step>& plan, pid_t pid, bool clonedIntoCgroup) {
+void RunLateCgroupJoins(const std::vector<Step>& plan, pid_t pid, const Settings& settings) {
   for (const Step& step : plan) {
-    if (IsCgroupJoin(step, clonedIntoCgroup)) JoinCgroup(step, pid);
+    if (IsCgroupJoin(step, settings.clonedIntoCgroup) && !IsSelfJoin(step, settings)) JoinCgroup(step, pid);
   }
 }
 
@@ -829,8 +854,19 @@ namespace {
 bool JoinCgroupsSelf(const std::vector<std::string>& fields, std::string& error) {
   const std::string pid = std::to_string(getpid());
   for (size_t i = 1; i < fields.size(); i++) {
-    const std::string file = fields[i] + "/cgroup.procs";
+    // v1: `echo 0 > tasks` moves this (single) thread without the attach lock's grace period
+    // (see OpenSelfJoins); cgroup2 has no `tasks`: our pid into cgroup.procs.
+    std::string file = fields[i] + "/tasks";
     int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, "0", 1) == 1) {
+        close(fd);
+        continue;
+      }
+      close(fd);
+    }
+    file = fields[i] + "/cgroup.procs";
+    fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
     int err = fd < 0 ? errno : 0;
     if (fd >= 0 && write(fd, pid.data(), pid.size()) < 0) err = errno;
     if (fd >= 0) close(fd);
@@ -936,6 +972,7 @@ int HelperMain(char** argv, char** envp) {
     for (const Step& step : plan) {
       if (step.op == "cgroup-clone-into") PrepareStep(step, [&] { settings.cloneCgroupFd = OpenCloneCgroup(step.fields[0]); });
     }
+    OpenSelfJoins(plan, settings);
     gTraceLines.clear();
     try {
       DecideNamespaces(plan, clone, settings);
@@ -957,6 +994,7 @@ int HelperMain(char** argv, char** envp) {
     if (cloneStep) FlushTrace(clone);
     close(pair[1]);
     if (settings.cloneCgroupFd >= 0) close(settings.cloneCgroupFd);
+    for (const auto& join : settings.selfJoins) close(join.second);  // the container process's now
     settings.log.CloseWriteEnds();
     if (stdinPipe[0] >= 0) {
       close(stdinPipe[0]);  // only the container reads: when it is gone, writes fail (EPIPE)
@@ -969,11 +1007,11 @@ int HelperMain(char** argv, char** envp) {
     SendControl({"pid", std::to_string(pid)});
 
     const bool lateJoins = PlanHas(plan, "cgroup-wait");
-    RunAfterCloneOps(plan, pid, settings.clonedIntoCgroup, lateJoins);
+    RunAfterCloneOps(plan, pid, settings, lateJoins);
     if (lateJoins) {
       // The container process may set up its mounts now; it waits at `cgroup-wait` for the rest.
       send(m.channel, "go\n", 3, MSG_NOSIGNAL);
-      RunLateCgroupJoins(plan, pid, settings.clonedIntoCgroup);
+      RunLateCgroupJoins(plan, pid, settings);
       m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
       SendControl({"sync", "cgroups"});
       m.awaitingSync = true;

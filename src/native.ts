@@ -104,11 +104,6 @@ export interface HullNative {
   clearDeviceFilters(cgroupDir: string): void;
   /** Whether the kernel still holds the BPF program with this id (leak checks). */
   bpfProgramExists(id: number): boolean;
-  /**
-   * Write `pid` into `procsFile` (a cgroup.procs) now and every `intervalMs` from a thread of the
-   * addon until the returned stop() or `maxMs`; a failed write ends it. See src/cgroup/prime.ts.
-   */
-  primeCgroupAttach(procsFile: string, pid: number, intervalMs: number, maxMs: number): () => void;
 
   // --- image layers (native/layer.cc) ---
   /**

@@ -11,7 +11,6 @@ export type { CgroupDriver, CgroupObserver, CgroupRecord, CgroupStats, CgroupVer
 export { CgroupError, containerCgroupPath } from './driver';
 export { detectCgroupLayout, parseCgroupLayout, type CgroupLayout, type CgroupMode } from './detect';
 export { V1Cgroup, v1ResourceWrites, deviceRuleText } from './v1';
-export { primeCgroupAttach, ownCgroupProcsFile, type PrimeOptions } from './prime';
 export { V2Cgroup, v2ResourceWrites, v2DeviceRules, sharesToWeight, V2_DEVICE_FILTER } from './v2';
 
 /** A driver for a new container: v2 on unified hosts, v1 (plus the unified dir for cgroup.kill) otherwise. */

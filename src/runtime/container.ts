@@ -2,7 +2,7 @@
 // reads state.json, derives the live status, and acts; the helper does everything inside namespaces.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupForContainer, cgroupFromRecord, oomCheckFile, primeCgroupAttach, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
+import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
 import { defaultDeviceRules, defaultDevices } from './default-devices';
 import { parseSignal } from './flags';
@@ -216,7 +216,6 @@ export class Runtime {
     }
     for (const cap of unknownCapabilities(process.capabilities)) this.warn(`ignoring unknown or unsupported capability "${cap}"`);
     const dir = this.store.claim(opts.id);
-    let stopPriming = () => {};
     let cgroup: CgroupDriver | undefined;
     let helper: HelperProcess | undefined;
     const record: ContainerRecord = {
@@ -243,8 +242,6 @@ export class Runtime {
       // Only the directories now: the container process is born in (or joins) them, and we write
       // the limits while the helper works (below).
       cgroup.makeDirs();
-      const placement = cgroupPlacement(cgroup);
-      stopPriming = placement.stopPriming;
       const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
@@ -257,7 +254,7 @@ export class Runtime {
         monitor: !(detach && this.options.detachedMonitor === 'exit'),
         trace: this.options.onTrace !== undefined,
         cgroupDirs: cgroup.joinDirs(),
-        cgroupCloneInto: placement.cloneInto,
+        cgroupCloneInto: cgroup.cloneIntoDir(),
         cgroupVersion: cgroup.record.version,
         cgroupMountSources: cgroupMountSources(cgroup),
         cgroupWait: true,
@@ -290,12 +287,11 @@ export class Runtime {
         return this.store.writeInBackground(record);
       });
       stored.catch(() => undefined); // awaited below, unless `ready` failed first
-      await helper.ready.finally(stopPriming);
+      await helper.ready;
       await stored;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
       return { helper, record, spec };
     } catch (err) {
-      stopPriming();
       helper?.kill();
       await helper?.exited.catch(() => undefined);
       if (cgroup) {
@@ -466,8 +462,6 @@ export class Runtime {
     // The exec's monitor records the exit status here; delete removes it with the container.
     const stateDir = path.join(this.store.dir(id), `exec-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
     fs.mkdirSync(stateDir, { mode: 0o700 });
-    const placement = cgroup ? cgroupPlacement(cgroup) : { stopPriming: () => undefined, cloneInto: undefined };
-    const { stopPriming } = placement;
     const ops = compilePlan(record.config, {
       mode: 'exec',
       id,
@@ -478,7 +472,7 @@ export class Runtime {
       monitor: !(opts.detach && this.options.detachedMonitor === 'exit'),
       trace: this.options.onTrace !== undefined,
       cgroupDirs: cgroup?.joinDirs() ?? [],
-      cgroupCloneInto: placement.cloneInto,
+      cgroupCloneInto: cgroup?.cloneIntoDir(),
       preserveFds: opts.preserveFds,
       initPid: record.initPid,
       process,
@@ -489,7 +483,7 @@ export class Runtime {
       onTrace: this.options.onTrace,
     });
     try {
-      await helper.ready.finally(stopPriming);
+      await helper.ready;
     } catch (err) {
       await helper.exited.catch(() => undefined);
       fs.rmSync(stateDir, { recursive: true, force: true });
@@ -558,21 +552,6 @@ export class Runtime {
     }
     this.store.remove(id);
   }
-}
-
-/**
- * How the container process gets into its cgroups. Pure v2: born in its one directory (clone3
- * CLONE_INTO_CGROUP), no cgroup.procs write at all. With v1 hierarchies (this includes hybrid
- * hosts) the writes wait for an RCU grace period (5-20 ms) unless one passed just before: pay it
- * now, on a thread, overlapping the plan and the helper's start (src/cgroup/prime.ts). Not
- * before the mkdirs, and then without CLONE_INTO_CGROUP: both wait for the cgroup_mutex that the
- * priming write holds through the grace period; the unified directory is joined by a write too.
- */
-function cgroupPlacement(cgroup: CgroupDriver): { stopPriming: () => void; cloneInto?: string } {
-  const cloneInto = cgroup.cloneIntoDir();
-  if (cgroup.joinDirs().every((dir) => dir === cloneInto)) return { stopPriming: () => undefined, cloneInto };
-  const stopPriming = primeCgroupAttach();
-  return stopPriming ? { stopPriming } : { stopPriming: () => undefined, cloneInto };
 }
 
 /** The v1 hierarchies to bind under the container's /sys/fs/cgroup (see plan.ts compileCgroupMount). */

@@ -1,7 +1,8 @@
 // CLONE_INTO_CGROUP: the container process is born in its cgroup2 directory (the v2 group, or its
 // directory in the unified hierarchy of a hybrid host) instead of being moved there by a
-// cgroup.procs write; v1 hierarchies are still joined by writes. Checked from the host's view of
-// /proc/<pid>/cgroup while the container waits in `created`, for `exec` too, and nothing is left.
+// cgroup.procs write; it moves itself into the v1 hierarchies (`echo 0 > tasks`). Checked from the
+// host's view of /proc/<pid>/cgroup while the container waits in `created`, for `exec` too, and
+// nothing is left.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,12 +43,12 @@ function cgroupsOf(pid: number | string): Map<string, string> {
 }
 
 /** `hull-oci create` with HULL_TRACE=1: its trace (stderr). */
-function createTraced(b: Bundle, id: string, env: NodeJS.ProcessEnv = {}): string {
+function createTraced(b: Bundle, id: string): string {
   // stderr to a file: the created container keeps its stdio open, a pipe would never end.
   const errFile = path.join(b.dir, 'trace.txt');
   const err = fs.openSync(errFile, 'w');
   const r = spawnSync(process.execPath, [HULL_OCI, '--root', root, 'create', '--bundle', b.dir, id], {
-    env: { ...process.env, HULL_TRACE: '1', ...env },
+    env: { ...process.env, HULL_TRACE: '1' },
     stdio: ['ignore', 'ignore', err],
     timeout: 60_000,
   });
@@ -58,18 +59,19 @@ function createTraced(b: Bundle, id: string, env: NodeJS.ProcessEnv = {}): strin
 }
 
 describe.skipIf(!layout.unifiedRoot)('clone3 CLONE_INTO_CGROUP', () => {
-  // With v1 hierarchies to join, hull primes the attach lock and then leaves CLONE_INTO_CGROUP out
-  // (it would wait for the cgroup_mutex the priming holds): without priming it is used.
-  it('the container process starts in its v2 directory; the trace shows the flag, not a write', () => {
+  it('the container process starts in its v2 directory and moves itself into the v1 ones: no cgroup.procs write', () => {
     const { id, b } = newContainer(['/bin/hull-probe', 'sleep', '1000']);
     const unifiedDir = path.join(layout.unifiedRoot!, 'hull-oci', id);
-    const trace = createTraced(b, id, layout.v1.length ? { HULL_CGROUP_PRIMING: '0' } : {});
+    const trace = createTraced(b, id);
     expect(trace).toContain(`CLONE_INTO_CGROUP, cgroup=open("${unifiedDir}")`);
-    expect(trace).not.toContain(`${unifiedDir}/cgroup.procs`);
+    expect(trace).not.toContain('/cgroup.procs');
+    // v1 (hybrid hosts): `echo 0 > tasks` from the container process itself, which the kernel
+    // does without the attach lock's RCU grace period.
+    for (const h of layout.v1) expect(trace).toContain(`moving itself into its cgroup: echo 0 > ${path.join(h.mountPoint, 'hull-oci', id)}/tasks`);
     const state = JSON.parse(hullOci(root, ['state', id]).stdout);
     const cgroups = cgroupsOf(state.pid);
     expect(cgroups.get('')).toBe(`/hull-oci/${id}`);
-    // v1 hierarchies (hybrid hosts) are joined by cgroup.procs writes as before.
+    // ...and sits in every v1 hierarchy's directory too.
     for (const h of layout.v1) {
       const key = [...cgroups.keys()].find((k) => k.split(',').map((c) => c.replace(/^name=/, '')).sort().join(',') === h.name.split(',').sort().join(','));
       if (key !== undefined) expect(cgroups.get(key), h.name).toBe(`/hull-oci/${id}`);
@@ -82,24 +84,13 @@ describe.skipIf(!layout.unifiedRoot)('clone3 CLONE_INTO_CGROUP', () => {
     expect(processesContaining(b.dir)).toEqual([]);
   });
 
-  it.skipIf(!layout.v1.length)('hybrid host, priming on (the default): the unified directory is joined by a write like the v1 ones', () => {
-    const { id, b } = newContainer(['/bin/hull-probe', 'sleep', '1000']);
-    const unifiedDir = path.join(layout.unifiedRoot!, 'hull-oci', id);
-    const trace = createTraced(b, id);
-    expect(trace).not.toContain('CLONE_INTO_CGROUP');
-    expect(trace).toContain(`> ${unifiedDir}/cgroup.procs`);
-    const state = JSON.parse(hullOci(root, ['state', id]).stdout);
-    expect(cgroupsOf(state.pid).get('')).toBe(`/hull-oci/${id}`);
-    expect(hullOci(root, ['delete', '--force', id]).code).toBe(0);
-    expect(cgroupDirsContaining(id)).toEqual([]);
-  });
-
   it('exec processes are born in the container cgroup too', () => {
     const { id, b } = newContainer(['/bin/hull-probe', 'sleep', '1000']);
     expect(hullOci(root, ['run', '--detach', '--bundle', b.dir, id]).code).toBe(0);
     const r = hullOci(root, ['exec', id, '/bin/cat', '/proc/self/cgroup']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^0::/hull-oci/${id}$`, 'm'));
+    if (layout.v1.some((h) => h.name === 'memory')) expect(r.stdout).toMatch(new RegExp(`^\\d+:memory:/hull-oci/${id}$`, 'm'));
     expect(hullOci(root, ['delete', '--force', id]).code).toBe(0);
     expect(cgroupDirsContaining(id)).toEqual([]);
   });

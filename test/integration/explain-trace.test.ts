@@ -78,8 +78,7 @@ function expectedPlan(spec: Spec, bundle: Bundle, id: string): PlanOp[] {
     detach: false,
     trace: true,
     cgroupDirs: cgroup.joinDirs(),
-    // With v1 hierarchies the runtime primes the attach lock and leaves CLONE_INTO_CGROUP out.
-    cgroupCloneInto: cgroup.joinDirs().every((dir) => dir === cgroup.cloneIntoDir()) ? cgroup.cloneIntoDir() : undefined,
+    cgroupCloneInto: cgroup.cloneIntoDir(),
     cgroupVersion: cgroup.record.version,
     cgroupWait: true,
     oomCheck: oomCheckFile(cgroup.record),
@@ -205,12 +204,12 @@ describe('explain trace (Runtime API)', () => {
     expect(probe.mounts.some((m) => m.mountpoint === '/')).toBe(true);
     expect(probe.mounts.some((m) => m.mountpoint.startsWith(bundle.dir))).toBe(false);
 
-    // cgroups: each "joining cgroup" path is where the process sits
-    const joins = linesStarting(lines, 'joining cgroup: ');
+    // cgroups: each join's path is where the process sits (v1: it moves itself, `echo 0 > tasks`)
+    const joins = [...linesStarting(lines, 'joining cgroup: '), ...linesStarting(lines, 'moving itself into its cgroup: ')];
     expect(joins.length).toBeGreaterThan(0);
     for (const l of joins) {
       const file = / > (\S+)$/.exec(l)![1];
-      const m = /^\/sys\/fs\/cgroup\/(memory|pids)\/(.*)\/cgroup\.procs$/.exec(file);
+      const m = /^\/sys\/fs\/cgroup\/(memory|pids)\/(.*)\/(cgroup\.procs|tasks)$/.exec(file);
       if (!m) continue;
       expect(probe.cgroup.some((c) => c.split(':')[1] === m[1] && c.split(':')[2] === `/${m[2]}`), l).toBe(true);
     }

@@ -1,7 +1,6 @@
-// Which cgroup directory the container process is born in (`cgroup-clone-into`), and which file the
-// attach-lock priming writes to.
+// Which cgroup directory the container process is born in (`cgroup-clone-into`), and which it joins.
 import { describe, it, expect } from 'vitest';
-import { cgroupForContainer, ownCgroupProcsFile, parseCgroupLayout, primeCgroupAttach } from '../../src/cgroup';
+import { cgroupForContainer, parseCgroupLayout } from '../../src/cgroup';
 import { compilePlan } from '../../src/runtime/plan';
 import { defaultSpec } from '../../src/runtime/spec';
 
@@ -41,26 +40,5 @@ describe('cgroup-clone-into', () => {
     expect(cg.cloneIntoDir()).toBeUndefined();
     expect(plan(cg.joinDirs(), cg.cloneIntoDir()).map(([op]) => op)).toEqual(['cgroup-join', 'cgroup-join', 'cgroup-join']);
     expect(plan(['/sys/fs/cgroup/hull-oci/c1'])).toEqual([['cgroup-join', '/sys/fs/cgroup/hull-oci/c1']]);
-  });
-});
-
-describe('attach-lock priming target', () => {
-  const self = ['9:name=systemd:/user.slice', '4:memory:/m/x', '2:cpu,cpuacct:/', '0::/user.slice/session-1.scope', ''].join('\n');
-
-  it('prefers our own v2 cgroup', () => {
-    expect(ownCgroupProcsFile(self, parseCgroupLayout(HYBRID))).toBe('/sys/fs/cgroup/unified/user.slice/session-1.scope/cgroup.procs');
-    expect(ownCgroupProcsFile('0::/a/b\n', parseCgroupLayout(UNIFIED))).toBe('/sys/fs/cgroup/a/b/cgroup.procs');
-  });
-
-  it('else the first v1 hierarchy it finds (controller order and name= do not matter)', () => {
-    expect(ownCgroupProcsFile(self, parseCgroupLayout(LEGACY))).toBe('/sys/fs/cgroup/systemd/user.slice/cgroup.procs');
-    expect(ownCgroupProcsFile('2:cpuacct,cpu:/z\n', parseCgroupLayout(LEGACY))).toBe('/sys/fs/cgroup/cpu,cpuacct/z/cgroup.procs');
-    expect(ownCgroupProcsFile('7:pids:/z\n', parseCgroupLayout(LEGACY))).toBeUndefined();
-  });
-
-  it('start and stop are safe to call; stop is idempotent', () => {
-    const stop = primeCgroupAttach({ intervalMs: 2, maxMs: 50 });
-    stop?.();
-    stop?.();
   });
 });

@@ -56,9 +56,12 @@ describe('process and monitor ops', () => {
       '=> writing uid map with newuidmap (direct write refused): 0 1000 1 > /proc/7/uid_map; newuidmap 7 0 1000 1',
     );
   });
-  it('cgroup-join: echo pid > cgroup.procs', () => {
+  it('cgroup-join: echo pid > cgroup.procs, or the process moving itself (echo 0 > tasks)', () => {
     expect(x('cgroup-join', 'write("/sys/fs/cgroup/memory/hull/abc/cgroup.procs", "1234")')).toBe(
       '=> joining cgroup: echo 1234 > /sys/fs/cgroup/memory/hull/abc/cgroup.procs',
+    );
+    expect(x('cgroup-join', 'echo 0 > /sys/fs/cgroup/memory/hull/abc/tasks')).toBe(
+      '=> moving itself into its cgroup: echo 0 > /sys/fs/cgroup/memory/hull/abc/tasks',
     );
   });
   it('cgroup-clone-into: born in the cgroup2 directory by clone3, or joined when the kernel refused the flag', () => {
