@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import type { Runtime } from '../runtime/container';
 import { type FlagSpec, UsageError, formatHelp, parseArgs, type ParsedArgs } from './args';
+import { writeOut, writeErr } from './output';
 
 export interface Globals {
   root: string;
@@ -25,7 +26,7 @@ export interface Verb {
 export function log(globals: Globals, level: 'error' | 'warning' | 'info' | 'debug', msg: string): void {
   if (level === 'debug' && !globals.debug) return;
   if (!globals.log) {
-    if (level !== 'error') process.stderr.write(`${level}: ${msg}\n`);
+    if (level !== 'error') writeErr(`${level}: ${msg}\n`);
     return;
   }
   const time = new Date().toISOString();
@@ -48,7 +49,7 @@ export function runtimeFor(globals: Globals): Runtime {
   // HULL_TRACE=1: the teaching trace, one plain-word line per kernel step on stderr (docs/workshop);
   // otherwise --debug logs the raw steps.
   const onTrace = explainEnabled()
-    ? createExplainer((line) => process.stderr.write(`${line}\n`))
+    ? createExplainer((line) => writeErr(`${line}\n`))
     : globals.debug
       ? (step: number, op: string, text: string) => log(globals, 'debug', `step ${step} ${op}: ${text}`)
       : undefined;
@@ -65,7 +66,7 @@ export function parseVerb(name: string, verb: Verb, argv: string[]): ParsedArgs 
   const helpSpec: FlagSpec = { name: 'help', alias: 'h', type: 'boolean', description: 'show help' };
   const parsed = parseArgs(argv, [...verb.flags, helpSpec]);
   if (parsed.flags.help) {
-    process.stdout.write(formatHelp(verb.usage, verb.description, verb.flags));
+    writeOut(formatHelp(verb.usage, verb.description, verb.flags));
     return undefined;
   }
   const [min, max] = verb.args;

@@ -1,6 +1,7 @@
 // hull-oci events --stats: one JSON stats record (streaming events are not implemented).
 import type { Verb } from './cli';
 import { runtimeFor } from './cli';
+import { writeOut } from './output';
 
 const events: Verb = {
   usage: 'events --stats <container-id>',
@@ -14,7 +15,7 @@ const events: Verb = {
     if (!flags.stats) throw new Error('events: only --stats is supported');
     const id = positionals[0];
     const data = runtimeFor(globals).stats(id);
-    process.stdout.write(JSON.stringify({ type: 'stats', id, data }) + '\n');
+    writeOut(JSON.stringify({ type: 'stats', id, data }) + '\n');
   },
 };
 export default events;

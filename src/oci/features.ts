@@ -1,6 +1,7 @@
 // hull-oci features: what this runtime implements (runtime-spec features.md).
 import type { Verb } from './cli';
 import { CAPABILITIES, MOUNT_OPTIONS } from '../runtime/flags';
+import { writeOut } from './output';
 
 const features: Verb = {
   usage: 'features',
@@ -32,7 +33,7 @@ const features: Verb = {
       },
       annotations: { 'io.github.hull.version': '0.1.0' },
     };
-    process.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    writeOut(JSON.stringify(out, null, 4) + '\n');
   },
 };
 export default features;

@@ -1,6 +1,7 @@
 // hull-oci list: every container under --root.
 import type { Verb } from './cli';
 import { runtimeFor, str } from './cli';
+import { writeOut } from './output';
 
 const list: Verb = {
   usage: 'list [--format table|json] [--quiet]',
@@ -14,16 +15,16 @@ const list: Verb = {
     const containers = runtimeFor(globals).list();
     const format = str(flags.format) ?? 'table';
     if (flags.quiet) {
-      process.stdout.write(containers.map((c) => c.id + '\n').join(''));
+      writeOut(containers.map((c) => c.id + '\n').join(''));
     } else if (format === 'json') {
       const rows = containers.map((c) => ({ ociVersion: '1.2.0', id: c.id, pid: c.pid, status: c.status, bundle: c.bundle, rootfs: '', created: c.created, owner: c.owner }));
-      process.stdout.write(JSON.stringify(rows) + '\n');
+      writeOut(JSON.stringify(rows) + '\n');
     } else if (format === 'table') {
       const header = ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'];
       const rows = containers.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner || 'root']);
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
       const fmt = (r: string[]) => r.map((v, i) => v.padEnd(widths[i])).join('   ').trimEnd() + '\n';
-      process.stdout.write([header, ...rows].map(fmt).join(''));
+      writeOut([header, ...rows].map(fmt).join(''));
     } else {
       throw new Error(`invalid format option: ${format}`);
     }

@@ -2,6 +2,7 @@
 // so `hull-oci state` doesn't pay for `exec`'s code.
 import { UsageError, parseArgs, type FlagSpec } from './args';
 import { log, parseVerb, type Globals, type Verb } from './cli';
+import { writeOut, writeErr } from './output';
 
 export const VERSION = '0.1.0';
 const SPEC_VERSION = '1.2.0';
@@ -63,13 +64,13 @@ export async function main(argv: string[]): Promise<void> {
     globals.systemdCgroup = flags['systemd-cgroup'] === true;
     if (typeof flags.rootless === 'string') globals.rootless = flags.rootless;
     if (flags.version) {
-      process.stdout.write(`hull-oci version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
+      writeOut(`hull-oci version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
       process.exitCode = 0;
       return;
     }
     const [name, ...rest] = positionals;
     if (flags.help || !name || name === 'help') {
-      process.stdout.write(usage());
+      writeOut(usage());
       process.exitCode = flags.help || name === 'help' ? 0 : 1;
       return;
     }
@@ -82,7 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     code = parsed ? ((await verb.run(parsed, globals)) ?? 0) : 0;
   } catch (err) {
     const msg = (err as Error).message;
-    process.stderr.write(`hull-oci: ${msg}\n`);
+    writeErr(`hull-oci: ${msg}\n`);
     log(globals, 'error', msg);
     code = 1;
   }

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Verb } from './cli';
 import { runtimeFor, str } from './cli';
+import { writeOut } from './output';
 
 const ps: Verb = {
   usage: 'ps [--format table|json] <container-id> [ps options]',
@@ -13,7 +14,7 @@ const ps: Verb = {
     const pids = runtimeFor(globals).ps(id);
     const format = str(flags.format) ?? 'table';
     if (format === 'json') {
-      process.stdout.write(JSON.stringify(pids) + '\n');
+      writeOut(JSON.stringify(pids) + '\n');
       return;
     }
     if (format !== 'table') throw new Error(`invalid format option: ${format}`);
@@ -23,7 +24,7 @@ const ps: Verb = {
     if (pidColumn < 0) throw new Error("couldn't find PID field in ps output");
     const wanted = new Set(pids);
     const rows = lines.filter((l) => wanted.has(Number(l.trim().split(/\s+/)[pidColumn])));
-    process.stdout.write([header, ...rows].join('\n') + '\n');
+    writeOut([header, ...rows].join('\n') + '\n');
   },
 };
 export default ps;

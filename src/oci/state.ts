@@ -1,6 +1,7 @@
 // hull-oci state: the runtime-spec state JSON.
 import type { Verb } from './cli';
 import { runtimeFor } from './cli';
+import { writeOut } from './output';
 
 const state: Verb = {
   usage: 'state <container-id>',
@@ -8,7 +9,7 @@ const state: Verb = {
   flags: [],
   args: [1, 1],
   run({ positionals }, globals) {
-    process.stdout.write(JSON.stringify(runtimeFor(globals).state(positionals[0]), null, 2) + '\n');
+    writeOut(JSON.stringify(runtimeFor(globals).state(positionals[0]), null, 2) + '\n');
   },
 };
 export default state;
