@@ -179,7 +179,9 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
-      if (!opts.keep) await this.delete(opts.id, { force: true }).catch((err) => this.warn(String(err.message)));
+      // What delete does, from the record in hand: nothing to re-read.
+      const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
+      if (!opts.keep) await this.remove(record, cgroup).catch((err) => this.warn(String(err.message)));
     }
     return exit.signal ? 128 + exit.signal : exit.exitCode;
   }
@@ -526,9 +528,14 @@ export class Runtime {
     if ((status === 'running' || status === 'paused') && !opts.force) {
       throw new ContainerError(`cannot delete container ${id} that is not stopped: ${status}`, 'ESTATE');
     }
+    await this.remove(record, cgroup);
+  }
+
+  /** Kill whatever is left, wait for the init and the monitor, then remove cgroups and state. */
+  private async remove(record: ContainerRecord, cgroup: CgroupDriver | undefined): Promise<void> {
     if (cgroup) {
       await cgroup.killAll(9).catch(() => undefined);
-      if (status === 'paused' || cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
+      if (cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
     }
     try {
       // No cgroup, or a process that escaped it. (Checked first: usually it is gone already, and
@@ -550,7 +557,7 @@ export class Runtime {
     } catch (err) {
       this.warn((err as Error).message);
     }
-    this.store.remove(id);
+    this.store.remove(record.id);
   }
 }
 
