@@ -168,7 +168,7 @@ export class Runtime {
     // the monitor need not write (and fsync) exit.json. Should we die first, the monitor kills
     // the container (detach 0) and `delete` finds its pid gone.
     const exitRecord = detach || opts.keep === true;
-    const { helper, record, spec } = await this.spawnContainer(opts, 'run', detach, exitRecord);
+    const { helper, record, spec, stored } = await this.spawnContainer(opts, 'run', detach, exitRecord);
     this.runPoststart(spec, record);
     if (opts.detach) {
       await this.detachFrom(helper, record);
@@ -179,6 +179,7 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
+      await stored.catch((err) => this.warn(`state.json: ${err.message}`));
       // What delete does, from the record in hand: nothing to re-read.
       const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
       if (!opts.keep) await this.remove(record, cgroup).catch((err) => this.warn(String(err.message)));
@@ -290,9 +291,11 @@ export class Runtime {
       });
       stored.catch(() => undefined); // awaited below, unless `ready` failed first
       await helper.ready;
-      await stored;
+      // A foreground run lets the fsyncs finish while its container runs (it awaits them before
+      // removing the state); everyone else hears of the container once its state is durable.
+      if (detach) await stored;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
-      return { helper, record, spec };
+      return { helper, record, spec, stored };
     } catch (err) {
       helper?.kill();
       await helper?.exited.catch(() => undefined);
