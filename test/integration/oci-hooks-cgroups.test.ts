@@ -195,6 +195,23 @@ describe('cgroups', () => {
     h.expectNoLeaks(id, b);
   });
 
+  it('a limit the kernel refuses fails the start: the process (waiting at cgroup-wait) never runs, nothing is left', () => {
+    // The limits are written while the helper already sets the container up; the program must
+    // still never run when a write fails.
+    const marker = path.join(work, 'ran');
+    const b = bundle(['/bin/sh', '-c', `echo ran > ${marker}`], (s) => {
+      s.linux!.resources = { ...s.linux!.resources, cpu: { cpus: '4096' } };
+      s.mounts!.push({ destination: work, type: 'bind', source: work, options: ['rbind'] });
+    });
+    const id = newId('badlimit');
+    const r = oci('run', '--bundle', b.dir, id);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/cpuset\.cpus/);
+    expect(fs.existsSync(marker)).toBe(false);
+    h.expectNoLeaks(id, b);
+    expect(oci('state', id).code).not.toBe(0);
+  });
+
   it('puts the container in its own cgroup and removes it on delete', () => {
     const b = bundle(['/bin/hull-probe', 'report'], (s) => {
       s.linux!.cgroupsPath = `/hull-oci/custom-${process.pid}`;
