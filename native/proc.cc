@@ -86,9 +86,18 @@ Napi::Value CloexecFrom(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// exitNow(code): _exit(2) — the whole process ends here, without Node's teardown (environment
+// cleanup, platform threads, static destructors: ~3 ms of every hull-oci call). Only for a caller
+// that has nothing left to write or wait for.
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  int code = IntArg(info, 0, "exitNow", "code");
+  _exit(code);
+}
+
 }  // namespace
 
 void RegisterProc(Napi::Env env, Napi::Object exports) {
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("kill", Napi::Function::New(env, Kill, "kill"));

@@ -51,6 +51,9 @@ function usage(): string {
   ].join('\n');
 }
 
+/** How bin/hull-oci ends the process once main() has settled (see exitNow). */
+export { exitNow as exit } from '../native';
+
 export async function main(argv: string[]): Promise<void> {
   const globals: Globals = { root: '/run/hull-oci', logFormat: 'text', debug: false, systemdCgroup: false };
   let code = 1;
