@@ -221,6 +221,7 @@ export class Runtime {
     const dir = this.store.claim(opts.id);
     let cgroup: CgroupDriver | undefined;
     let helper: HelperProcess | undefined;
+    let stored: Promise<void> | undefined;
     const record: ContainerRecord = {
       ociVersion: spec.ociVersion,
       id: opts.id,
@@ -285,7 +286,7 @@ export class Runtime {
       });
       helper = started;
       for (const w of cgroup.apply(spec.linux?.resources)) this.warn(w);
-      const stored = started.pidReported.then((pid) => {
+      stored = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
         return this.store.writeInBackground(record);
       });
@@ -299,6 +300,7 @@ export class Runtime {
     } catch (err) {
       helper?.kill();
       await helper?.exited.catch(() => undefined);
+      await stored?.catch(() => undefined); // a state.json write in flight must not outlive the removal
       if (cgroup) {
         await cgroup.killAll().catch(() => undefined);
         await cgroup.destroy().catch(() => undefined);
