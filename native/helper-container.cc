@@ -380,6 +380,8 @@ void RunContainerStep(Container& c, const Step& step) {
     spec.data = f[4];
     spec.propagation = Number(f[5].empty() ? "0" : f[5]);
     MountInRoot(RootFd(c, op), spec);
+  } else if (op == "mount-setattr") {
+    SetMountAttrInRoot(RootFd(c, op), f[0], Number(f[1], 16), Number(f[2], 16));
   } else if (op == "mkdev") {
     MakeDeviceInRoot(RootFd(c, op), c.nodeDir, f[0], f[1].empty() ? '?' : f[1][0], Number(f[2]), Number(f[3]),
                      static_cast<mode_t>(Number(f[4], 8)), static_cast<uid_t>(Number(f[5])), static_cast<gid_t>(Number(f[6])));

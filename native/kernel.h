@@ -86,6 +86,8 @@ void PivotRoot(int rootFd, bool chrootOnly);
 void RemountRootReadonly();
 void MaskPath(int rootFd, const std::string& path);
 void ReadonlyPath(int rootFd, const std::string& path);
+// `mount-setattr`: mount_setattr(AT_RECURSIVE) on the mount at `path` and every mount under it.
+void SetMountAttrInRoot(int rootFd, const std::string& path, uint64_t set, uint64_t clear);
 
 // --- ns.cc ---
 #ifndef CLONE_NEWTIME

@@ -1,6 +1,6 @@
 // Mounts. In the helper (container side): everything between "new mount namespace" and "running in
 // the new root": propagation, the rootfs bind, config mounts resolved in-root, /dev nodes,
-// pivot_root, read-only and masked paths. Under HULL_ADDON (bottom of the file): the addon's plain
+// pivot_root, read-only and masked paths, recursive mount attributes. Under HULL_ADDON (bottom of the file): the addon's plain
 // mount(2)/umount2(2) bindings used on the host for image layers and root filesystems.
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -34,6 +34,24 @@ const FlagName kMountFlags[] = {
     {MS_SLAVE, "MS_SLAVE"},     {MS_SHARED, "MS_SHARED"},         {MS_RELATIME, "MS_RELATIME"},
     {MS_STRICTATIME, "MS_STRICTATIME"}, {MS_LAZYTIME, "MS_LAZYTIME"},
 };
+
+// mount_setattr(2) attributes. The atime modes are a field (MOUNT_ATTR__ATIME), not bits, and
+// MOUNT_ATTR_RELATIME is 0: FormatMountAttr names them apart.
+const FlagName kMountAttrs[] = {
+    {MOUNT_ATTR_RDONLY, "MOUNT_ATTR_RDONLY"},         {MOUNT_ATTR_NOSUID, "MOUNT_ATTR_NOSUID"},
+    {MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"},           {MOUNT_ATTR_NOEXEC, "MOUNT_ATTR_NOEXEC"},
+    {MOUNT_ATTR__ATIME, "MOUNT_ATTR__ATIME"},         {MOUNT_ATTR_NOATIME, "MOUNT_ATTR_NOATIME"},
+    {MOUNT_ATTR_STRICTATIME, "MOUNT_ATTR_STRICTATIME"}, {MOUNT_ATTR_NODIRATIME, "MOUNT_ATTR_NODIRATIME"},
+    {MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
+};
+
+// "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOATIME"; a set with the atime field cleared and no mode bit is relatime.
+std::string FormatMountAttr(uint64_t set, uint64_t clear, bool isSet) {
+  std::string text = FormatFlags(isSet ? set : clear, kMountAttrs);
+  bool relatime = isSet && (clear & MOUNT_ATTR__ATIME) == MOUNT_ATTR__ATIME && !(set & MOUNT_ATTR__ATIME);
+  if (!relatime) return text;
+  return text == "0" ? "MOUNT_ATTR_RELATIME" : text + "|MOUNT_ATTR_RELATIME";
+}
 
 constexpr unsigned long kPropagationFlags = MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE;
 // Flags a bind mount only takes on a second, MS_REMOUNT|MS_BIND call.
@@ -467,6 +485,23 @@ void ReadonlyPath(int rootFd, const std::string& path) {
   std::string target = FdPath(mounted);
   RemountBind(target, shown, MS_RDONLY | MS_REC | (CurrentMountFlags(target, shown) & (MS_NOSUID | MS_NODEV | MS_NOEXEC)));
   close(mounted);
+}
+
+void SetMountAttrInRoot(int rootFd, const std::string& path, uint64_t set, uint64_t clear) {
+  const std::string shown = InRootPath(path);
+  // The destination resolves to the root of the mount just made (mount_setattr refuses anything
+  // else with EINVAL); AT_RECURSIVE then reaches every mount below it too (an rbind's submounts).
+  int fd = OpenInRoot(rootFd, path, O_PATH);
+  if (fd < 0) FailErrno("openat2", shown);
+  Trace("mount_setattr(" + Quote(shown) + ", AT_RECURSIVE, {attr_set=" + FormatMountAttr(set, clear, true) +
+        ", attr_clr=" + FormatMountAttr(set, clear, false) + "})");
+  struct mount_attr attr = {};
+  attr.attr_set = set;
+  attr.attr_clr = clear;
+  // No fallback: without mount_setattr (Linux < 5.12: ENOSYS) the options cannot be honoured, and a
+  // tree left writable that was asked to be read-only is worse than a failed start (runc fails too).
+  if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) FailErrno("mount_setattr", shown);
+  close(fd);
 }
 
 }  // namespace hull

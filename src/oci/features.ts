@@ -1,6 +1,6 @@
 // hull-oci features: what this runtime implements (runtime-spec features.md).
 import type { Verb } from './cli';
-import { CAPABILITIES, MOUNT_OPTIONS } from '../runtime/flags';
+import { CAPABILITIES, MOUNT_OPTIONS, RECURSIVE_MOUNT_OPTIONS } from '../runtime/flags';
 import { writeOut } from './output';
 
 const features: Verb = {
@@ -13,7 +13,7 @@ const features: Verb = {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.2.0',
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-      mountOptions: Object.keys(MOUNT_OPTIONS).sort(),
+      mountOptions: [...Object.keys(MOUNT_OPTIONS), ...RECURSIVE_MOUNT_OPTIONS].sort(),
       linux: {
         namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts', 'time'],
         capabilities: [...CAPABILITIES],

@@ -85,40 +85,105 @@ export const MOUNT_OPTIONS: Record<string, OptionEffect> = {
   symfollow: { clear: MS.NOSYMFOLLOW },
 };
 
-/** Recursive (mount_setattr) options runc knows; hull does not implement them yet. */
-const RECURSIVE_OPTIONS = new Set([
-  'rro', 'rrw', 'rnosuid', 'rsuid', 'rnodev', 'rdev', 'rnoexec', 'rexec', 'rnodiratime', 'rdiratime',
-  'rrelatime', 'rnorelatime', 'rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnosymfollow',
-  'rsymfollow',
-]);
+/** mount_setattr(2) attributes (include/uapi/linux/mount.h). The atime modes are a 3-bit field, not bits. */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  _ATIME: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/**
+ * Recursive options (runtime-spec 1.1): applied to the mount and every mount under it with
+ * mount_setattr(AT_RECURSIVE) after the mount. `set` adds the attribute, `clear` removes it; an
+ * atime word picks the whole atime mode.
+ */
+const RECURSIVE_OPTIONS: Record<string, { set?: number; clear?: number; atime?: number }> = {
+  rro: { set: MOUNT_ATTR.RDONLY },
+  rrw: { clear: MOUNT_ATTR.RDONLY },
+  rnosuid: { set: MOUNT_ATTR.NOSUID },
+  rsuid: { clear: MOUNT_ATTR.NOSUID },
+  rnodev: { set: MOUNT_ATTR.NODEV },
+  rdev: { clear: MOUNT_ATTR.NODEV },
+  rnoexec: { set: MOUNT_ATTR.NOEXEC },
+  rexec: { clear: MOUNT_ATTR.NOEXEC },
+  rnodiratime: { set: MOUNT_ATTR.NODIRATIME },
+  rdiratime: { clear: MOUNT_ATTR.NODIRATIME },
+  rrelatime: { atime: MOUNT_ATTR.RELATIME },
+  rnoatime: { atime: MOUNT_ATTR.NOATIME },
+  rstrictatime: { atime: MOUNT_ATTR.STRICTATIME },
+  // Leaving an atime mode means the kernel's default mode, relatime (as `atime` does for mount(2)).
+  // The kernel takes no partial atime field in attr_clr (EINVAL), so these cannot be plain clears.
+  ratime: { atime: MOUNT_ATTR.RELATIME },
+  rnostrictatime: { atime: MOUNT_ATTR.RELATIME },
+  // MOUNT_ATTR_RELATIME is 0: clearing it changes nothing (runc's clear of 0 does the same).
+  rnorelatime: {},
+  rnosymfollow: { set: MOUNT_ATTR.NOSYMFOLLOW },
+  rsymfollow: { clear: MOUNT_ATTR.NOSYMFOLLOW },
+};
+
+/** The mount_setattr(2) attr_set/attr_clr pair of a mount's recursive options. */
+export interface RecursiveAttributes {
+  set: number;
+  clear: number;
+}
 
 export interface ParsedMountOptions {
   flags: number;
   propagation: number;
   data: string;
+  /** Present only when the options hold recursive words (`rro`, `rnosuid`…). */
+  recursive?: RecursiveAttributes;
 }
 
-/** Split OCI mount options into mount(2) flags, propagation flags and the data string. */
+/** Split OCI mount options into mount(2) flags, propagation flags, the data string and recursive attributes. */
 export function parseMountOptions(options: readonly string[] = []): ParsedMountOptions {
   let flags = 0;
   let propagation = 0;
   const data: string[] = [];
+  let recursive: RecursiveAttributes | undefined;
   for (const option of options) {
     const effect = MOUNT_OPTIONS[option];
+    const rec = RECURSIVE_OPTIONS[option];
     if (effect) {
       if (effect.set) flags |= effect.set;
       if (effect.clear) flags &= ~effect.clear;
       if (effect.propagation) propagation = effect.propagation;
-    } else if (RECURSIVE_OPTIONS.has(option)) {
-      throw new Error(`mount option ${option} is not supported (recursive mount attributes)`);
+    } else if (rec) {
+      recursive ??= { set: 0, clear: 0 };
+      // A later word wins over an earlier one for the same attribute, as for the plain words.
+      if (rec.set) {
+        recursive.set |= rec.set;
+        recursive.clear &= ~rec.set;
+      }
+      if (rec.clear) {
+        recursive.clear |= rec.clear;
+        recursive.set &= ~rec.clear;
+      }
+      if (rec.atime !== undefined) {
+        // mount_setattr(2): a new atime mode goes in attr_set with the whole field in attr_clr.
+        recursive.set = (recursive.set & ~MOUNT_ATTR._ATIME) | rec.atime;
+        recursive.clear |= MOUNT_ATTR._ATIME;
+      }
     } else if (option === 'tmpcopyup') {
       // runc extension: copy the image's files into a fresh tmpfs. Not implemented; the mount still works.
     } else {
       data.push(option);
     }
   }
-  return { flags: flags >>> 0, propagation, data: data.join(',') };
+  const parsed: ParsedMountOptions = { flags: flags >>> 0, propagation, data: data.join(',') };
+  if (recursive) parsed.recursive = { set: recursive.set >>> 0, clear: recursive.clear >>> 0 };
+  return parsed;
 }
+
+/** Every recursive option word (hull-oci features lists them with the others). */
+export const RECURSIVE_MOUNT_OPTIONS: readonly string[] = Object.keys(RECURSIVE_OPTIONS);
 
 /** Render MS_* flags as text for traces and tests: "MS_NOSUID|MS_NODEV". */
 export function mountFlagsText(flags: number): string {

@@ -392,20 +392,25 @@ function compileMount(m: Mount, opts: PlanOptions, emit: Emit): void {
   if (dest === '/' || m.destination.split('/').includes('..')) {
     throw new PlanError(`mounts: destination "${m.destination}" is not allowed`);
   }
-  const { flags: parsedFlags, propagation, data } = parseMountOptions(m.options);
+  const { flags: parsedFlags, propagation, data, recursive } = parseMountOptions(m.options);
   let flags = parsedFlags;
   const type = m.type ?? (isBind(m) ? 'bind' : '');
   if (isBind(m)) {
     flags |= MS.BIND;
     const source = path.resolve(opts.bundle, m.source ?? '');
     emit('mount', source, dest, 'bind', flags, data, propagation);
-    return;
-  }
-  if (type === 'cgroup' || type === 'cgroup2') {
+  } else if (type === 'cgroup' || type === 'cgroup2') {
     compileCgroupMount(dest, flags, propagation, opts, emit);
-    return;
+  } else {
+    emit('mount', m.source ?? type, dest, type, flags, data, propagation);
   }
-  emit('mount', m.source ?? type, dest, type, flags, data, propagation);
+  // Recursive options (rro, rnosuid…): once the mount and its submounts exist, on the whole tree.
+  if (recursive) emit('mount-setattr', dest, hex(recursive.set), hex(recursive.clear));
+}
+
+/** A mount_setattr(2) attribute mask as the plan writes it: "0x1". */
+function hex(mask: number): string {
+  return `0x${mask.toString(16)}`;
 }
 
 /**

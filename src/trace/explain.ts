@@ -147,6 +147,30 @@ function mountWords(call: Call): string {
   return `mounting ${fstype} on ${target}`;
 }
 
+/** mount_setattr(2) attributes in words: what setting (or clearing) each one does. */
+const MOUNT_ATTR_WORDS: Record<string, [set: string, clear: string]> = {
+  MOUNT_ATTR_RDONLY: ['read-only', 'writable'],
+  MOUNT_ATTR_NOSUID: ['setuid bits ignored', 'setuid bits honoured'],
+  MOUNT_ATTR_NODEV: ['device files unusable', 'device files usable'],
+  MOUNT_ATTR_NOEXEC: ['no programs run', 'programs run'],
+  MOUNT_ATTR_RELATIME: ['relatime', ''],
+  MOUNT_ATTR_NOATIME: ['no atime updates', ''],
+  MOUNT_ATTR_STRICTATIME: ['atime on every access', ''],
+  MOUNT_ATTR_NODIRATIME: ['no directory atime updates', 'directory atime updates'],
+  MOUNT_ATTR_NOSYMFOLLOW: ['symlinks not followed', 'symlinks followed'],
+};
+
+/** `mount_setattr("/data", AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY, attr_clr=0})` in words. */
+function mountAttrWords(call: Call | undefined, fallbackTarget: string): string {
+  const target = call?.args[0] ?? fallbackTarget;
+  const field = (name: string) => (new RegExp(`${name}=([^,}]*)`).exec(call?.raw ?? '')?.[1] ?? '0').split('|');
+  const words = [
+    ...field('attr_set').map((a) => MOUNT_ATTR_WORDS[a]?.[0]),
+    ...field('attr_clr').map((a) => MOUNT_ATTR_WORDS[a]?.[1]),
+  ].filter(Boolean);
+  return `making ${target} and every mount under it ${words.length ? words.join(', ') : 'as it was'}`;
+}
+
 function isConsoleSetup(calls: Call[]): boolean {
   return calls.some((c) => c.raw.includes('/dev/pts/ptmx') || c.raw.includes('TIOCGPTPEER'));
 }
@@ -257,6 +281,8 @@ function describe(op: string, calls: Call[], text: string): string {
       const words = mounts.length ? mountWords(mounts[0]) : 'mounting';
       return mounts.length > 1 && hasFlag(mounts[0].args[3], 'MS_BIND') ? `${words} (then setting its flags)` : words;
     }
+    case 'mount-setattr':
+      return mountAttrWords(find('mount_setattr'), plainFields.split(' ')[0]);
     case 'mkdev': {
       const mknod = find('mknodat');
       const bind = find('mount');

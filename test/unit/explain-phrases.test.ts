@@ -148,6 +148,13 @@ describe('mount phase ops', () => {
     );
     expect(x('mount', 'mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_RDONLY|MS_REMOUNT, "mode=755")')).toMatch(/^=> remounting \/sys\/fs\/cgroup read-only: /);
   });
+  it('mount-setattr: the recursive attributes in words', () => {
+    const rro = 'mount_setattr("/data", AT_RECURSIVE, {attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOEXEC, attr_clr=0})';
+    expect(x('mount-setattr', rro)).toBe(`=> making /data and every mount under it read-only, no programs run: ${rro}`);
+    const atime = 'mount_setattr("/v", AT_RECURSIVE, {attr_set=MOUNT_ATTR_NOATIME, attr_clr=MOUNT_ATTR__ATIME|MOUNT_ATTR_NOSUID})';
+    expect(x('mount-setattr', atime)).toBe(`=> making /v and every mount under it no atime updates, setuid bits honoured: ${atime}`);
+    expect(x('mount-setattr', 'mount_setattr("/v", AT_RECURSIVE, {attr_set=0, attr_clr=0})')).toMatch(/^=> making \/v and every mount under it as it was: /);
+  });
   it('mkdev: mknod, or the host node bound in a user namespace', () => {
     expect(x('mkdev', 'mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))')).toBe(
       '=> creating device /dev/null (char 1:3): mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))',

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { MS, parseMountOptions, capabilityMask, capabilityNumber, parseSignal, signalName, mountFlagsText, CAPABILITIES } from '../../src/runtime/flags';
+import { MS, MOUNT_ATTR, RECURSIVE_MOUNT_OPTIONS, parseMountOptions, capabilityMask, capabilityNumber, parseSignal, signalName, mountFlagsText, CAPABILITIES } from '../../src/runtime/flags';
 
 describe('mount options', () => {
   it('splits flags, propagation and data', () => {
@@ -12,8 +12,43 @@ describe('mount options', () => {
   it('later words override earlier ones', () => {
     expect(parseMountOptions(['ro', 'rw', 'exec', 'noexec', 'rbind']).flags).toBe(MS.NOEXEC | MS.BIND | MS.REC);
   });
-  it('rejects recursive attributes with a clear error', () => {
-    expect(() => parseMountOptions(['rro'])).toThrow(/rro is not supported/);
+  it('has no recursive attributes without recursive words', () => {
+    expect(parseMountOptions(['rbind', 'ro']).recursive).toBeUndefined();
+  });
+  it('turns recursive words into mount_setattr set/clear masks, apart from the mount(2) flags', () => {
+    expect(parseMountOptions(['rbind', 'rro', 'rnosuid', 'rnodev', 'rnoexec', 'rnodiratime', 'rnosymfollow', 'mode=755'])).toEqual({
+      flags: MS.BIND | MS.REC,
+      propagation: 0,
+      data: 'mode=755',
+      recursive: {
+        set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NODIRATIME | MOUNT_ATTR.NOSYMFOLLOW,
+        clear: 0,
+      },
+    });
+    expect(parseMountOptions(['rrw', 'rsuid', 'rdev', 'rexec', 'rdiratime', 'rsymfollow']).recursive).toEqual({
+      set: 0,
+      clear: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC | MOUNT_ATTR.NODIRATIME | MOUNT_ATTR.NOSYMFOLLOW,
+    });
+  });
+  it('a later recursive word wins over an earlier one for the same attribute', () => {
+    expect(parseMountOptions(['rro', 'rrw']).recursive).toEqual({ set: 0, clear: MOUNT_ATTR.RDONLY });
+    expect(parseMountOptions(['rnoexec', 'rexec', 'rnoexec']).recursive).toEqual({ set: MOUNT_ATTR.NOEXEC, clear: 0 });
+  });
+  it('an atime word sets the whole atime field (MOUNT_ATTR__ATIME in attr_clr, as the kernel demands)', () => {
+    expect(parseMountOptions(['rnoatime']).recursive).toEqual({ set: MOUNT_ATTR.NOATIME, clear: MOUNT_ATTR._ATIME });
+    expect(parseMountOptions(['rstrictatime']).recursive).toEqual({ set: MOUNT_ATTR.STRICTATIME, clear: MOUNT_ATTR._ATIME });
+    expect(parseMountOptions(['rrelatime']).recursive).toEqual({ set: 0, clear: MOUNT_ATTR._ATIME });
+    expect(parseMountOptions(['rnoatime', 'rstrictatime']).recursive).toEqual({ set: MOUNT_ATTR.STRICTATIME, clear: MOUNT_ATTR._ATIME });
+    // Leaving noatime/strictatime is the default mode, relatime; never a partial atime field (EINVAL).
+    expect(parseMountOptions(['rnoatime', 'ratime']).recursive).toEqual({ set: 0, clear: MOUNT_ATTR._ATIME });
+    expect(parseMountOptions(['rnostrictatime', 'rro']).recursive).toEqual({ set: MOUNT_ATTR.RDONLY, clear: MOUNT_ATTR._ATIME });
+    expect(parseMountOptions(['rnorelatime']).recursive).toEqual({ set: 0, clear: 0 });
+  });
+  it('knows all eighteen recursive words of runtime-spec 1.1', () => {
+    expect([...RECURSIVE_MOUNT_OPTIONS].sort()).toEqual([
+      'ratime', 'rdev', 'rdiratime', 'rexec', 'rnoatime', 'rnodev', 'rnodiratime', 'rnoexec', 'rnorelatime', 'rnostrictatime',
+      'rnosuid', 'rnosymfollow', 'rrelatime', 'rro', 'rrw', 'rstrictatime', 'rsuid', 'rsymfollow',
+    ]);
   });
   it('renders flags as text', () => {
     expect(mountFlagsText(MS.NOSUID | MS.NODEV)).toBe('MS_NOSUID|MS_NODEV');

@@ -163,6 +163,34 @@ describe('compilePlan', () => {
     ]);
   });
 
+  it('emits mount-setattr right after a mount with recursive options, and only then', () => {
+    const spec = testSpec();
+    spec.mounts = [
+      { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'ro', 'rro', 'rnoexec', 'rprivate'] },
+      { destination: '/plain', type: 'bind', source: 'plain', options: ['rbind', 'ro'] },
+      { destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['rnoatime', 'size=1m'] },
+    ];
+    const ops = compilePlan(spec, baseOptions);
+    const at = ops.findIndex((o) => o[0] === 'mount' && o[2] === '/data');
+    expect(ops[at + 1]).toEqual(['mount-setattr', '/data', '0x9', '0x0']);
+    expect(ops[at + 2]).toEqual(['mount', '/b/plain', '/plain', 'bind', String(MS.BIND | MS.REC | MS.RDONLY), '', '0']);
+    expect(ops[at + 3]).toEqual(['mount', 'tmpfs', '/scratch', 'tmpfs', '0', 'size=1m', '0']);
+    expect(ops[at + 4]).toEqual(['mount-setattr', '/scratch', '0x10', '0x70']);
+    expect(ops.filter((o) => o[0] === 'mount-setattr')).toHaveLength(2);
+  });
+
+  it('emits mount-setattr after the whole v1 cgroup tree', () => {
+    const spec = testSpec();
+    spec.mounts = [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'rnosuid'] }];
+    const ops = compilePlan(spec, baseOptions);
+    const first = ops.findIndex((o) => o[0] === 'mount' && o[2] === '/sys/fs/cgroup');
+    const at = ops.findIndex((o) => o[0] === 'mount-setattr');
+    // tmpfs, the binds and links of each hierarchy, the read-only remount of the tmpfs: then the attributes.
+    expect(ops.slice(first, at).every((o) => String(o[2]).startsWith('/sys/fs/cgroup'))).toBe(true);
+    expect(ops[at - 1]).toEqual(['mount', 'tmpfs', '/sys/fs/cgroup', 'tmpfs', String(MS.RDONLY | MS.REMOUNT), 'mode=755', '0']);
+    expect(ops[at]).toEqual(['mount-setattr', '/sys/fs/cgroup', '0x2', '0x0']);
+  });
+
   it('skips default /dev nodes when /dev is bound', () => {
     const spec = testSpec();
     spec.mounts = [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }];
