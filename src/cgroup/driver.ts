@@ -7,6 +7,9 @@ import type { Resources } from '../runtime/spec';
 
 export type CgroupVersion = 1 | 2;
 
+/** Which resources CgroupDriver.apply writes: all, the device rules only, or all but them. */
+export type CgroupPart = 'all' | 'devices' | 'limits';
+
 /** What state.json keeps so any later command can reopen the same cgroup. */
 export interface CgroupRecord {
   version: CgroupVersion;
@@ -42,8 +45,13 @@ export interface CgroupDriver {
    * container process can be born in with clone3 CLONE_INTO_CGROUP (the plan's `cgroup-clone-into`).
    */
   cloneIntoDir(): string | undefined;
-  /** Write resources into the controller files (create and `update`). Returns warnings. */
-  apply(resources: Resources | undefined): string[];
+  /**
+   * Write resources into the controller files (create and `update`). Returns warnings. `part`:
+   * only the device rules, or everything but them. A container start writes the device rules
+   * before the helper starts (the container process makes device nodes and opens /dev/pts/ptmx
+   * while it sets up, so a half-written rule list would refuse those) and the rest while it works.
+   */
+  apply(resources: Resources | undefined, part?: CgroupPart): string[];
   stats(): CgroupStats;
   freeze(): Promise<void>;
   thaw(): Promise<void>;

@@ -7,7 +7,7 @@ import { detectCgroupLayout, type CgroupLayout } from './detect';
 import { V1Cgroup } from './v1';
 import { V2Cgroup } from './v2';
 
-export type { CgroupDriver, CgroupObserver, CgroupRecord, CgroupStats, CgroupVersion } from './driver';
+export type { CgroupDriver, CgroupObserver, CgroupPart, CgroupRecord, CgroupStats, CgroupVersion } from './driver';
 export { CgroupError, containerCgroupPath } from './driver';
 export { detectCgroupLayout, parseCgroupLayout, type CgroupLayout, type CgroupMode } from './detect';
 export { V1Cgroup, v1ResourceWrites, deviceRuleText } from './v1';

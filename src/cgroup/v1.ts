@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import {
-  type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
+  type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
   procsRecursive, readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 import type { CgroupLayout } from './detect';
@@ -139,12 +139,13 @@ export class V1Cgroup implements CgroupDriver {
     return this.record.unifiedDir;
   }
 
-  apply(resources: Resources | undefined): string[] {
+  apply(resources: Resources | undefined, part: CgroupPart = 'all'): string[] {
     const warnings: string[] = [];
     if (resources?.unified && Object.keys(resources.unified).length) {
       throw new Error('linux.resources.unified: needs cgroup v2, the host runs cgroup v1');
     }
     for (const write of v1ResourceWrites(resources, this.devices)) {
+      if (part !== 'all' && (write.controller === 'devices') !== (part === 'devices')) continue;
       const dir = this.dirFor(write.controller);
       if (!dir) {
         warnings.push(`cgroup v1 controller ${write.controller} is not mounted: ${write.file} not set`);

@@ -6,7 +6,7 @@ import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import { native } from '../native';
 import { deviceRuleText } from './v1';
 import {
-  type CgroupDriver, type CgroupObserver, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
+  type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
   readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 
@@ -129,16 +129,16 @@ export class V2Cgroup implements CgroupDriver {
     return this.dir;
   }
 
-  apply(resources: Resources | undefined): string[] {
+  apply(resources: Resources | undefined, part: CgroupPart = 'all'): string[] {
     const warnings: string[] = [];
-    for (const write of v2ResourceWrites(resources)) {
+    for (const write of part === 'devices' ? [] : v2ResourceWrites(resources)) {
       if (!fs.existsSync(path.join(this.dir, write.file)) && !write.file.startsWith('cpu.idle')) {
         const controller = write.file.split('.')[0];
         throw new Error(`cgroup v2: ${write.file} missing in ${this.dir} (is the ${controller} controller enabled in the parent?)`);
       }
       writeCgroupFile(this.dir, write.file, write.value, this.observer);
     }
-    const rules = v2DeviceRules(resources, this.devices);
+    const rules = part === 'limits' ? undefined : v2DeviceRules(resources, this.devices);
     if (rules) {
       // Replaces the filter attached before (update); the kernel drops it with the cgroup.
       this.observer?.('write', path.join(this.dir, V2_DEVICE_FILTER), rules.map((r) => `${r.allow ? 'allow' : 'deny'} ${deviceRuleText(r)}`).join(', '));

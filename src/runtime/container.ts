@@ -243,9 +243,11 @@ export class Runtime {
       const devices = defaultDeviceRules(defaultDevices(spec));
       cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
-      // Only the directories now: the container process is born in (or joins) them, and we write
-      // the limits while the helper works (below).
+      // The directories and the device rules now: the container process is born in (or joins)
+      // them at once and makes device nodes and opens /dev/pts/ptmx while it sets up, which a
+      // half-written rule list would refuse. The other limits are written while the helper works.
       cgroup.makeDirs();
+      for (const w of cgroup.apply(spec.linux?.resources, 'devices')) this.warn(w);
       const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
@@ -282,10 +284,18 @@ export class Runtime {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),
         onTrace: this.options.onTrace,
-        onSync: (name, pid) => (name === SYNC_CGROUPS ? undefined : this.onSync(name, pid, spec, record)),
+        // A detached container (create, run -d) outlives us: it must not start before its
+        // state.json is durable, or a crash of ours would leave it where `delete` cannot see it.
+        // Hooks get the state on disk too (a hook may run `hull-oci state`). A foreground run's
+        // container dies with us (the helper's EOF), so it goes on at once.
+        onSync: async (name, pid) => {
+          if (name === SYNC_CGROUPS) return detach ? stored : undefined;
+          await stored;
+          this.onSync(name, pid, spec, record);
+        },
       });
       helper = started;
-      for (const w of cgroup.apply(spec.linux?.resources)) this.warn(w);
+      for (const w of cgroup.apply(spec.linux?.resources, 'limits')) this.warn(w);
       stored = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
         return this.store.writeInBackground(record);
@@ -522,9 +532,12 @@ export class Runtime {
       loaded = this.load(id);
     } catch (err) {
       if ((err as ContainerError).code !== 'ENOENT') throw err;
-      // An aborted create can leave a directory without state.json: remove it (runc does the same).
+      // An aborted create can leave a directory without state.json: remove it (runc does the same),
+      // and the cgroup it may have made at the default path (the record that would name another
+      // path never got written).
       const dir = this.store.dir(id);
       const existed = fs.existsSync(dir);
+      if (existed) await cgroupForContainer(undefined, id).destroy().catch(() => undefined);
       this.store.remove(id);
       if (opts.force || existed) return;
       throw notExist(id);

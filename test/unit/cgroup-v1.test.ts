@@ -1,6 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { v1ResourceWrites, deviceRuleText } from '../../src/cgroup';
-import { deviceRulesToApply } from '../../src/cgroup/v1';
+import { V1Cgroup, deviceRulesToApply } from '../../src/cgroup/v1';
 
 describe('cgroup v1 resource mapping', () => {
   it('maps memory, cpu, cpuset, pids to v1 files', () => {
@@ -62,5 +65,27 @@ describe('cgroup v1 resource mapping', () => {
     expect(deviceRuleText({ allow: true, type: 'b', major: 8, access: 'r' })).toBe('b 8:* r');
     expect(deviceRuleText({ allow: true })).toBe('a');
     expect(deviceRuleText({ allow: false, type: 'c', major: -1, minor: -1, access: 'm' })).toBe('c *:* m');
+  });
+});
+
+describe("V1Cgroup.apply's parts (a container start writes the device rules before the helper, the rest while it works)", () => {
+  it("'devices' writes only the devices hierarchy, 'limits' everything else", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-cg1-'));
+    try {
+      const dirs = { memory: path.join(root, 'memory'), devices: path.join(root, 'devices') };
+      for (const d of Object.values(dirs)) fs.mkdirSync(d);
+      const cg = new V1Cgroup({ version: 1, path: '/c', dirs }, [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]);
+      const resources = { memory: { limit: 1 << 20 } };
+      cg.apply(resources, 'devices');
+      expect(fs.readdirSync(dirs.memory)).toEqual([]);
+      expect(fs.readFileSync(path.join(dirs.devices, 'devices.allow'), 'utf8')).toBe('c 1:3 rwm');
+      fs.rmSync(path.join(dirs.devices, 'devices.allow'));
+      fs.rmSync(path.join(dirs.devices, 'devices.deny'));
+      cg.apply(resources, 'limits');
+      expect(fs.readdirSync(dirs.devices)).toEqual([]);
+      expect(fs.readFileSync(path.join(dirs.memory, 'memory.limit_in_bytes'), 'utf8')).toBe(String(1 << 20));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -104,6 +104,21 @@ describe('V2Cgroup on a fake tree', () => {
     expect(reopened.joinDirs()).toEqual([dir]);
   });
 
+  it("apply's parts: 'limits' leaves the device filter out, 'devices' writes nothing else", () => {
+    const root = fakeRoot();
+    const cg = V2Cgroup.forPath(root, '/hull-oci/c2');
+    cg.makeDirs();
+    const dir = path.join(root, 'hull-oci/c2');
+    for (const f of FILES) fs.writeFileSync(path.join(dir, f), '');
+    const resources = { memory: { limit: 1 << 20 }, devices: [{ allow: false, access: 'rwm' }] };
+    // A plain directory refuses a BPF program: 'limits' never tries one.
+    expect(cg.apply(resources, 'limits')).toEqual([]);
+    expect(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8')).toBe(String(1 << 20));
+    fs.writeFileSync(path.join(dir, 'memory.max'), '');
+    expect(() => cg.apply(resources, 'devices')).toThrow(/device filter/);
+    expect(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8')).toBe('');
+  });
+
   it('explains a missing controller file', () => {
     const root = fakeRoot();
     const cg = V2Cgroup.forPath(root, '/x');
