@@ -380,6 +380,17 @@ void RunContainerStep(Container& c, const Step& step) {
     spec.data = f[4];
     spec.propagation = Number(f[5].empty() ? "0" : f[5]);
     MountInRoot(RootFd(c, op), spec);
+  } else if (op == "mount-idmap") {
+    // The monitor made the idmapped tree before the clone (helper.cc OpenIdmappedTrees): its trace,
+    // then our part, attaching it at the destination.
+    for (const auto& tree : c.settings->idmappedTrees) {
+      if (tree.step != &step) continue;
+      for (const std::string& line : tree.trace) Trace(line);
+      MoveTreeInRoot(RootFd(c, op), tree.fd, f[0], f[1], Number(f[6].empty() ? "0" : f[6]));
+      close(tree.fd);
+      return;
+    }
+    Fail(EINVAL, "plan", "", "mount-idmap: the monitor made no tree for this step");
   } else if (op == "mount-setattr") {
     SetMountAttrInRoot(RootFd(c, op), f[0], Number(f[1], 16), Number(f[2], 16));
   } else if (op == "mkdev") {

@@ -211,6 +211,49 @@ void OpenSelfJoins(const std::vector<Step>& plan, Settings& settings) {
   }
 }
 
+// "0:100000:65536,1:2:3" (a `mount-idmap` field) -> the kernel's map lines "0 100000 65536\n1 2 3\n".
+std::string IdMapLines(const std::string& field) {
+  std::string lines;
+  for (const std::string& range : SplitList(field)) {
+    std::vector<std::string> parts = SplitList(range, ':');
+    if (parts.size() != 3) Fail(EINVAL, "plan", "", "mount-idmap: bad id range \"" + range + "\" (containerID:hostID:size)");
+    lines += std::to_string(Number(parts[0])) + " " + std::to_string(Number(parts[1])) + " " + std::to_string(Number(parts[2])) + "\n";
+  }
+  if (lines.empty()) Fail(EINVAL, "plan", "", "mount-idmap needs both uid and gid mappings");
+  return lines;
+}
+
+// `mount-idmap`: before the clone, as host root, for each idmapped mount a user namespace with
+// exactly its maps and a detached idmapped copy of its source (the container process, maybe in a
+// user namespace of its own, could do neither). The namespace fd is closed at once (the mount keeps
+// the namespace); the tree fd (CLOEXEC) is inherited by the container process, which moves it into
+// place at its step and closes it. Our copies are closed after the clone.
+void OpenIdmappedTrees(const std::vector<Step>& plan, Settings& settings) {
+  for (const Step& step : plan) {
+    if (step.op != "mount-idmap") continue;
+    PrepareStep(step, [&] {
+      const std::vector<std::string>& f = step.fields;
+      if ((f[2] != "bind" && f[2] != "rbind") || (f[3] != "idmap" && f[3] != "ridmap")) {
+        Fail(EINVAL, "plan", "", "mount-idmap: fields 3 and 4 are bind|rbind and idmap|ridmap");
+      }
+      const std::string uidLines = IdMapLines(f[7]), gidLines = IdMapLines(f[8]);
+      const size_t traced = gTraceLines.size();
+      int userns = MakeIdmapUserNamespace(uidLines, gidLines);
+      int tree = -1;
+      try {
+        tree = OpenIdmappedTree(f[0], f[2] == "rbind", f[3] == "ridmap", Number(f[4], 16), Number(f[5], 16), userns,
+                                "uid " + f[7] + " gid " + f[8]);
+      } catch (...) {
+        close(userns);
+        throw;
+      }
+      close(userns);
+      settings.idmappedTrees.push_back({&step, tree, {gTraceLines.begin() + static_cast<long>(traced), gTraceLines.end()}});
+      gTraceLines.resize(traced);
+    });
+  }
+}
+
 bool IsSelfJoin(const Step& step, const Settings& settings) {
   for (const auto& join : settings.selfJoins) {
     if (join.first == &step) return true;
@@ -973,6 +1016,7 @@ int HelperMain(char** argv, char** envp) {
       if (step.op == "cgroup-clone-into") PrepareStep(step, [&] { settings.cloneCgroupFd = OpenCloneCgroup(step.fields[0]); });
     }
     OpenSelfJoins(plan, settings);
+    OpenIdmappedTrees(plan, settings);
     gTraceLines.clear();
     try {
       DecideNamespaces(plan, clone, settings);
@@ -995,6 +1039,7 @@ int HelperMain(char** argv, char** envp) {
     close(pair[1]);
     if (settings.cloneCgroupFd >= 0) close(settings.cloneCgroupFd);
     for (const auto& join : settings.selfJoins) close(join.second);  // the container process's now
+    for (const auto& tree : settings.idmappedTrees) close(tree.fd);  // moved into place by the container process
     settings.log.CloseWriteEnds();
     if (stdinPipe[0] >= 0) {
       close(stdinPipe[0]);  // only the container reads: when it is gone, writes fail (EPIPE)

@@ -89,6 +89,16 @@ void ReadonlyPath(int rootFd, const std::string& path);
 // `mount-setattr`: mount_setattr(AT_RECURSIVE) on the mount at `path` and every mount under it.
 void SetMountAttrInRoot(int rootFd, const std::string& path, uint64_t set, uint64_t clear);
 
+// `mount-idmap`, monitor side (before the clone, as host root): a detached copy of `source`
+// (open_tree OPEN_TREE_CLONE, AT_RECURSIVE for an rbind) made idmapped through `usernsFd` with
+// mount_setattr (AT_RECURSIVE for ridmap), plus the mount's own attributes. Returns the tree fd.
+int OpenIdmappedTree(const std::string& source, bool recursiveTree, bool recursiveIdmap, uint64_t set,
+                     uint64_t clear, int usernsFd, const std::string& maps);
+// Container side: move_mount the detached tree onto `dest` resolved in-root (created like any bind
+// destination), then apply `propagation` (MS_* flags, 0: none).
+void MoveTreeInRoot(int rootFd, int treeFd, const std::string& source, const std::string& dest,
+                    unsigned long propagation);
+
 // --- ns.cc ---
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080  // glibc 2.36's <sched.h> predates it
@@ -113,6 +123,8 @@ void EnterNewTimeNamespace(int offsetsFd, const std::string& offsets);
 void WriteProcFile(const std::string& path, const std::string& content);
 void WriteSetgroups(pid_t pid, const std::string& value);
 void WriteIdMap(pid_t pid, const char* file, const std::string& lines);
+// `mount-idmap`: an fd of a new user namespace holding exactly these map lines ("0 100000 65536\n").
+int MakeIdmapUserNamespace(const std::string& uidLines, const std::string& gidLines);
 void BringUpLoopback();                         // new network namespace: "lo" up
 void JoinSessionKeyring(const std::string& id);  // "_ses.<id>"
 void SetHostname(const std::string& name);
@@ -221,6 +233,14 @@ struct Settings {
   // container process, which moves itself (`echo 0 > tasks`) right after "go".
   std::vector<std::pair<const Step*, int>> selfJoins;
   ContainerLog log;            // `log-file`
+  // `mount-idmap`: the detached idmapped trees the monitor made as host root, one per step, with
+  // the trace of that work (the container process reports it with its move_mount).
+  struct IdmappedTree {
+    const Step* step;
+    int fd;
+    std::vector<std::string> trace;
+  };
+  std::vector<IdmappedTree> idmappedTrees;
 };
 bool IsSetting(const std::string& op);
 bool IsMonitorSetns(const Step& step);  // setns pid/time: the monitor's own

@@ -1,6 +1,6 @@
 // Mounts. In the helper (container side): everything between "new mount namespace" and "running in
 // the new root": propagation, the rootfs bind, config mounts resolved in-root, /dev nodes,
-// pivot_root, read-only and masked paths, recursive mount attributes. Under HULL_ADDON (bottom of the file): the addon's plain
+// pivot_root, read-only and masked paths, recursive mount attributes, idmapped bind mounts (the detached tree made by the monitor, moved into place by the container process). Under HULL_ADDON (bottom of the file): the addon's plain
 // mount(2)/umount2(2) bindings used on the host for image layers and root filesystems.
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -485,6 +486,54 @@ void ReadonlyPath(int rootFd, const std::string& path) {
   std::string target = FdPath(mounted);
   RemountBind(target, shown, MS_RDONLY | MS_REC | (CurrentMountFlags(target, shown) & (MS_NOSUID | MS_NODEV | MS_NOEXEC)));
   close(mounted);
+}
+
+int OpenIdmappedTree(const std::string& source, bool recursiveTree, bool recursiveIdmap, uint64_t set,
+                     uint64_t clear, int usernsFd, const std::string& maps) {
+  // Host side, before the clone: mount_setattr(MOUNT_ATTR_IDMAP) needs CAP_SYS_ADMIN over the
+  // filesystem's user namespace (the host's) and over the mapping one, which a container process
+  // in a user namespace of its own never has. The tree stays detached (in no mount table) until the
+  // container process moves it; if it never does, it goes away with the last fd.
+  const unsigned treeFlags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursiveTree ? AT_RECURSIVE : 0);
+  Trace("open_tree(" + Quote(source) + ", OPEN_TREE_CLONE" + (recursiveTree ? "|AT_RECURSIVE" : "") + ")");
+  int tree = open_tree(AT_FDCWD, source.c_str(), treeFlags);
+  if (tree < 0) FailErrno("open_tree", source);
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_IDMAP | set;
+  attr.attr_clr = clear;
+  attr.userns_fd = static_cast<uint64_t>(usernsFd);
+  const std::string setText = FormatMountAttr(set, clear, true);
+  Trace("mount_setattr(" + Quote(source) + ", " + (recursiveIdmap ? "AT_RECURSIVE" : "0") +
+        ", {attr_set=MOUNT_ATTR_IDMAP" + (setText == "0" ? "" : "|" + setText) +
+        ", attr_clr=" + FormatMountAttr(set, clear, false) + ", userns=" + Quote(maps) + "})");
+  // EINVAL: the filesystem has no idmapped mounts (or the source already is one); EPERM: not host root.
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | (recursiveIdmap ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0) {
+    int err = errno;
+    close(tree);
+    Fail(err, "mount_setattr", source,
+         "idmapped mount of " + source + ": mount_setattr: " + strerror(err) +
+             (err == EINVAL ? " (does its filesystem support idmapped mounts?)" : ""));
+  }
+  return tree;
+}
+
+void MoveTreeInRoot(int rootFd, int treeFd, const std::string& source, const std::string& dest,
+                    unsigned long propagation) {
+  const std::string shown = InRootPath(dest);
+  struct stat root;
+  if (fstat(treeFd, &root) < 0) FailErrno("fstat", source);
+  // As for any bind: a file source needs a file to cover, a directory a directory.
+  int destFd = S_ISDIR(root.st_mode) ? MkdirAllInRoot(rootFd, dest) : FileInRoot(rootFd, dest);
+  Trace("move_mount(tree, " + Quote(shown) + ", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)");
+  if (move_mount(treeFd, "", destFd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+    FailErrno("move_mount", shown);
+  }
+  if (propagation) {
+    int mounted = ReopenOurMount(rootFd, dest, destFd, &root);
+    ApplyPropagation(mounted, shown, propagation);
+    close(mounted);
+  }
+  close(destFd);
 }
 
 void SetMountAttrInRoot(int rootFd, const std::string& path, uint64_t set, uint64_t clear) {

@@ -227,6 +227,55 @@ void WriteIdMap(pid_t pid, const char* file, const std::string& lines) {
   RunIdMapTool(std::string(file) == "uid_map" ? "newuidmap" : "newgidmap", pid, lines);
 }
 
+// `mount-idmap`: a user namespace that holds nothing but these maps, for MOUNT_ATTR_IDMAP. Made by
+// the monitor as host root (the kernel wants CAP_SYS_ADMIN over it for mount_setattr): a child
+// cloned into a new user namespace blocks on a pipe while we write its maps and open its ns file,
+// then is killed and reaped. The namespace lives on as long as the fd (and the mounts using it).
+// Host root holds CAP_SETGID over the new namespace: gid_map needs no setgroups "deny" first.
+int MakeIdmapUserNamespace(const std::string& uidLines, const std::string& gidLines) {
+  int pipeFds[2];
+  if (pipe2(pipeFds, O_CLOEXEC) < 0) FailErrno("pipe2");
+  struct clone_args args = {};
+  args.flags = CLONE_NEWUSER;
+  args.exit_signal = 0;  // no SIGCHLD for the monitor's signalfd: reaped right here (__WALL)
+  Trace("clone3({flags=CLONE_NEWUSER, exit_signal=0})");
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) {
+    // The child: raw syscalls only. Wait for EOF (or death), then go.
+    char c;
+    syscall(SYS_close, pipeFds[1]);
+    while (syscall(SYS_read, pipeFds[0], &c, 1) < 0) {
+    }
+    syscall(SYS_exit_group, 0);
+  }
+  int err = errno;
+  close(pipeFds[0]);
+  if (pid < 0) {
+    close(pipeFds[1]);
+    Fail(err, "clone3", "", "clone3(CLONE_NEWUSER) for an idmapped mount: " + std::string(strerror(err)));
+  }
+  auto reap = [&] {
+    close(pipeFds[1]);
+    kill(static_cast<pid_t>(pid), SIGKILL);
+    while (waitpid(static_cast<pid_t>(pid), nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  };
+  const std::string proc = "/proc/" + std::to_string(pid);
+  int fd = -1;
+  try {
+    WriteProcFile(proc + "/uid_map", uidLines);
+    WriteProcFile(proc + "/gid_map", gidLines);
+    Trace("open(" + Quote(proc + "/ns/user") + ", O_RDONLY)");
+    fd = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) FailErrno("open", proc + "/ns/user");
+  } catch (...) {
+    reap();
+    throw;
+  }
+  reap();
+  return fd;
+}
+
 void SetHostname(const std::string& name) {
   Trace("sethostname(" + Quote(name) + ")");
   if (sethostname(name.data(), name.size()) < 0) FailErrno("sethostname", name);

@@ -25,7 +25,7 @@ const OpShape kOps[] = {
     {"uid-map", 3}, {"gid-map", 3}, {"cgroup-join", 1}, {"cgroup-clone-into", 1}, {"rlimit", 3}, {"oom-score-adj", 1},
     {"sync", 1}, {"cgroup-wait", 0}, {"time-offset", 3},
     // mount phase
-    {"propagation", 1}, {"rootfs", 1}, {"mount", 6}, {"mount-setattr", 3}, {"mkdev", 7}, {"symlink", 2}, {"pivot", 1},
+    {"propagation", 1}, {"rootfs", 1}, {"mount", 6}, {"mount-setattr", 3}, {"mount-idmap", 9}, {"mkdev", 7}, {"symlink", 2}, {"pivot", 1},
     {"rootfs-propagation", 1}, {"readonly-root", 0}, {"mask", 1}, {"readonly", 1},
     // process attributes
     {"hostname", 1}, {"domainname", 1}, {"sysctl", 2}, {"umask", 1}, {"nnp", 0}, {"seccomp", 4},

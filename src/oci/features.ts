@@ -13,7 +13,8 @@ const features: Verb = {
       ociVersionMin: '1.0.0',
       ociVersionMax: '1.2.0',
       hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-      mountOptions: [...Object.keys(MOUNT_OPTIONS), ...RECURSIVE_MOUNT_OPTIONS].sort(),
+      // idmap/ridmap: idmapped bind mounts (runtime-spec 1.2), made by the helper's monitor.
+      mountOptions: [...Object.keys(MOUNT_OPTIONS), ...RECURSIVE_MOUNT_OPTIONS, 'idmap', 'ridmap'].sort(),
       linux: {
         namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts', 'time'],
         capabilities: [...CAPABILITIES],
@@ -29,7 +30,7 @@ const features: Verb = {
         apparmor: { enabled: false },
         selinux: { enabled: false },
         intelRdt: { enabled: false },
-        mountExtensions: { idmap: { enabled: false } },
+        mountExtensions: { idmap: { enabled: true } },
       },
       annotations: { 'io.github.hull.version': '0.1.0' },
     };

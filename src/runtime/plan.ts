@@ -11,8 +11,8 @@
 // score and a `cgroup-wait` step goes before the first step that needs them (see insertCgroupWait).
 import * as path from 'node:path';
 import { defaultDevices } from './default-devices';
-import { MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
-import { OCI_VERSION, type Hooks, type Mount, type Namespace, type NamespaceType, type Process, type Seccomp, type Spec } from './spec';
+import { MOUNT_ATTR, MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
+import { OCI_VERSION, type Hooks, type IdMapping, type Mount, type Namespace, type NamespaceType, type Process, type Seccomp, type Spec } from './spec';
 
 /** One plan line: the op name followed by its fields. */
 export type PlanOp = readonly [op: string, ...fields: string[]];
@@ -355,7 +355,7 @@ function compileFilesystem(spec: Spec, opts: PlanOptions, emit: Emit): void {
   emit('rootfs', path.resolve(opts.bundle, spec.root!.path));
 
   const mounts = spec.mounts ?? [];
-  for (const mount of mounts) compileMount(mount, opts, emit);
+  for (const mount of mounts) compileMount(mount, spec, opts, emit);
 
   const devIsBound = mounts.some((m) => cleanDest(m.destination) === '/dev' && isBind(m));
   if (!devIsBound) {
@@ -387,15 +387,28 @@ function cleanDest(dest: string): string {
   return path.posix.normalize('/' + dest).replace(/\/+$/, '') || '/';
 }
 
-function compileMount(m: Mount, opts: PlanOptions, emit: Emit): void {
+function compileMount(m: Mount, spec: Spec, opts: PlanOptions, emit: Emit): void {
   const dest = cleanDest(m.destination);
   if (dest === '/' || m.destination.split('/').includes('..')) {
     throw new PlanError(`mounts: destination "${m.destination}" is not allowed`);
   }
-  const { flags: parsedFlags, propagation, data, recursive } = parseMountOptions(m.options);
+  // idmap/ridmap (runc 1.2) are ours, not filesystem data.
+  const options = (m.options ?? []).filter((o) => o !== 'idmap' && o !== 'ridmap');
+  const { flags: parsedFlags, propagation, data, recursive } = parseMountOptions(options);
   let flags = parsedFlags;
   const type = m.type ?? (isBind(m) ? 'bind' : '');
-  if (isBind(m)) {
+  const idmap = isBind(m) ? mountIdmap(m, spec) : undefined;
+  if (!isBind(m) && (m.uidMappings?.length || m.gidMappings?.length || options.length !== (m.options ?? []).length)) {
+    throw new PlanError(`mounts: ${dest}: idmapped mounts are only supported for bind mounts`);
+  }
+  if (idmap) {
+    // Made by the monitor before the clone (open_tree + mount_setattr MOUNT_ATTR_IDMAP), moved
+    // into place by the container process: docs/internals/plan.md `mount-idmap`.
+    const source = path.resolve(opts.bundle, m.source ?? '');
+    const attrs = mountAttrsOf(flags);
+    emit('mount-idmap', source, dest, flags & MS.REC ? 'rbind' : 'bind', idmap.recursive ? 'ridmap' : 'idmap',
+      hex(attrs.set), hex(attrs.clear), propagation, idMapField(idmap.uid), idMapField(idmap.gid));
+  } else if (isBind(m)) {
     flags |= MS.BIND;
     const source = path.resolve(opts.bundle, m.source ?? '');
     emit('mount', source, dest, 'bind', flags, data, propagation);
@@ -406,6 +419,50 @@ function compileMount(m: Mount, opts: PlanOptions, emit: Emit): void {
   }
   // Recursive options (rro, rnosuid…): once the mount and its submounts exist, on the whole tree.
   if (recursive) emit('mount-setattr', dest, hex(recursive.set), hex(recursive.clear));
+}
+
+/**
+ * The id mapping of an idmapped bind mount, or undefined for a plain one. `mounts[].uidMappings`/
+ * `gidMappings` (both, spec.ts checks), or `idmap`/`ridmap` alone: the container's own mappings
+ * (runc 1.2). `ridmap` maps every mount of an rbind's tree, `idmap` only its top (as runc).
+ */
+function mountIdmap(m: Mount, spec: Spec): { uid: IdMapping[]; gid: IdMapping[]; recursive: boolean } | undefined {
+  const options = m.options ?? [];
+  const recursive = options.includes('ridmap');
+  const option = recursive || options.includes('idmap');
+  if (m.uidMappings?.length && m.gidMappings?.length) return { uid: m.uidMappings, gid: m.gidMappings, recursive };
+  if (m.uidMappings?.length || m.gidMappings?.length) {
+    throw new PlanError(`mounts: ${m.destination}: idmapped mounts need both uidMappings and gidMappings`);
+  }
+  if (!option) return undefined;
+  const ownUserNs = spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path);
+  if (!ownUserNs || !spec.linux?.uidMappings?.length || !spec.linux?.gidMappings?.length) {
+    throw new PlanError(`mounts: ${m.destination}: "idmap" without uidMappings/gidMappings needs a new user namespace with mappings`);
+  }
+  return { uid: spec.linux.uidMappings, gid: spec.linux.gidMappings, recursive };
+}
+
+/** `mount-idmap`'s id map field: "containerID:hostID:size,…". */
+function idMapField(maps: IdMapping[]): string {
+  return maps.map((m) => `${m.containerID}:${m.hostID}:${m.size}`).join(',');
+}
+
+/** A bind's MS_* flags as mount_setattr(2) attributes (an atime word sets the whole atime field). */
+function mountAttrsOf(flags: number): { set: number; clear: number } {
+  let set = 0;
+  let clear = 0;
+  if (flags & MS.RDONLY) set |= MOUNT_ATTR.RDONLY;
+  if (flags & MS.NOSUID) set |= MOUNT_ATTR.NOSUID;
+  if (flags & MS.NODEV) set |= MOUNT_ATTR.NODEV;
+  if (flags & MS.NOEXEC) set |= MOUNT_ATTR.NOEXEC;
+  if (flags & MS.NODIRATIME) set |= MOUNT_ATTR.NODIRATIME;
+  if (flags & MS.NOSYMFOLLOW) set |= MOUNT_ATTR.NOSYMFOLLOW;
+  const atime = flags & MS.NOATIME ? MOUNT_ATTR.NOATIME : flags & MS.STRICTATIME ? MOUNT_ATTR.STRICTATIME : flags & MS.RELATIME ? MOUNT_ATTR.RELATIME : -1;
+  if (atime >= 0) {
+    set |= atime;
+    clear |= MOUNT_ATTR._ATIME;
+  }
+  return { set: set >>> 0, clear: clear >>> 0 };
 }
 
 /** A mount_setattr(2) attribute mask as the plan writes it: "0x1". */

@@ -342,6 +342,7 @@ export function validateSpec(input: unknown, opts: ValidateOptions = {}): Spec {
       if (m.type !== undefined) expectType(m.type, `${f}.type`, 'string');
       if (m.source !== undefined) expectType(m.source, `${f}.source`, 'string');
       if (m.options !== undefined) expectStringArray(m.options, `${f}.options`);
+      validateMountIdmap(m, f);
     });
   }
   if (spec.hooks !== undefined) {
@@ -366,7 +367,44 @@ export function validateSpec(input: unknown, opts: ValidateOptions = {}): Spec {
   return spec;
 }
 
-/** Validates a process object (config.json `process`, or `exec --process` files). */
+/** Highest id the kernel maps (ids are u32; 2^32-1 is the invalid id). */
+const MAX_ID = 0xffffffff;
+
+function validateIdMappings(list: unknown, field: string): void {
+  expectType(list, field, 'array');
+  (list as IdMapping[]).forEach((m, i) => {
+    const f = `${field}[${i}]`;
+    expectType(m, f, 'object');
+    expectInteger(m.containerID, `${f}.containerID`);
+    expectInteger(m.hostID, `${f}.hostID`);
+    expectInteger(m.size, `${f}.size`);
+    if (m.containerID < 0 || m.hostID < 0) throw new SpecError(f, 'ids must not be negative');
+    if (m.size <= 0) throw new SpecError(`${f}.size`, 'must be greater than zero');
+    if (m.containerID + m.size > MAX_ID || m.hostID + m.size > MAX_ID) throw new SpecError(f, 'range goes past the largest id');
+  });
+}
+
+/**
+ * Idmapped mounts (runtime-spec 1.1 `mounts[].uidMappings`/`gidMappings`, 1.2 `idmap`/`ridmap`
+ * options), as runc 1.2 checks them: only bind mounts, and both mappings or neither (idmap/ridmap
+ * without mappings take the container's own, see the plan).
+ */
+function validateMountIdmap(m: Mount, f: string): void {
+  if (m.uidMappings !== undefined) validateIdMappings(m.uidMappings, `${f}.uidMappings`);
+  if (m.gidMappings !== undefined) validateIdMappings(m.gidMappings, `${f}.gidMappings`);
+  const uid = (m.uidMappings?.length ?? 0) > 0;
+  const gid = (m.gidMappings?.length ?? 0) > 0;
+  const option = (m.options ?? []).find((o) => o === 'idmap' || o === 'ridmap');
+  if (uid !== gid) {
+    throw new SpecError(`${f}.${uid ? 'gidMappings' : 'uidMappings'}`, 'idmapped mounts need both uidMappings and gidMappings');
+  }
+  const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+  if ((uid || option) && !bind) {
+    throw new SpecError(uid ? `${f}.uidMappings` : `${f}.options`, `idmapped mounts are only supported for bind mounts, not type "${m.type ?? ''}"`);
+  }
+}
+
+/** Validates a process object/** Validates a process object (config.json `process`, or `exec --process` files). */
 export function validateProcess(p: unknown, field = 'process'): Process {
   if (p === undefined) throw new SpecError(field, 'is required');
   expectType(p, field, 'object');

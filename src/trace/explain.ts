@@ -171,6 +171,31 @@ function mountAttrWords(call: Call | undefined, fallbackTarget: string): string 
   return `making ${target} and every mount under it ${words.length ? words.join(', ') : 'as it was'}`;
 }
 
+/** "0:100000:65536,…" (the userns= of a `mount-idmap` trace) as "uid 0 is host uid 100000 (65536 ids)". */
+function idRangeWords(kind: string, ranges: string): string[] {
+  return ranges.split(',').filter(Boolean).map((r) => {
+    const [inside, outside, size] = r.split(':');
+    return `${kind} ${inside} is host ${kind} ${outside} (${size} ids)`;
+  });
+}
+
+/** `mount-idmap`: open_tree + mount_setattr(MOUNT_ATTR_IDMAP) by the monitor, move_mount by the container. */
+function idmapWords(calls: Call[], fallbackTarget: string): string {
+  const tree = calls.find((c) => c.name === 'open_tree');
+  const setattr = calls.find((c) => c.name === 'mount_setattr');
+  const move = calls.find((c) => c.name === 'move_mount');
+  const source = tree?.args[0] ?? '?';
+  const target = move?.args[1] ?? fallbackTarget;
+  const maps = /userns="uid ([^ ]*) gid ([^"]*)"/.exec(setattr?.raw ?? '');
+  const ranges = maps ? [...idRangeWords('uid', maps[1]), ...idRangeWords('gid', maps[2])] : [];
+  const attrs = (/attr_set=([^,}]*)/.exec(setattr?.raw ?? '')?.[1] ?? '')
+    .split('|')
+    .map((a) => MOUNT_ATTR_WORDS[a]?.[0])
+    .filter(Boolean);
+  const every = setattr?.args[1] === 'AT_RECURSIVE' ? ', every mount under it too' : '';
+  return `bind-mounting ${source} on ${target} with ids mapped${ranges.length ? ` (${ranges.join(', ')})` : ''}${every}${attrs.length ? `, ${attrs.join(', ')}` : ''}`;
+}
+
 function isConsoleSetup(calls: Call[]): boolean {
   return calls.some((c) => c.raw.includes('/dev/pts/ptmx') || c.raw.includes('TIOCGPTPEER'));
 }
@@ -283,6 +308,8 @@ function describe(op: string, calls: Call[], text: string): string {
     }
     case 'mount-setattr':
       return mountAttrWords(find('mount_setattr'), plainFields.split(' ')[0]);
+    case 'mount-idmap':
+      return idmapWords(calls, plainFields.split(' ')[1] ?? '');
     case 'mkdev': {
       const mknod = find('mknodat');
       const bind = find('mount');

@@ -155,6 +155,27 @@ describe('mount phase ops', () => {
     expect(x('mount-setattr', atime)).toBe(`=> making /v and every mount under it no atime updates, setuid bits honoured: ${atime}`);
     expect(x('mount-setattr', 'mount_setattr("/v", AT_RECURSIVE, {attr_set=0, attr_clr=0})')).toMatch(/^=> making \/v and every mount under it as it was: /);
   });
+  it('mount-idmap: the source, the destination and the id ranges in words', () => {
+    const text = [
+      'clone3({flags=CLONE_NEWUSER, exit_signal=0})',
+      'write("/proc/9/uid_map", "0 100000 65536\n")',
+      'write("/proc/9/gid_map", "0 100000 65536\n")',
+      'open("/proc/9/ns/user", O_RDONLY)',
+      'open_tree("/srv/data", OPEN_TREE_CLONE)',
+      'mount_setattr("/srv/data", 0, {attr_set=MOUNT_ATTR_IDMAP|MOUNT_ATTR_RDONLY, attr_clr=0, userns="uid 0:100000:65536 gid 0:100000:65536"})',
+      'move_mount(tree, "/data", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)',
+    ].join('; ');
+    const line = x('mount-idmap', text);
+    expect(line.startsWith(
+      '=> bind-mounting /srv/data on /data with ids mapped (uid 0 is host uid 100000 (65536 ids), gid 0 is host gid 100000 (65536 ids)), read-only: ',
+    )).toBe(true);
+    expect(line).toContain('echo 0 100000 65536 > /proc/9/uid_map'); // the map writes as shell commands, as for uid-map
+    expect(line).toContain('move_mount(tree, "/data", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)');
+    const recursive = 'open_tree("/t", OPEN_TREE_CLONE|AT_RECURSIVE); mount_setattr("/t", AT_RECURSIVE, {attr_set=MOUNT_ATTR_IDMAP, attr_clr=0, userns="uid 1:2:3,4:5:6 gid 1:2:3"}); move_mount(tree, "/t", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH)';
+    expect(x('mount-idmap', recursive)).toMatch(
+      /^=> bind-mounting \/t on \/t with ids mapped \(uid 1 is host uid 2 \(3 ids\), uid 4 is host uid 5 \(6 ids\), gid 1 is host gid 2 \(3 ids\)\), every mount under it too: /,
+    );
+  });
   it('mkdev: mknod, or the host node bound in a user namespace', () => {
     expect(x('mkdev', 'mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))')).toBe(
       '=> creating device /dev/null (char 1:3): mknodat("/dev/null", S_IFCHR|0666, makedev(1, 3))',

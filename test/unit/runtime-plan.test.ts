@@ -179,6 +179,49 @@ describe('compilePlan', () => {
     expect(ops.filter((o) => o[0] === 'mount-setattr')).toHaveLength(2);
   });
 
+  it('compiles an idmapped bind mount to mount-idmap (attributes as mount_setattr bits), plain binds unchanged', () => {
+    const spec = testSpec();
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }, { containerID: 65536, hostID: 300000, size: 10 }];
+    const gmap = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    spec.mounts = [
+      { destination: '/data', type: 'bind', source: 'data', options: ['bind', 'ro', 'nosuid', 'noatime', 'rprivate'], uidMappings: map, gidMappings: gmap },
+      { destination: '/tree', source: '/srv/tree', options: ['rbind', 'ridmap', 'rro'], uidMappings: map, gidMappings: gmap },
+      { destination: '/top', type: 'bind', source: '/srv/top', options: ['rbind', 'idmap'], uidMappings: map, gidMappings: gmap },
+      { destination: '/plain', type: 'bind', source: '/srv/plain', options: ['bind'], uidMappings: [], gidMappings: [] },
+    ];
+    const ops = compilePlan(spec, baseOptions);
+    const uid = '0:100000:65536,65536:300000:10';
+    const gid = '0:200000:65536';
+    const at = ops.findIndex((o) => o[0] === 'mount-idmap');
+    expect(ops.slice(at, at + 5)).toEqual([
+      ['mount-idmap', '/b/data', '/data', 'bind', 'idmap', '0x13', '0x70', String(MS.PRIVATE | MS.REC), uid, gid],
+      ['mount-idmap', '/srv/tree', '/tree', 'rbind', 'ridmap', '0x0', '0x0', '0', uid, gid],
+      ['mount-setattr', '/tree', '0x1', '0x0'],
+      ['mount-idmap', '/srv/top', '/top', 'rbind', 'idmap', '0x0', '0x0', '0', uid, gid],
+      ['mount', '/srv/plain', '/plain', 'bind', String(MS.BIND), '', '0'],
+    ]);
+    // idmap/ridmap never reach mount(2) data.
+    expect(ops.filter((o) => o[0] === 'mount').some((o) => /idmap/.test(o[5] ?? ''))).toBe(false);
+  });
+
+  it('idmap/ridmap without mappings take the container\'s own; refused without a user namespace', () => {
+    const spec = testSpec();
+    spec.mounts = [{ destination: '/data', type: 'bind', source: '/srv/data', options: ['bind', 'idmap'] }];
+    expect(() => compilePlan(spec, baseOptions)).toThrow(/"idmap" without uidMappings\/gidMappings needs a new user namespace/);
+    spec.linux!.namespaces!.push({ type: 'user' });
+    spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const op = compilePlan(spec, baseOptions).find((o) => o[0] === 'mount-idmap');
+    expect(op).toEqual(['mount-idmap', '/srv/data', '/data', 'bind', 'idmap', '0x0', '0x0', '0', '0:100000:65536', '0:100000:65536']);
+  });
+
+  it('refuses mappings on a mount that is not a bind mount', () => {
+    const spec = testSpec();
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.mounts = [{ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', uidMappings: map, gidMappings: map }];
+    expect(() => compilePlan(spec, baseOptions)).toThrow('mounts: /scratch: idmapped mounts are only supported for bind mounts');
+  });
+
   it('emits mount-setattr after the whole v1 cgroup tree', () => {
     const spec = testSpec();
     spec.mounts = [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'rnosuid'] }];

@@ -36,6 +36,26 @@ describe('validateSpec', () => {
     expect(bad((s) => (s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]))).toThrow('user namespace');
     expect(() => validateSpec([])).toThrow(SpecError);
   });
+  it('idmapped mounts: bind mounts only, both mappings or neither, sizes positive', () => {
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const withMount = (m: object) => (s: any) => s.mounts.push({ destination: '/data', type: 'bind', source: '/src', options: ['bind'], ...m });
+    expect(bad(withMount({ uidMappings: map, gidMappings: map }))).not.toThrow();
+    expect(bad(withMount({ options: ['rbind', 'ridmap'], uidMappings: map, gidMappings: map }))).not.toThrow();
+    expect(bad(withMount({ uidMappings: [], gidMappings: [] }))).not.toThrow();
+    expect(bad(withMount({ uidMappings: map }))).toThrow('mounts[7].gidMappings: idmapped mounts need both uidMappings and gidMappings');
+    expect(bad(withMount({ gidMappings: map }))).toThrow('mounts[7].uidMappings: idmapped mounts need both');
+    expect(bad(withMount({ uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: map }))).toThrow(
+      'mounts[7].uidMappings[0].size: must be greater than zero',
+    );
+    expect(bad(withMount({ uidMappings: map, gidMappings: [{ containerID: -1, hostID: 1, size: 1 }] }))).toThrow('ids must not be negative');
+    expect(bad(withMount({ uidMappings: map, gidMappings: [{ containerID: 0, hostID: 0xffffffff, size: 2 }] }))).toThrow('largest id');
+    expect(bad(withMount({ uidMappings: {}, gidMappings: map }))).toThrow('mounts[7].uidMappings: expected array');
+    expect(bad(withMount({ uidMappings: [{ containerID: '0', hostID: 1, size: 1 }], gidMappings: map }))).toThrow('containerID: expected an integer');
+    expect(bad(withMount({ type: 'tmpfs', source: 'tmpfs', options: [], uidMappings: map, gidMappings: map }))).toThrow(
+      'mounts[7].uidMappings: idmapped mounts are only supported for bind mounts, not type "tmpfs"',
+    );
+    expect(bad(withMount({ type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }))).toThrow('mounts[7].options: idmapped mounts are only supported for bind mounts');
+  });
   it('validates exec process files', () => {
     expect(() => validateProcess({ args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 } })).not.toThrow();
     expect(() => validateProcess({ args: ['sh'], cwd: '/' })).toThrow('process.user: is required');
