@@ -178,13 +178,7 @@ describe('idmapped bind mounts', () => {
       s.mounts!.push({ destination: '/data', type: 'bind', source: hostDir, options: ['rbind', 'ridmap', 'ro'], uidMappings: SHIFT, gidMappings: SHIFT });
     });
     const id = newId('trace');
-    process.env.HULL_TRACE = '1';
-    let r: ReturnType<typeof oci>;
-    try {
-      r = oci('run', '--bundle', b.dir, id);
-    } finally {
-      delete process.env.HULL_TRACE;
-    }
+    const r = h.ociTraced('run', '--bundle', b.dir, id);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
       `=> bind-mounting ${hostDir} on /data with ids mapped (uid 0 is host uid 100000 (65536 ids), gid 0 is host gid 100000 (65536 ids)), every mount under it too, read-only: `,

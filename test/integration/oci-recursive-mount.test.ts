@@ -128,13 +128,7 @@ describe('recursive mount attributes', () => {
       s.mounts!.push({ destination: '/data', type: 'bind', source: hostDir, options: ['rbind', 'rro', 'rrelatime'] });
     });
     const id = newId('trace');
-    process.env.HULL_TRACE = '1';
-    let r: ReturnType<typeof oci>;
-    try {
-      r = oci('run', '--bundle', b.dir, id);
-    } finally {
-      delete process.env.HULL_TRACE;
-    }
+    const r = h.ociTraced('run', '--bundle', b.dir, id);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
       '=> making /data and every mount under it read-only, relatime: ' +

@@ -57,7 +57,7 @@ export interface CliResult {
  * Runs `bin/hull-oci --root <root> --log <log> --log-format json ARGS`. Output goes through files,
  * not pipes: a created container inherits the CLI's stdio and would hold a pipe open forever.
  */
-export function hullOci(root: string, args: string[], opts: { log?: string; input?: string; timeoutMs?: number } = {}): CliResult {
+export function hullOci(root: string, args: string[], opts: { log?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): CliResult {
   const dir = tempDir('hull-cli-');
   try {
     const out = fs.openSync(path.join(dir, 'out'), 'w+');
@@ -67,6 +67,7 @@ export function hullOci(root: string, args: string[], opts: { log?: string; inpu
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', out, err],
       input: opts.input,
       timeout: opts.timeoutMs ?? 60_000,
+      env: opts.env ? { ...process.env, ...opts.env } : undefined,
     });
     fs.closeSync(out);
     fs.closeSync(err);

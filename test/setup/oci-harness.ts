@@ -14,6 +14,8 @@ export interface OciHarness {
   readonly work: string;
   /** Runs bin/hull-oci with the root (and `--log <work>/log.json --log-format json` with `log`). */
   oci(...args: string[]): ReturnType<typeof hullOci>;
+  /** oci() with HULL_TRACE=1: stderr has the explain lines. */
+  ociTraced(...args: string[]): ReturnType<typeof hullOci>;
   /** oci(), expecting exit 0 (the assertion shows stderr); returns stdout. */
   ok(...args: string[]): string;
   /** makeBundle, removed at the end. */
@@ -33,7 +35,8 @@ export function ociHarness(name: string, opts: { log?: boolean } = {}): OciHarne
   const work = tempDir(`hull-oci-${name}-`);
   const bundles: Bundle[] = [];
   const ids: string[] = [];
-  const oci = (...args: string[]) => hullOci(root, args, opts.log ? { log: path.join(work, 'log.json') } : {});
+  const log = opts.log ? path.join(work, 'log.json') : undefined;
+  const oci = (...args: string[]) => hullOci(root, args, { log });
   const track = (b: Bundle) => {
     bundles.push(b);
     return b;
@@ -42,6 +45,7 @@ export function ociHarness(name: string, opts: { log?: boolean } = {}): OciHarne
     root,
     work,
     oci,
+    ociTraced: (...args) => hullOci(root, args, { log, env: { HULL_TRACE: '1' } }),
     ok(...args) {
       const r = oci(...args);
       expect(r.code, `hull-oci ${args.join(' ')}: ${r.stderr}`).toBe(0);
