@@ -207,15 +207,20 @@ int ReopenOurMount(int rootFd, const std::string& path, int coveredFd, const str
   return fd;
 }
 
-// Split "/a/b/c" into the parent directory fd (created in-root) and "c".
-int ParentInRoot(int rootFd, const std::string& path, std::string& name) {
+// Split "/a/b/c" into "/a/b" (returned) and "c" (`name`).
+std::string SplitLastComponent(const std::string& path, std::string& name) {
   std::vector<std::string> parts = PathComponents(path);
   if (parts.empty() || parts.back() == "..") Fail(EINVAL, "openat2", InRootPath(path), "invalid path " + Quote(path));
   name = parts.back();
   parts.pop_back();
   std::string parentPath;
   for (const std::string& part : parts) parentPath += "/" + part;
-  return MkdirAllInRoot(rootFd, parentPath);
+  return parentPath;
+}
+
+// Split "/a/b/c" into the parent directory fd (created in-root) and "c".
+int ParentInRoot(int rootFd, const std::string& path, std::string& name) {
+  return MkdirAllInRoot(rootFd, SplitLastComponent(path, name));
 }
 
 // An existing file at `path`, or a new empty one (bind mount target for a file source).
@@ -352,12 +357,7 @@ namespace {
 // The parent directory of `path` (created in-root), from the cache when the last node step used the
 // same one; `name` gets the last component.
 int NodeParent(int rootFd, NodeDir& dir, const std::string& path, std::string& name) {
-  std::vector<std::string> parts = PathComponents(path);
-  if (parts.empty() || parts.back() == "..") Fail(EINVAL, "openat2", InRootPath(path), "invalid path " + Quote(path));
-  name = parts.back();
-  parts.pop_back();
-  std::string parentPath;
-  for (const std::string& part : parts) parentPath += "/" + part;
+  const std::string parentPath = SplitLastComponent(path, name);
   if (dir.fd >= 0 && dir.path == parentPath) return dir.fd;
   ReleaseNodeDir(dir);
   dir.fd = MkdirAllInRoot(rootFd, parentPath);
