@@ -53,7 +53,6 @@ struct Container {
   int procFd = -1;  // our own procfs instance for sysctls
   int timeOffsetsFd = -1, timeOffsetsErrno = 0;  // /proc/self/timens_offsets, opened while dumpable
   int failureExitCode = 125;
-  bool cgroupWait = false;  // a `cgroup-wait` step: the cgroup namespace is made there, not at start
   std::vector<StartHook> startHooks;
 };
 
@@ -365,7 +364,7 @@ void RunContainerStep(Container& c, const Step& step) {
     WaitForGo();
   } else if (op == "cgroup-wait") {
     Trace("recv(channel) = \"go\"");
-    WaitForGo();  // the monitor has joined us to every cgroup, our caller has written the limits
+    WaitForGo();  // we sit in every cgroup, our caller has written the limits
     if (c.settings->unshareFlags & CLONE_NEWCGROUP) UnshareNamespaces(CLONE_NEWCGROUP);
   } else if (op == "propagation" || op == "rootfs-propagation") {
     SetPropagation("/", Number(f[0]));
@@ -543,7 +542,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
   const Step cloneFallback{0, "clone", {}};
   const bool newNet = (settings.cloneFlags | settings.unshareFlags) & CLONE_NEWNET;
   // With `cgroup-wait` we are not in our cgroups yet: the cgroup namespace waits for that step.
-  const uint64_t unshareNow = settings.unshareFlags & ~(c.cgroupWait ? uint64_t(CLONE_NEWCGROUP) : 0);
+  const uint64_t unshareNow = settings.unshareFlags & ~(settings.cgroupWait ? uint64_t(CLONE_NEWCGROUP) : 0);
   if (unshareNow || newNet) RunStep(cloneStep ? *cloneStep : cloneFallback, [&] {
     // Only now: the monitor has put us into our cgroups, so they become the cgroup ns root; and a
     // joined user namespace owns what we create here.
@@ -587,7 +586,6 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     c.haveUserOp |= step.op == "user";
     c.haveSysctl |= step.op == "sysctl";
     c.haveSeccompListener |= step.op == "seccomp-listener";
-    c.cgroupWait |= step.op == "cgroup-wait";
   }
 
   WaitForGo();  // maps, cgroups, rlimits and oom_score_adj are in place
@@ -603,8 +601,9 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     // Our v1 cgroups first, before any work that could be charged to them (OpenSelfJoins).
     for (const auto& [step, fd] : settings.selfJoins) {
       RunStep(*step, [&, step = step, fd = fd] {
-        Trace("echo 0 > " + step->fields[0] + "/tasks");
-        if (write(fd, "0", 1) < 0) FailErrno("write", step->fields[0] + "/tasks");
+        const std::string tasks = step->fields[0] + "/tasks";
+        Trace("write(" + Quote(tasks) + ", \"0\")");  // shown like every other file write
+        if (write(fd, "0", 1) < 0) FailErrno("write", tasks);
         close(fd);
       });
     }

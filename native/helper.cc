@@ -254,15 +254,14 @@ void OpenIdmappedTrees(const std::vector<Step>& plan, Settings& settings) {
   }
 }
 
-bool IsSelfJoin(const Step& step, const Settings& settings) {
+// A `cgroup-join` (or a `cgroup-clone-into` the kernel refused) that the monitor writes into
+// cgroup.procs: every one the container process does not do itself (OpenSelfJoins).
+bool IsMonitorCgroupJoin(const Step& step, const Settings& settings) {
+  if (step.op != "cgroup-join" && (step.op != "cgroup-clone-into" || settings.clonedIntoCgroup)) return false;
   for (const auto& join : settings.selfJoins) {
-    if (join.first == &step) return true;
+    if (join.first == &step) return false;
   }
-  return false;
-}
-
-bool IsCgroupJoin(const Step& step, bool clonedIntoCgroup) {
-  return step.op == "cgroup-join" || (step.op == "cgroup-clone-into" && !clonedIntoCgroup);
+  return true;
 }
 
 void JoinCgroup(const Step& step, pid_t pid) {
@@ -271,10 +270,9 @@ void JoinCgroup(const Step& step, pid_t pid) {
 
 // The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
 // gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
-// rlimits and the OOM score, in plan order. With `lateJoins` (the plan has `cgroup-wait`) the
-// cgroup.procs writes are left for RunLateCgroupJoins, after "go".
-void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& settings, bool lateJoins) {
-  const bool clonedIntoCgroup = settings.clonedIntoCgroup;
+// rlimits and the OOM score, in plan order. With `cgroup-wait` in the plan the cgroup.procs writes
+// are left for RunLateCgroupJoins, after "go".
+void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& settings) {
   std::string uidLines, gidLines;
   for (const Step& step : plan) {
     std::string line = step.fields.size() >= 3 ? step.fields[0] + " " + step.fields[1] + " " + step.fields[2] + "\n" : "";
@@ -294,9 +292,9 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& 
     }
   }
   for (const Step& step : plan) {
-    if (IsCgroupJoin(step, clonedIntoCgroup)) {
-      if (!lateJoins && !IsSelfJoin(step, settings)) JoinCgroup(step, pid);
-    } else if (step.op == "cgroup-clone-into") {
+    if (IsMonitorCgroupJoin(step, settings)) {
+      if (!settings.cgroupWait) JoinCgroup(step, pid);
+    } else if (step.op == "cgroup-clone-into" && settings.clonedIntoCgroup) {
       RunStep(step, [] {});  // clone3 put it there (CLONE_INTO_CGROUP)
     } else if (step.op == "rlimit") {
       RunStep(step, [&] { ApplyRlimit(pid, step); });
@@ -306,21 +304,14 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& 
   }
 }
 
-// `cgroup-wait`: the container process runs its mount phase while we write it into its cgroups
-// (each v1 cgroup.procs write may wait for an RCU grace period, 5-20 ms) and while our caller
-// writes the limits. It stops at `cgroup-wait`; we ask the caller with `sync cgroups` once our part
-// is done, and its `go` (relayed by the monitor loop) lets the container process on.
+// `cgroup-wait`: the container process runs its mount phase (having moved itself into its v1
+// cgroups) while we write any cgroup.procs left and our caller writes the limits. It stops at
+// `cgroup-wait`; we ask the caller with `sync cgroups` once our part is done, and its `go`
+// (relayed by the monitor loop) lets the container process on.
 void RunLateCgroupJoins(const std::vector<Step>& plan, pid_t pid, const Settings& settings) {
   for (const Step& step : plan) {
-    if (IsCgroupJoin(step, settings.clonedIntoCgroup) && !IsSelfJoin(step, settings)) JoinCgroup(step, pid);
+    if (IsMonitorCgroupJoin(step, settings)) JoinCgroup(step, pid);
   }
-}
-
-bool PlanHas(const std::vector<Step>& plan, const char* op) {
-  for (const Step& step : plan) {
-    if (step.op == op) return true;
-  }
-  return false;
 }
 
 // ===== exit.json =====
@@ -965,6 +956,7 @@ int HelperMain(char** argv, char** envp) {
     for (const Step& step : plan) {
       // `id` is traced by the container process, which joins the session keyring named after it.
       if (step.op == "id") settings.id = step.fields[0];
+      else if (step.op == "cgroup-wait") settings.cgroupWait = true;
       else if (step.op == "exit-command") RunStep(step, [&] { m.exitCommand = step.fields; });
       else if (step.op == "attach-socket") RunStep(step, [&] {
         m.attachListener = ListenAttachSocket(step.fields[0]);
@@ -1051,9 +1043,8 @@ int HelperMain(char** argv, char** envp) {
     m.channel = pair[0];
     SendControl({"pid", std::to_string(pid)});
 
-    const bool lateJoins = PlanHas(plan, "cgroup-wait");
-    RunAfterCloneOps(plan, pid, settings, lateJoins);
-    if (lateJoins) {
+    RunAfterCloneOps(plan, pid, settings);
+    if (settings.cgroupWait) {
       // The container process may set up its mounts now; it waits at `cgroup-wait` for the rest.
       send(m.channel, "go\n", 3, MSG_NOSIGNAL);
       RunLateCgroupJoins(plan, pid, settings);

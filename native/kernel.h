@@ -229,6 +229,7 @@ struct Settings {
   std::string oomCheckPath;    // `oom-check`: memory.events (v2) or memory.oom_control (v1)
   int cloneCgroupFd = -1;      // `cgroup-clone-into`: the cgroup2 directory clone3 puts the child in
   bool clonedIntoCgroup = false;  // the kernel did (else the monitor writes its cgroup.procs)
+  bool cgroupWait = false;        // the plan has `cgroup-wait` (limits written while the container mounts)
   // `cgroup-join` of v1 hierarchies: `<dir>/tasks`, opened by the monitor (as host root) for the
   // container process, which moves itself (`echo 0 > tasks`) right after "go".
   std::vector<std::pair<const Step*, int>> selfJoins;

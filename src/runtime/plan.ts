@@ -58,11 +58,10 @@ export interface PlanOptions {
   cgroupVersion?: 1 | 2;
   cgroupMountSources?: CgroupMountSource[];
   /**
-   * Emit `cgroup-wait`: the monitor joins the cgroups (the v1 cgroup.procs writes, each maybe an
-   * RCU grace period) while the container process already sets up its mounts, and the caller
-   * writes the limits meanwhile; `sync cgroups` asks it when they are in place. The container
-   * process waits before anything that needs its cgroup: a cgroup mount, hooks, its cgroup
-   * namespace, credentials and seccomp, execve.
+   * Emit `cgroup-wait`: the container process already sets up its mounts while the caller writes
+   * the limits (and the monitor any cgroup.procs left); `sync cgroups` asks the caller when they
+   * are in place. The container process waits before anything that needs its limits: a cgroup
+   * mount, hooks, its cgroup namespace, credentials and seccomp, execve.
    */
   cgroupWait?: boolean;
   noPivot?: boolean;
@@ -175,7 +174,7 @@ const SECCOMP_OPS: Record<string, string> = {
 /** The sync point names TypeScript answers; hooks run there. */
 export const SYNC_CREATE_RUNTIME = 'create-runtime';
 export const SYNC_CREATE_CONTAINER = 'create-container';
-/** Asked by the monitor (not a plan op) once it has joined the cgroups of a `cgroup-wait` plan. */
+/** Asked by the monitor (not a plan op) once its part of a `cgroup-wait` plan is done. */
 export const SYNC_CGROUPS = 'cgroups';
 
 export function hasHooks(hooks: Hooks | undefined, ...kinds: (keyof Hooks)[]): boolean {

@@ -268,7 +268,7 @@ function describe(op: string, calls: Call[], text: string): string {
     }
     case 'cgroup-join':
       // v1: the container process writes 0 (itself) into `tasks`, which skips the attach lock's wait.
-      return plainFields.includes('/tasks') || calls.some((c) => c.raw.includes('/tasks')) ? 'moving itself into its cgroup' : 'joining cgroup';
+      return find('write')?.args[0]?.endsWith('/tasks') ? 'moving itself into its cgroup' : 'joining cgroup';
     case 'cgroup-clone-into':
       // A write here means the kernel refused CLONE_INTO_CGROUP: the helper joined the usual way.
       return find('write') ? 'joining cgroup (clone3 refused CLONE_INTO_CGROUP)' : 'placed in its cgroup at birth (no cgroup.procs write)';

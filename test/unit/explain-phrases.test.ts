@@ -60,7 +60,7 @@ describe('process and monitor ops', () => {
     expect(x('cgroup-join', 'write("/sys/fs/cgroup/memory/hull/abc/cgroup.procs", "1234")')).toBe(
       '=> joining cgroup: echo 1234 > /sys/fs/cgroup/memory/hull/abc/cgroup.procs',
     );
-    expect(x('cgroup-join', 'echo 0 > /sys/fs/cgroup/memory/hull/abc/tasks')).toBe(
+    expect(x('cgroup-join', 'write("/sys/fs/cgroup/memory/hull/abc/tasks", "0")')).toBe(
       '=> moving itself into its cgroup: echo 0 > /sys/fs/cgroup/memory/hull/abc/tasks',
     );
   });
