@@ -231,7 +231,6 @@ export const probePath = path.join(buildDir, 'hull-probe');
 
 let loaded: HullNative | undefined;
 
-/** The addon, loaded on first use (keeps `hull-oci state` and friends fast). */
 /**
  * End the process now with `code`: through the addon's _exit when it is loaded anyway (a
  * container verb), skipping Node's teardown (~3 ms); else process.exit. For CLI entry points
@@ -244,6 +243,7 @@ export function exitNow(code: number): never {
   return loaded.exitNow(code);
 }
 
+/** The addon, loaded on first use (keeps `hull-oci state` and friends fast). */
 export function native(): HullNative {
   if (!loaded) {
     const file = path.join(buildDir, 'hull_native.node');

@@ -347,10 +347,6 @@ export class Runtime {
 
   /** Hook points inside create (the container process waits at a `sync` op meanwhile). */
   private onSync(name: string, pid: number, spec: Spec, record: ContainerRecord): void {
-    if (!record.initPid) {
-      this.recordPid(record, pid, 0);
-      this.store.write(record, { lock: false });
-    }
     const state = { ...ociState(record, 'created'), status: 'creating' };
     if (name === SYNC_CREATE_RUNTIME) {
       runHooks('prestart', spec.hooks?.prestart, state);

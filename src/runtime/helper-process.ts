@@ -398,9 +398,9 @@ export class HelperProcess {
       };
     });
     this.ready.catch(() => {}); // callers await it; avoid an unhandled rejection if they await `exited` first
-    this.pidReported = new Promise<number>((resolve) => (this.resolvePid = resolve));
+    const reported = new Promise<number>((resolve) => (this.resolvePid = resolve));
     // Without a `pid` the helper failed before the clone: `ready` carries that failure.
-    this.pidReported = Promise.race([this.pidReported, this.ready.then(() => this.containerPid)]);
+    this.pidReported = Promise.race([reported, this.ready.then(() => this.containerPid)]);
     this.pidReported.catch(() => {});
     this.exited = new Promise<HelperExit>((resolve, reject) => {
       this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {

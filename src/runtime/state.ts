@@ -131,18 +131,12 @@ export class StateStore {
 
   /**
    * write() (no lock: for a container being created, see above) with its fsyncs on libuv's thread
-   * pool, so a disk's fsync latency (1-7 ms here) overlaps the helper's work. Calls are chained:
-   * two writes of one record never share the temp file, and the last one wins.
+   * pool, so a disk's fsync latency (1-7 ms here) overlaps the helper's work. The caller awaits it
+   * before any other write of the record (they would share the temp file).
    */
   writeInBackground(record: ContainerRecord): Promise<void> {
-    const file = path.join(this.dir(record.id), STATE_FILE);
-    const content = JSON.stringify(record);
-    const write = this.backgroundWrites.then(() => writeFileAtomicAsync(file, content));
-    this.backgroundWrites = write.catch(() => undefined);
-    return write;
+    return writeFileAtomicAsync(path.join(this.dir(record.id), STATE_FILE), JSON.stringify(record));
   }
-
-  private backgroundWrites: Promise<void> = Promise.resolve();
 
   readExit(id: string): ExitRecord | undefined {
     try {
