@@ -9,7 +9,8 @@
 //  - Node builtins that cost milliseconds to load (child_process pulls in net and stream, crypto,
 //    zlib) are bound lazily: the bundle's `require("node:crypto")` gets an object whose
 //    properties load the real module on first use. commander loads child_process at its top
-//    level only for executable subcommands, which hull has none of; `run` needs no zlib.
+//    level only for executable subcommands, which hull has none of; `run` needs no zlib. os (~0.5
+//    ms to load) serves hull-oci only for signal and errno numbers, which a plain run never needs.
 //  - tsc's `import * as fs from 'node:fs'` (`__importStar(require("node:fs"))`) copies every export
 //    of fs, path and os into a new object of getters, in each of the ~60 modules; hull's code
 //    never uses the `default` that copy adds, so the bundle takes the module itself.
@@ -31,7 +32,7 @@ const repo = path.join(__dirname, '..');
 const dist = path.join(repo, 'dist');
 
 /** Builtins whose export is a plain object (so a stand-in object with getters can replace it). */
-const LAZY_BUILTINS = ['child_process', 'crypto', 'zlib', 'net', 'worker_threads', 'stream', 'stream/promises'];
+const LAZY_BUILTINS = ['child_process', 'crypto', 'zlib', 'net', 'worker_threads', 'stream', 'stream/promises', 'os'];
 
 const lazyBuiltins = {
   name: 'lazy-builtins',
