@@ -62,6 +62,30 @@ void WaitForGo() {
   if (!ReceivePacket(gChannel, fields) || fields[0] != "go") _exit(125);
 }
 
+// Our v1 cgroups, moving ourselves in: `echo 0 > <dir>/tasks`, its own step (see OpenSelfJoins).
+void WriteSelfJoin(const Step& join, int fd) {
+  RunStep(join, [&] {
+    const std::string tasks = join.fields[0] + "/tasks";
+    Trace("write(" + Quote(tasks) + ", \"0\")");  // shown like every other file write
+    if (write(fd, "0", 1) < 0) FailErrno("write", tasks);
+  });
+  close(fd);
+}
+
+// Before `cgroup-wait`: the monitor sends a `join` packet with the `tasks` file of each v1 cgroup
+// (once our caller has made them and written the limits), then "go".
+void MoveIntoCgroups(const std::vector<Step>& plan) {
+  for (;;) {
+    std::vector<std::string> fields;
+    int fd = -1;
+    if (!ReceivePacket(gChannel, fields, &fd)) _exit(125);
+    if (fields[0] == "go") return;
+    const size_t index = fields[0] == "join" && fields.size() == 2 ? strtoul(fields[1].c_str(), nullptr, 10) : plan.size();
+    if (fd < 0 || index >= plan.size() || plan[index].op != "cgroup-join") _exit(125);
+    WriteSelfJoin(plan[index], fd);
+  }
+}
+
 int RootFd(const Container& c, const std::string& op) {
   if (c.rootFd < 0) Fail(EINVAL, op, "", op + " needs a rootfs step before it");
   return c.rootFd;
@@ -363,8 +387,7 @@ void RunContainerStep(Container& c, const Step& step) {
     Report({"sync", f[0]});
     WaitForGo();
   } else if (op == "cgroup-wait") {
-    Trace("recv(channel) = \"go\"");
-    WaitForGo();  // we sit in every cgroup, our caller has written the limits
+    Trace("recv(channel) = \"go\"");  // received by MoveIntoCgroups: we sit in every cgroup now
     if (c.settings->unshareFlags & CLONE_NEWCGROUP) UnshareNamespaces(CLONE_NEWCGROUP);
   } else if (op == "propagation" || op == "rootfs-propagation") {
     SetPropagation("/", Number(f[0]));
@@ -598,15 +621,8 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
     break;
   }
   try {
-    // Our v1 cgroups first, before any work that could be charged to them (OpenSelfJoins).
-    for (const auto& [step, fd] : settings.selfJoins) {
-      RunStep(*step, [&, step = step, fd = fd] {
-        const std::string tasks = step->fields[0] + "/tasks";
-        Trace("write(" + Quote(tasks) + ", \"0\")");  // shown like every other file write
-        if (write(fd, "0", 1) < 0) FailErrno("write", tasks);
-        close(fd);
-      });
-    }
+    // Without `cgroup-wait`: our v1 cgroups first, before any work that could be charged to them.
+    for (const auto& [step, fd] : settings.selfJoins) WriteSelfJoin(*step, fd);
     // From here on we are inside the container's namespaces: no ptrace, no /proc/<pid>/mem, no
     // core dumps of our memory (CVE-2016-9962). execve resets this for the container's program.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -645,6 +661,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
         });
         c.consolePending = false;
       }
+      if (step.op == "cgroup-wait") MoveIntoCgroups(plan);
       RunStep(step, [&] { RunContainerStep(c, step); });
     }
     RunStep({plan.size(), "exec", {}}, [&] { Fail(EINVAL, "plan", "", "plan has no exec step"); });

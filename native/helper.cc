@@ -199,6 +199,8 @@ void ApplyRlimit(pid_t pid, const Step& step) {
 // RCU grace period (5-20 ms) unless another writer passed just before; a pid written into
 // cgroup.procs always takes it. cgroup2 directories have no `tasks` (and move whole processes
 // only): those are born there (`cgroup-clone-into`) or joined by the monitor as before.
+// Opened before the clone (inherited), or with `cgroup-wait` once our caller has made the
+// directories (LetIntoCgroups passes them on).
 void OpenSelfJoins(const std::vector<Step>& plan, Settings& settings) {
   for (const Step& step : plan) {
     if (step.op != "cgroup-join") continue;
@@ -271,7 +273,7 @@ void JoinCgroup(const Step& step, pid_t pid) {
 // The monitor's part between clone and "go": id maps first (the kernel wants setgroups before
 // gid_map, and the child cannot do anything as root before its uid is mapped), then cgroups,
 // rlimits and the OOM score, in plan order. With `cgroup-wait` in the plan the cgroup.procs writes
-// are left for RunLateCgroupJoins, after "go".
+// are left for RunLateCgroupJoins, at that step.
 void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& settings) {
   std::string uidLines, gidLines;
   for (const Step& step : plan) {
@@ -304,10 +306,9 @@ void RunAfterCloneOps(const std::vector<Step>& plan, pid_t pid, const Settings& 
   }
 }
 
-// `cgroup-wait`: the container process runs its mount phase (having moved itself into its v1
-// cgroups) while we write any cgroup.procs left and our caller writes the limits. It stops at
-// `cgroup-wait`; we ask the caller with `sync cgroups` once our part is done, and its `go`
-// (relayed by the monitor loop) lets the container process on.
+// `cgroup-wait`: the container process runs the first part of its mount phase while our caller
+// makes its cgroup directories and writes the limits. It stops at `cgroup-wait`; we ask the caller
+// with `sync cgroups`, and on its "go" (LetIntoCgroups) write the cgroup.procs left.
 void RunLateCgroupJoins(const std::vector<Step>& plan, pid_t pid, const Settings& settings) {
   for (const Step& step : plan) {
     if (IsMonitorCgroupJoin(step, settings)) JoinCgroup(step, pid);
@@ -415,6 +416,8 @@ struct Monitor {
   int signals = -1;  // signalfd: SIGCHLD and the signals we forward
   bool ready = false;
   bool awaitingSync = false;
+  bool cgroupsPending = false;  // `cgroup-wait`: the caller's "go" first lets the container into its cgroups
+  const std::vector<Step>* plan = nullptr;
   bool errorReported = false;
   long long oomKillsAtStart = -1;  // `oom-check`: the cgroup's oom_kill count before the container ran
   std::vector<std::string> exitCommand;  // `exit-command`: argv run after exit.json is written
@@ -681,10 +684,34 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields, int pa
   }
 }
 
+// `cgroup-wait`, on our caller's "go" for `sync cgroups` (it has made the cgroup directories and
+// written every limit): each v1 `tasks` file goes to the container process in a `join` packet
+// (SCM_RIGHTS), the joins it cannot do itself we write into cgroup.procs, then its "go".
+void LetIntoCgroups(Monitor& m) {
+  Settings& settings = *m.settings;
+  try {
+    OpenSelfJoins(*m.plan, settings);
+    RunLateCgroupJoins(*m.plan, m.container, settings);
+  } catch (const StepAborted&) {
+    m.errorReported = true;
+    KillAndExit(m, 125);
+  }
+  m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
+  for (const auto& [step, fd] : settings.selfJoins) {
+    SendWithFd(m.channel, FormatLine({"join", std::to_string(step->index)}), fd);
+    close(fd);
+  }
+  settings.selfJoins.clear();
+}
+
 void OnControlLine(Monitor& m, const std::string& line) {
   if (!m.awaitingSync) return;
   if (line == "go") {
     m.awaitingSync = false;
+    if (m.cgroupsPending) {
+      m.cgroupsPending = false;
+      LetIntoCgroups(m);
+    }
     send(m.channel, "go\n", 3, MSG_NOSIGNAL);
   } else if (line == "abort") {
     KillAndExit(m, 125);
@@ -946,6 +973,7 @@ int HelperMain(char** argv, char** envp) {
   Settings settings;
   Monitor m;
   m.settings = &settings;
+  m.plan = &plan;
   // Terminal mode relays our stdin to the pty. /dev/null means "not attached" (`-t` without
   // `-i`): no input and no end-of-file for the container, as docker.
   struct stat input;
@@ -1007,7 +1035,7 @@ int HelperMain(char** argv, char** envp) {
     for (const Step& step : plan) {
       if (step.op == "cgroup-clone-into") PrepareStep(step, [&] { settings.cloneCgroupFd = OpenCloneCgroup(step.fields[0]); });
     }
-    OpenSelfJoins(plan, settings);
+    if (!settings.cgroupWait) OpenSelfJoins(plan, settings);  // else at `cgroup-wait` (LetIntoCgroups)
     OpenIdmappedTrees(plan, settings);
     gTraceLines.clear();
     try {
@@ -1045,12 +1073,11 @@ int HelperMain(char** argv, char** envp) {
 
     RunAfterCloneOps(plan, pid, settings);
     if (settings.cgroupWait) {
-      // The container process may set up its mounts now; it waits at `cgroup-wait` for the rest.
+      // The container process sets up its first mounts now, outside its v1 cgroups, while our
+      // caller makes them and writes the limits. It waits at `cgroup-wait` until LetIntoCgroups.
       send(m.channel, "go\n", 3, MSG_NOSIGNAL);
-      RunLateCgroupJoins(plan, pid, settings);
-      m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
       SendControl({"sync", "cgroups"});
-      m.awaitingSync = true;
+      m.awaitingSync = m.cgroupsPending = true;
     } else {
       // The container sits in its cgroup now and has not run a single instruction of its own.
       m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);

@@ -231,7 +231,9 @@ struct Settings {
   bool clonedIntoCgroup = false;  // the kernel did (else the monitor writes its cgroup.procs)
   bool cgroupWait = false;        // the plan has `cgroup-wait` (limits written while the container mounts)
   // `cgroup-join` of v1 hierarchies: `<dir>/tasks`, opened by the monitor (as host root) for the
-  // container process, which moves itself (`echo 0 > tasks`) right after "go".
+  // container process, which moves itself (`echo 0 > tasks`): right after "go", or with
+  // `cgroup-wait` when it gets there (the monitor hands them over then: the caller makes the
+  // directories while the container process sets up its first mounts).
   std::vector<std::pair<const Step*, int>> selfJoins;
   ContainerLog log;            // `log-file`
   // `mount-idmap`: the detached idmapped trees the monitor made as host root, one per step, with

@@ -10,6 +10,9 @@ export type CgroupVersion = 1 | 2;
 /** Which resources CgroupDriver.apply writes: all, the device rules only, or all but them. */
 export type CgroupPart = 'all' | 'devices' | 'limits';
 
+/** Which directories CgroupDriver.makeDirs makes: all, cloneIntoDir() only, or all but it. */
+export type CgroupDirs = 'all' | 'clone-into' | 'others';
+
 /** What state.json keeps so any later command can reopen the same cgroup. */
 export interface CgroupRecord {
   version: CgroupVersion;
@@ -36,8 +39,10 @@ export interface CgroupDriver {
   /**
    * Only the directories: a container start writes the limits (apply) while the helper already
    * works, which is fine as long as it is done before the container's program runs (`cgroup-wait`).
+   * `which`: the one the container process is born in (cloneIntoDir(), needed by the clone), or
+   * the others, which it moves into at `cgroup-wait` (made while it sets up its first mounts).
    */
-  makeDirs(): void;
+  makeDirs(which?: CgroupDirs): void;
   /** Directories whose cgroup.procs gets the container's pid (the plan's `cgroup-join` ops). */
   joinDirs(): string[];
   /**

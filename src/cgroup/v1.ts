@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import {
-  type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
+  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
   procsRecursive, readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 import type { CgroupLayout } from './detect';
@@ -108,12 +108,14 @@ export class V1Cgroup implements CgroupDriver {
     return this.apply(resources);
   }
 
-  makeDirs(): void {
-    for (const [name, dir] of Object.entries(this.record.dirs)) {
-      if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
-      else makeCgroupDir(dir, this.observer);
+  makeDirs(which: CgroupDirs = 'all'): void {
+    if (which !== 'clone-into') {
+      for (const [name, dir] of Object.entries(this.record.dirs)) {
+        if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
+        else makeCgroupDir(dir, this.observer);
+      }
     }
-    if (this.record.unifiedDir) makeCgroupDir(this.record.unifiedDir, this.observer);
+    if (which !== 'others' && this.record.unifiedDir) makeCgroupDir(this.record.unifiedDir, this.observer);
   }
 
   /** A new cpuset group starts with empty cpus/mems and refuses tasks: copy them down from the parent. */

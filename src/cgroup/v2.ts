@@ -6,7 +6,7 @@ import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import { native } from '../native';
 import { deviceRuleText } from './v1';
 import {
-  type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
+  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
   readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 
@@ -102,7 +102,8 @@ export class V2Cgroup implements CgroupDriver {
     return this.apply(resources);
   }
 
-  makeDirs(): void {
+  makeDirs(which: CgroupDirs = 'all'): void {
+    if (which === 'others') return; // the one directory is the one it is born in
     this.enableControllers();
     makeCgroupDir(this.dir, this.observer);
   }

@@ -243,11 +243,13 @@ export class Runtime {
       const devices = defaultDeviceRules(defaultDevices(spec));
       cgroup = cgroupForContainer(spec.linux?.cgroupsPath, opts.id, devices, undefined, this.hostStepTracer());
       record.cgroup = cgroup.record;
-      // The directories and the device rules now: the container process is born in (or joins)
-      // them at once and makes device nodes and opens /dev/pts/ptmx while it sets up, which a
-      // half-written rule list would refuse. The other limits are written while the helper works.
-      cgroup.makeDirs();
-      for (const w of cgroup.apply(spec.linux?.resources, 'devices')) this.warn(w);
+      // Before the helper starts, the directory the container process is born in (clone3
+      // CLONE_INTO_CGROUP) and, on v2, its device filter: it makes device nodes and opens
+      // /dev/pts/ptmx while it sets up, which a half-made filter would refuse. v1 directories it
+      // moves into at `cgroup-wait`: they are made, with everything in them, while it sets up.
+      cgroup.makeDirs('clone-into');
+      const v2 = cgroup.record.version === 2;
+      if (v2) for (const w of cgroup.apply(spec.linux?.resources, 'devices')) this.warn(w);
       const oomFile = oomCheckFile(cgroup.record);
       const ops = compilePlan(spec, {
         mode,
@@ -268,14 +270,14 @@ export class Runtime {
         preserveFds: opts.preserveFds,
         devCore: fs.existsSync('/proc/kcore'),
         logFile: opts.logFile ? { ...opts.logFile, path: path.resolve(opts.logFile.path) } : undefined,
-        oomCheck: oomFile && fs.existsSync(oomFile) ? oomFile : undefined, // v2: only with the memory controller
+        oomCheck: oomFile && (!v2 || fs.existsSync(oomFile)) ? oomFile : undefined, // v2: only with the memory controller
         exitCommand: opts.exitCommand,
         attachSocket: opts.attachSocket,
         attachStdin: opts.attachStdin,
         startHookState: spec.hooks?.startContainer?.length ? startHookState(record) : undefined,
       });
       // Two processes at work from here until `sync cgroups`: the helper creates the container
-      // process and its mounts (its monitor joins the v1 cgroups), while we write the limits.
+      // process and its first mounts, while we make the v1 directories and write the limits.
       // The container process waits at `cgroup-wait` until both are done: `sync cgroups` is read
       // by the event loop, after the synchronous writes below. state.json (with the pid the
       // helper reports right after its clone: `delete` can clean up a crash from then on) is
@@ -295,7 +297,8 @@ export class Runtime {
         },
       });
       helper = started;
-      for (const w of cgroup.apply(spec.linux?.resources, 'limits')) this.warn(w);
+      cgroup.makeDirs('others');
+      for (const w of cgroup.apply(spec.linux?.resources, v2 ? 'limits' : 'all')) this.warn(w);
       stored = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
         return this.store.writeInBackground(record);

@@ -7,8 +7,8 @@
 //   → masked/readonly paths → hostname, sysctl → umask, nnp → [seccomp] → caps, user → cwd, env, args
 //   → [startContainer hooks] → exec
 //
-// With `cgroupWait` (every container start of the Runtime) the cgroup joins move after the oom
-// score and a `cgroup-wait` step goes before the first step that needs them (see insertCgroupWait).
+// With `cgroupWait` (every container start of the Runtime) the cgroup joins move to a
+// `cgroup-wait` step before the first step that needs them (see insertCgroupWait).
 import * as path from 'node:path';
 import { defaultDevices } from './default-devices';
 import { MOUNT_ATTR, MS, PROPAGATION_MASK, capabilityMask, parseMountOptions } from './flags';
@@ -58,10 +58,11 @@ export interface PlanOptions {
   cgroupVersion?: 1 | 2;
   cgroupMountSources?: CgroupMountSource[];
   /**
-   * Emit `cgroup-wait`: the container process already sets up its mounts while the caller writes
-   * the limits (and the monitor any cgroup.procs left); `sync cgroups` asks the caller when they
-   * are in place. The container process waits before anything that needs its limits: a cgroup
-   * mount, hooks, its cgroup namespace, credentials and seccomp, execve.
+   * Emit `cgroup-wait`: the container process already sets up its mounts while the caller makes
+   * the v1 directories and writes the limits (then the monitor hands it their `tasks` files, and
+   * writes any cgroup.procs left); `sync cgroups` asks the caller when they are in place. The
+   * container process waits before anything that needs its cgroups: a cgroup mount, hooks, its
+   * cgroup namespace, credentials and seccomp, execve.
    */
   cgroupWait?: boolean;
   noPivot?: boolean;
@@ -257,7 +258,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
     if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
     for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
   };
-  // With cgroup-wait the monitor joins last, after "go" (the order it runs them in).
+  // With cgroup-wait the joins come last (and insertCgroupWait moves the cgroup-joins to it).
   if (!opts.cgroupWait) cgroups();
   for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
   if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
@@ -273,7 +274,7 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
     for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) emit('sysctl', key, value);
   }
 
-  if (opts.cgroupWait && opts.mode !== 'exec') insertCgroupWait(ops);
+  if (opts.cgroupWait && opts.mode !== 'exec') insertCgroupWait(ops, opts);
 
   // --- the process: credentials, security, then exec ---
   emit('umask', (process.user.umask ?? 0o022).toString(8).padStart(4, '0'));
@@ -304,13 +305,21 @@ type Emit = (op: string, ...fields: (string | number)[]) => void;
 
 /**
  * `cgroup-wait` goes before the first step that needs the container in its cgroups with its
- * limits: a hook sync or a cgroup(2) mount, else at the end of the filesystem and kernel settings,
- * before credentials and seccomp (the wait's recv and the cgroup namespace's unshare must still
- * be allowed) and long before execve.
+ * limits, or its v1 directories made: a hook sync, a cgroup(2) mount or a bind of a v1 directory
+ * (compileCgroupMount), else at the end of the filesystem and kernel settings, before credentials
+ * and seccomp (the wait's recv and the cgroup namespace's unshare must still be allowed) and long
+ * before execve. The `cgroup-join`s move right before it: that is when they happen (the v1 ones
+ * by the container process itself, with `tasks` files the monitor hands it).
  */
-function insertCgroupWait(ops: PlanOp[]): void {
-  const at = ops.findIndex(([op, , , fstype]) => op === 'sync' || (op === 'mount' && (fstype === 'cgroup' || fstype === 'cgroup2')));
-  ops.splice(at < 0 ? ops.length : at, 0, ['cgroup-wait']);
+function insertCgroupWait(ops: PlanOp[], opts: PlanOptions): void {
+  const joins = ops.filter(([op]) => op === 'cgroup-join');
+  const rest = ops.filter(([op]) => op !== 'cgroup-join');
+  const v1Dirs = new Set((opts.cgroupMountSources ?? []).map((source) => source.hostDir));
+  const at = rest.findIndex(
+    ([op, source, , fstype]) => op === 'sync' || (op === 'mount' && (fstype === 'cgroup' || fstype === 'cgroup2' || v1Dirs.has(source))),
+  );
+  rest.splice(at < 0 ? rest.length : at, 0, ...joins, ['cgroup-wait']);
+  ops.splice(0, ops.length, ...rest);
 }
 
 /** linux.timeOffsets → [clock, secs, nanosecs]: only for a new time namespace, which they need. */

@@ -292,21 +292,31 @@ describe('compilePlan', () => {
     expect(names.lastIndexOf('sync')).toBeLessThan(names.indexOf('pivot'));
   });
 
-  it('cgroupWait: joins after the rlimits (the monitor runs them after "go"), cgroup-wait before credentials', () => {
+  it('cgroupWait: the joins right before cgroup-wait, which comes before the binds of v1 directories or else credentials', () => {
     const spec = testSpec();
     spec.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 10 }];
     const plain = opNames(compilePlan(spec, baseOptions));
     expect(plain).not.toContain('cgroup-wait');
     expect(plain.indexOf('cgroup-join')).toBeLessThan(plain.indexOf('rlimit'));
 
-    const names = opNames(compilePlan(spec, { ...baseOptions, cgroupWait: true }));
+    const ops = compilePlan(spec, { ...baseOptions, cgroupWait: true });
+    const names = opNames(ops);
     expect(names.filter((n) => n === 'cgroup-wait')).toHaveLength(1);
     expect(names.indexOf('rlimit')).toBeLessThan(names.indexOf('cgroup-join'));
-    // v1 binds of the container's own directories need no membership: the wait comes after the
-    // filesystem, right before the first credential or seccomp step.
-    expect(names.indexOf('cgroup-wait')).toBeGreaterThan(names.lastIndexOf('readonly'));
-    expect(names.indexOf('cgroup-wait')).toBe(names.indexOf('umask') - 1);
-    expect(names.indexOf('cgroup-wait')).toBeLessThan(names.indexOf('user'));
+    // The container process moves into its v1 cgroups at the wait (the caller makes them while it
+    // sets up): the joins are listed there, and the wait comes before the first bind of one of
+    // those directories under /sys/fs/cgroup.
+    const wait = names.indexOf('cgroup-wait');
+    expect(names.slice(wait - 2, wait + 1)).toEqual(['cgroup-join', 'cgroup-join', 'cgroup-wait']);
+    expect(ops[wait + 1]).toEqual(expect.arrayContaining(['mount', '/sys/fs/cgroup/memory/hull-oci/c1']));
+    expect(ops.findIndex((o) => o[0] === 'mount' && o[3] === 'proc')).toBeLessThan(wait);
+    // Without a cgroup mount: after the filesystem, right before the first credential step.
+    const unmounted = testSpec();
+    unmounted.mounts = unmounted.mounts!.filter((m) => m.type !== 'cgroup');
+    const late = opNames(compilePlan(unmounted, { ...baseOptions, cgroupWait: true }));
+    expect(late.indexOf('cgroup-wait')).toBeGreaterThan(late.lastIndexOf('readonly'));
+    expect(late.indexOf('cgroup-wait')).toBe(late.indexOf('umask') - 1);
+    expect(late.indexOf('cgroup-wait')).toBeLessThan(late.indexOf('user'));
     // exec joins a running container's cgroups: nothing to wait for.
     expect(opNames(compilePlan(spec, { ...baseOptions, mode: 'exec', initPid: 42, process: spec.process!, cgroupWait: true }))).not.toContain('cgroup-wait');
   });
