@@ -168,7 +168,7 @@ export class Runtime {
     // the monitor need not write (and fsync) exit.json. Should we die first, the monitor kills
     // the container (detach 0) and `delete` finds its pid gone.
     const exitRecord = detach || opts.keep === true;
-    const { helper, record, spec, stored } = await this.spawnContainer(opts, 'run', detach, exitRecord);
+    const { helper, record, spec, stored, visible } = await this.spawnContainer(opts, 'run', detach, exitRecord);
     this.runPoststart(spec, record);
     if (opts.detach) {
       await this.detachFrom(helper, record);
@@ -179,7 +179,8 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
-      await stored.catch((err) => this.warn(`state.json: ${err.message}`));
+      // Renamed into place is enough: the removal below takes the file and its directory away.
+      await visible.catch((err) => this.warn(`state.json: ${err.message}`));
       // What delete does, from the record in hand: nothing to re-read.
       const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
       if (!opts.keep) await this.remove(record, cgroup).catch((err) => this.warn(String(err.message)));
@@ -221,7 +222,8 @@ export class Runtime {
     const dir = this.store.claim(opts.id);
     let cgroup: CgroupDriver | undefined;
     let helper: HelperProcess | undefined;
-    let stored: Promise<void> | undefined;
+    let stored: Promise<void> | undefined; // state.json durable
+    let visible: Promise<void> | undefined; // state.json renamed into place
     const record: ContainerRecord = {
       ociVersion: spec.ociVersion,
       id: opts.id,
@@ -299,17 +301,20 @@ export class Runtime {
       helper = started;
       cgroup.makeDirs('others');
       for (const w of cgroup.apply(spec.linux?.resources, v2 ? 'limits' : 'all')) this.warn(w);
-      stored = started.pidReported.then((pid) => {
+      const write = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
         return this.store.writeInBackground(record);
       });
+      stored = write.then((w) => w.durable);
+      visible = write.then((w) => w.visible);
+      visible.catch(() => undefined); // stored carries the failure
       stored.catch(() => undefined); // awaited below, unless `ready` failed first
       await helper.ready;
       // A foreground run lets the fsyncs finish while its container runs (it awaits them before
       // removing the state); everyone else hears of the container once its state is durable.
       if (detach) await stored;
       if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(record.initPid));
-      return { helper, record, spec, stored };
+      return { helper, record, spec, stored, visible };
     } catch (err) {
       helper?.kill();
       await helper?.exited.catch(() => undefined);

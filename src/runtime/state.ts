@@ -134,7 +134,7 @@ export class StateStore {
    * pool, so a disk's fsync latency (1-7 ms here) overlaps the helper's work. The caller awaits it
    * before any other write of the record (they would share the temp file).
    */
-  writeInBackground(record: ContainerRecord): Promise<void> {
+  writeInBackground(record: ContainerRecord): BackgroundWrite {
     return writeFileAtomicAsync(path.join(this.dir(record.id), STATE_FILE), JSON.stringify(record));
   }
 
@@ -175,36 +175,49 @@ export class StateStore {
   }
 }
 
+/** A write on libuv's thread pool: `visible` once the file is renamed into place, `durable` once its directory is fsync'd too. */
+export interface BackgroundWrite {
+  visible: Promise<void>;
+  durable: Promise<void>;
+}
+
+/**
+ * writeFileAtomic(file, content, true) with every step on libuv's thread pool (callback fs: the
+ * promise API would load another module on the start path). Who removes the file next (a
+ * foreground run) needs only `visible`: the directory's fsync guards against a power loss.
+ */
+export function writeFileAtomicAsync(file: string, content: string): BackgroundWrite {
+  const call = <T>(start: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
+  const tmp = `${file}.${process.pid}.tmp`;
+  const visible = (async () => {
+    const fd = await call<number>((done) => fs.open(tmp, 'w', 0o600, done));
+    try {
+      await call((done) => fs.write(fd, content, done));
+      await call((done) => fs.fsync(fd, done));
+    } finally {
+      await call((done) => fs.close(fd, done));
+    }
+    await call((done) => fs.rename(tmp, file, done));
+  })();
+  const durable = visible.then(async () => {
+    const dirFd = await call<number>((done) => fs.open(path.dirname(file), 'r', done));
+    try {
+      await call((done) => fs.fsync(dirFd, done));
+    } finally {
+      await call((done) => fs.close(dirFd, done));
+    }
+  });
+  visible.catch(() => undefined); // its failure reaches whoever awaits `durable`
+  return { visible, durable };
+}
+
 /**
  * Write to a temp file and rename it over `file`: a reader or a crash at any point sees the old or
  * the new content, never a torn one. `durable` adds the fsyncs (file before the rename, directory
  * after) that make the new content survive a power loss: every state.json write asks for it (on the
  * usual tmpfs /run they cost nothing; on a disk ~1 ms each); pid files don't.
  */
-/**
- * writeFileAtomic(file, content, true) with every step on libuv's thread pool (callback fs: the
- * promise API would load another module on the start path).
- */
-export async function writeFileAtomicAsync(file: string, content: string): Promise<void> {
-  const call = <T>(start: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void) =>
-    new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = await call<number>((done) => fs.open(tmp, 'w', 0o600, done));
-  try {
-    await call((done) => fs.write(fd, content, done));
-    await call((done) => fs.fsync(fd, done));
-  } finally {
-    await call((done) => fs.close(fd, done));
-  }
-  await call((done) => fs.rename(tmp, file, done));
-  const dirFd = await call<number>((done) => fs.open(path.dirname(file), 'r', done));
-  try {
-    await call((done) => fs.fsync(dirFd, done));
-  } finally {
-    await call((done) => fs.close(dirFd, done));
-  }
-}
-
 export function writeFileAtomic(file: string, content: string, durable = false): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);
