@@ -1,12 +1,23 @@
 // podman drives bin/hull-oci through conmon: `create --bundle --pid-file --console-socket`, `start`,
 // `state`, `kill`, `delete`, `exec --process --detach`. The podman store is private (peers.ts).
+import * as fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testImages } from '../setup/images';
 import { createPodmanEnv, describeRun, describeWithPeers, interopRuntime, type PodmanEnv, type RunResult } from '../setup/peers';
 
+/** Container state directories under hull-oci's default root, which podman's runtime calls use. */
+function stateDirs(): string[] {
+  try {
+    return fs.readdirSync('/run/hull-oci').sort();
+  } catch {
+    return [];
+  }
+}
+
 describeWithPeers(['podman'], `podman --runtime ${interopRuntime}`, () => {
   let pm: PodmanEnv;
   let image: string;
+  let stateBefore: string[] = [];
 
   /** On failure, the runtime calls podman made (from --log-level debug) make the message useful. */
   function podmanOk(args: string[], opts: { timeoutMs?: number } = {}): RunResult {
@@ -25,12 +36,17 @@ describeWithPeers(['podman'], `podman --runtime ${interopRuntime}`, () => {
 
   beforeAll(async () => {
     const images = await testImages();
+    stateBefore = stateDirs();
     pm = createPodmanEnv();
     const load = pm.podman(['load', '-i', images.dockerArchive]);
     expect(load.status, describeRun('podman', ['load'], load)).toBe(0);
     image = images.repoTag;
   });
-  afterAll(() => pm?.cleanup());
+  afterAll(() => {
+    pm?.cleanup();
+    // Every container podman made was deleted through hull-oci: no state directory is left.
+    expect(stateDirs()).toEqual(stateBefore);
+  });
 
   it('run --rm --ulimit host IMAGE echo ok prints ok', () => {
     const r = podmanOk(['run', '--rm', '--ulimit', 'host', image, 'echo', 'ok']);
