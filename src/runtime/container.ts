@@ -574,12 +574,13 @@ export class Runtime {
       });
     }
     if (cgroup) await cgroup.destroy();
-    try {
-      runHooks('poststop', record.config.hooks?.poststop, ociState(record, 'stopped'));
-    } catch (err) {
-      this.warn((err as Error).message);
-    }
-    this.store.remove(record.id);
+    this.store.removeOnce(record.id, () => {
+      try {
+        runHooks('poststop', record.config.hooks?.poststop, ociState(record, 'stopped'));
+      } catch (err) {
+        this.warn((err as Error).message);
+      }
+    });
   }
 }
 

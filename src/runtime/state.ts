@@ -157,6 +157,27 @@ export class StateStore {
     return names.filter((n) => fs.existsSync(path.join(this.root, n, STATE_FILE))).sort();
   }
 
+  /**
+   * Remove the state directory unless another command got there first, running `before` (the
+   * poststop hooks) just ahead of it, under the directory's flock. A `delete --force` and the
+   * foreground `run` whose container it kills both end here: only one runs the hooks. Returns
+   * whether this call removed it.
+   */
+  removeOnce(id: string, before: () => void): boolean {
+    const dir = this.dir(id);
+    try {
+      return withDirLock(dir, () => {
+        if (!fs.existsSync(dir)) return false; // removed while we waited for the lock
+        before();
+        this.remove(id);
+        return true;
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // removed before we looked
+      throw err;
+    }
+  }
+
   /** The files a state directory holds are known: unlink them and rmdir, walking it only if more is there. */
   remove(id: string): void {
     const dir = this.dir(id);

@@ -2,7 +2,8 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupDirsContaining, hullOci } from '../setup/bundle';
+import { spawn } from 'node:child_process';
+import { HULL_OCI, cgroupDirsContaining, hullOci } from '../setup/bundle';
 import { ociHarness } from '../setup/oci-harness';
 import { processesContaining } from '../setup/rootfs';
 import { detectCgroupLayout } from '../../src/cgroup';
@@ -45,6 +46,23 @@ describe('hooks', () => {
     expect(fs.readFileSync(path.join(work, 'order'), 'utf8').trim().split('\n')).toEqual([
       'prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop',
     ]);
+    h.expectNoLeaks(id, b);
+  });
+
+  it('a delete --force of a foreground run runs the poststop hooks once, not once per remover', async () => {
+    const count = path.join(work, 'poststop-count');
+    fs.rmSync(count, { force: true });
+    const b = bundle(['/bin/hull-probe', 'sleep', '1000'], (s) => {
+      s.hooks = { poststop: [{ path: '/bin/sh', args: ['sh', '-c', `echo x >> ${count}`] }] };
+    });
+    const id = newId('race');
+    // The foreground run sees its container killed and removes it; so does the delete.
+    const run = spawn(process.execPath, [HULL_OCI, '--root', root, 'run', '--bundle', b.dir, id], { stdio: 'ignore' });
+    const ended = new Promise<number | null>((resolve) => run.once('exit', (code) => resolve(code)));
+    while (!fs.existsSync(path.join(root, id, 'state.json'))) await new Promise((r) => setTimeout(r, 10));
+    ok('delete', '--force', id);
+    expect(await ended).toBe(137);
+    expect(fs.readFileSync(count, 'utf8')).toBe('x\n');
     h.expectNoLeaks(id, b);
   });
 
