@@ -3,6 +3,7 @@
 // which directories the container process joins, and freezes, kills and removes the group.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { native, type CgroupFileOp } from '../native';
 import type { Resources } from '../runtime/spec';
 
 export type CgroupVersion = 1 | 2;
@@ -97,6 +98,35 @@ export function writeCgroupFile(dir: string, file: string, value: string, observ
   } catch (err) {
     throw new CgroupError(full, value, err as NodeJS.ErrnoException);
   }
+}
+
+/**
+ * cgroupfs ops in one native call (HullNative.cgroupFiles: ~3x faster than fs.*Sync here, and a
+ * container start waits for them), told to `observe` as makeCgroupDir and writeCgroupFile would:
+ * each new directory, each write (a value copied down too), in order. A failed write becomes a
+ * CgroupError naming the file and value.
+ */
+export function cgroupFiles(ops: CgroupFileOp[], observe?: CgroupObserver): void {
+  if (!ops.length) return;
+  let results: (boolean | string | null)[];
+  let failed: NodeJS.ErrnoException & { index?: number } | undefined;
+  try {
+    results = native().cgroupFiles(ops);
+  } catch (err) {
+    failed = err as NodeJS.ErrnoException & { index?: number };
+    results = [];
+  }
+  const done = failed ? (failed.index ?? 0) + 1 : ops.length;
+  for (let i = 0; i < done; i++) {
+    const [kind, file, value] = ops[i];
+    if (kind === 'mkdir' && results[i] === true) observe?.('mkdir', file);
+    if (kind === 'write') observe?.('write', file, value);
+    if (kind === 'inherit' && typeof results[i] === 'string') observe?.('write', file, results[i] as string);
+  }
+  if (!failed) return;
+  const op = ops[failed.index ?? -1];
+  if (op?.[0] === 'write') throw new CgroupError(op[1], op[2], failed);
+  throw failed;
 }
 
 /** mkdir -p, reporting the directory when it is new. */

@@ -1,9 +1,10 @@
 // cgroup v1: one directory per controller hierarchy (/sys/fs/cgroup/memory/hull-oci/<id>, …).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { native, type CgroupFileOp } from '../native';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import {
-  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, limitValue, makeCgroupDir,
+  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, cgroupFiles, limitValue,
   procsRecursive, readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 import type { CgroupLayout } from './detect';
@@ -78,6 +79,20 @@ export function v1ResourceWrites(r: Resources | undefined, devices: DeviceCgroup
   return w;
 }
 
+/**
+ * A new cpuset group starts with empty cpus/mems and refuses tasks: each directory made on the
+ * way down gets its parent's copied (`inherit`).
+ */
+function cpusetDirOps(dir: string): CgroupFileOp[] {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  return missing.flatMap((d): CgroupFileOp[] => [
+    ['mkdir', d],
+    ['inherit', path.join(d, 'cpuset.cpus'), path.join(path.dirname(d), 'cpuset.cpus')],
+    ['inherit', path.join(d, 'cpuset.mems'), path.join(path.dirname(d), 'cpuset.mems')],
+  ]);
+}
+
 /** Controllers hull makes a directory in; other v1 hierarchies are joined at their root (untouched). */
 export class V1Cgroup implements CgroupDriver {
   observer?: CgroupObserver;
@@ -109,26 +124,15 @@ export class V1Cgroup implements CgroupDriver {
   }
 
   makeDirs(which: CgroupDirs = 'all'): void {
+    const ops: CgroupFileOp[] = [];
     if (which !== 'clone-into') {
       for (const [name, dir] of Object.entries(this.record.dirs)) {
-        if (name.split(',').includes('cpuset')) this.makeCpusetDir(dir);
-        else makeCgroupDir(dir, this.observer);
+        if (name.split(',').includes('cpuset')) ops.push(...cpusetDirOps(dir));
+        else ops.push(['mkdir', dir]);
       }
     }
-    if (which !== 'others' && this.record.unifiedDir) makeCgroupDir(this.record.unifiedDir, this.observer);
-  }
-
-  /** A new cpuset group starts with empty cpus/mems and refuses tasks: copy them down from the parent. */
-  private makeCpusetDir(dir: string): void {
-    const missing: string[] = [];
-    for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-    for (const d of missing) {
-      fs.mkdirSync(d);
-      this.observer?.('mkdir', d);
-      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-        if (!readCgroupFile(d, file)) writeCgroupFile(d, file, readCgroupFile(path.dirname(d), file) ?? '', this.observer);
-      }
-    }
+    if (which !== 'others' && this.record.unifiedDir) ops.push(['mkdir', this.record.unifiedDir]);
+    cgroupFiles(ops, this.observer);
   }
 
   joinDirs(): string[] {
@@ -146,6 +150,7 @@ export class V1Cgroup implements CgroupDriver {
     if (resources?.unified && Object.keys(resources.unified).length) {
       throw new Error('linux.resources.unified: needs cgroup v2, the host runs cgroup v1');
     }
+    const batch: CgroupFileOp[] = []; // written in one native call, in order
     for (const write of v1ResourceWrites(resources, this.devices)) {
       if (part !== 'all' && (write.controller === 'devices') !== (part === 'devices')) continue;
       const dir = this.dirFor(write.controller);
@@ -154,11 +159,13 @@ export class V1Cgroup implements CgroupDriver {
         continue;
       }
       if (write.file === 'memory.limit_in_bytes' || write.file === 'memory.memsw.limit_in_bytes') {
+        cgroupFiles(batch.splice(0), this.observer);
         this.writeMemory(dir, write.file, write.value);
       } else {
-        writeCgroupFile(dir, write.file, write.value, this.observer);
+        batch.push(['write', path.join(dir, write.file), write.value]);
       }
     }
+    cgroupFiles(batch, this.observer);
     return warnings;
   }
 
@@ -254,6 +261,9 @@ export class V1Cgroup implements CgroupDriver {
   async destroy(): Promise<void> {
     const dirs = Object.values(this.record.dirs);
     if (this.record.unifiedDir) dirs.push(this.record.unifiedDir);
-    for (const dir of dirs) await removeCgroupDir(dir);
+    // One native call for the usual case; a directory still busy (a process still exiting,
+    // sub-groups) goes the slow way, with retries.
+    const failed = native().cgroupFiles(dirs.map((dir): CgroupFileOp => ['rmdir', dir]));
+    for (const [i, dir] of dirs.entries()) if (failed[i]) await removeCgroupDir(dir);
   }
 }
