@@ -301,6 +301,9 @@ export class Runtime {
       helper = started;
       cgroup.makeDirs('others');
       for (const w of cgroup.apply(spec.linux?.resources, v2 ? 'limits' : 'all')) this.warn(w);
+      // In the foreground the container may go on now: say so at once, not when our event loop
+      // gets to the monitor's `sync cgroups`.
+      if (!detach) started.answerAhead(SYNC_CGROUPS);
       const write = started.pidReported.then((pid) => {
         this.recordPid(record, pid, started.monitorPid);
         return this.store.writeInBackground(record);

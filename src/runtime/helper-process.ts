@@ -368,6 +368,8 @@ export class HelperProcess {
   private rejectReady!: (err: Error) => void;
   private readySettled = false;
   private handlers: HelperHandlers = {};
+  /** Syncs answered before the helper asked (answerAhead): their `sync` needs no reply. */
+  private readonly answeredAhead = new Set<string>();
   private planSent = false;
   /** A `cgroup-self` waiting for its `attached`. */
   private joining?: { resolve: () => void; reject: (err: Error) => void };
@@ -504,6 +506,7 @@ export class HelperProcess {
         this.resolvePid(this.containerPid);
         break;
       case 'sync':
+        if (this.answeredAhead.delete(fields[0])) break;
         if (this.handlers.onSync) void this.answerSync(fields[0], this.handlers.onSync);
         else this.control.write('go\n'); // no hooks: never leave a container waiting
         break;
@@ -541,6 +544,16 @@ export class HelperProcess {
       default:
         break; // newer helper, older TS: ignore unknown messages
     }
+  }
+
+  /**
+   * Answer the `sync <name>` the helper is about to send, now: a foreground start knows its limits
+   * are in place once `apply` returns, and its container process need not wait for our event loop
+   * to read the question. The monitor reads the `go` only once it asks.
+   */
+  answerAhead(name: string): void {
+    this.answeredAhead.add(name);
+    this.control.write('go\n');
   }
 
   private async answerSync(name: string, onSync: NonNullable<HelperHandlers['onSync']>): Promise<void> {
