@@ -233,9 +233,15 @@ export class V1Cgroup implements CgroupDriver {
 
   async killAll(signal = 9): Promise<void> {
     const unified = this.record.unifiedDir;
-    if (signal === 9 && unified && fs.existsSync(path.join(unified, 'cgroup.kill'))) {
-      writeCgroupFile(unified, 'cgroup.kill', '1', this.observer);
-      return;
+    if (signal === 9 && unified) {
+      // One native write (on every container removal); a kernel without cgroup.kill (< 5.14)
+      // refuses it, and then the freezer does the job.
+      try {
+        cgroupFiles([['write', path.join(unified, 'cgroup.kill'), '1']], this.observer);
+        return;
+      } catch {
+        /* no cgroup.kill, or no unified directory */
+      }
     }
     // Frozen tasks can't fork, so one pass over cgroup.procs sees them all.
     const canFreeze = this.dirFor('freezer') !== undefined;
