@@ -15,16 +15,20 @@ exports.run = async function run({ runs, warmup, log }) {
 
   // Each subject: how to run iteration i, and how to clean up after it (not timed).
   const subjects = [{ name: 'node -e 0', cmd: process.execPath, args: () => ['-e', '0'] }];
-  const runtimes = [['hull-oci', hullOci], ['runc', which('runc')], ['crun', which('crun')]];
+  // HULL_BENCH_BASELINE=<another checkout>/bin/hull-oci adds that build, interleaved: the machine's
+  // speed drifts more within minutes than one change moves the figure.
+  const baseline = process.env.HULL_BENCH_BASELINE;
+  const runtimes = [['hull-oci', hullOci], ['hull-oci baseline', baseline], ['runc', which('runc')], ['crun', which('crun')]];
   for (const [name, exe] of runtimes) {
     if (!exe) continue;
-    const root = path.join(dir, `state-${name}`);
+    const slug = name.replace(/\W+/g, '-'); // 'hull-oci baseline' -> a valid container id part
+    const root = path.join(dir, `state-${slug}`);
     subjects.push({
       name: `${name} run`,
       cmd: exe,
-      args: (i) => ['--root', root, 'run', '--bundle', bundle, `bench-${process.pid}-${name}-${i}`],
+      args: (i) => ['--root', root, 'run', '--bundle', bundle, `bench-${process.pid}-${slug}-${i}`],
       // `run` deletes the container when it exits; this only matters if a run failed half-way.
-      cleanup: (i) => spawnSync(exe, ['--root', root, 'delete', '--force', `bench-${process.pid}-${name}-${i}`], { env: benchEnv(), stdio: 'ignore' }),
+      cleanup: (i) => spawnSync(exe, ['--root', root, 'delete', '--force', `bench-${process.pid}-${slug}-${i}`], { env: benchEnv(), stdio: 'ignore' }),
     });
   }
 
@@ -53,6 +57,7 @@ exports.run = async function run({ runs, warmup, log }) {
   return {
     subjects: subjects.map((s) => ({ name: s.name, samples: samples[s.name], error: errors[s.name] })),
     ratios: [
+      ['hull-oci run', 'hull-oci baseline run'],
       ['hull-oci run', 'runc run'],
       ['hull-oci run', 'crun run'],
       ['hull-oci run', 'node -e 0'],
