@@ -73,16 +73,31 @@ void WriteSelfJoin(const Step& join, int fd) {
 }
 
 // Before `cgroup-wait`: the monitor sends a `join` packet with the `tasks` file of each v1 cgroup
-// (once our caller has made them and written the limits), then "go".
-void MoveIntoCgroups(const std::vector<Step>& plan) {
+// (once our caller has made them and written the limits), then "go <how many it sent>".
+void MoveIntoCgroups(const std::vector<Step>& plan, const Step& wait) {
+  size_t joined = 0;
   for (;;) {
     std::vector<std::string> fields;
     int fd = -1;
-    if (!ReceivePacket(gChannel, fields, &fd)) _exit(125);
-    if (fields[0] == "go") return;
-    const size_t index = fields[0] == "join" && fields.size() == 2 ? strtoul(fields[1].c_str(), nullptr, 10) : plan.size();
-    if (fd < 0 || index >= plan.size() || plan[index].op != "cgroup-join") _exit(125);
+    if (!ReceivePacket(gChannel, fields, &fd)) _exit(125);  // the monitor is gone: nobody to tell
+    if (fields[0] == "go") {
+      const size_t sent = fields.size() > 1 ? Number(fields[1]) : joined;
+      if (sent != joined) {
+        RunStep(wait, [&] { Fail(EPROTO, "recvmsg", "", "got " + std::to_string(joined) + " of " + fields[1] + " cgroup tasks files"); });
+      }
+      return;
+    }
+    const size_t index = fields[0] == "join" && fields.size() == 2 ? Number(fields[1]) : plan.size();
+    if (index >= plan.size() || plan[index].op != "cgroup-join") {
+      if (fd >= 0) close(fd);
+      RunStep(wait, [&] { Fail(EPROTO, "recvmsg", "", "unexpected \"" + fields[0] + "\" before cgroup-wait"); });
+    }
+    if (fd < 0) {
+      // The kernel drops a passed fd it cannot place (MSG_CTRUNC): RLIMIT_NOFILE, already ours.
+      RunStep(plan[index], [&] { Fail(EMFILE, "recvmsg", plan[index].fields[0] + "/tasks", "its tasks file did not arrive (no fd free below RLIMIT_NOFILE)"); });
+    }
     WriteSelfJoin(plan[index], fd);
+    joined++;
   }
 }
 
@@ -661,7 +676,7 @@ void EnterNamespaces(const std::vector<Step>& plan, const Settings& settings, Co
         });
         c.consolePending = false;
       }
-      if (step.op == "cgroup-wait") MoveIntoCgroups(plan);
+      if (step.op == "cgroup-wait") MoveIntoCgroups(plan, step);
       RunStep(step, [&] { RunContainerStep(c, step); });
     }
     RunStep({plan.size(), "exec", {}}, [&] { Fail(EINVAL, "plan", "", "plan has no exec step"); });

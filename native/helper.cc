@@ -686,22 +686,27 @@ void OnChannelMessage(Monitor& m, const std::vector<std::string>& fields, int pa
 
 // `cgroup-wait`, on our caller's "go" for `sync cgroups` (it has made the cgroup directories and
 // written every limit): each v1 `tasks` file goes to the container process in a `join` packet
-// (SCM_RIGHTS), the joins it cannot do itself we write into cgroup.procs, then its "go".
+// (SCM_RIGHTS), the joins it cannot do itself we write into cgroup.procs, then "go <n>": n joins
+// sent, which the container process checks (a lost packet must not leave it outside a cgroup).
 void LetIntoCgroups(Monitor& m) {
   Settings& settings = *m.settings;
   try {
     OpenSelfJoins(*m.plan, settings);
     RunLateCgroupJoins(*m.plan, m.container, settings);
+    for (const auto& [step, fd] : settings.selfJoins) {
+      ssize_t sent = SendWithFd(m.channel, FormatLine({"join", std::to_string(step->index)}), fd);
+      int err = errno;
+      close(fd);
+      if (sent < 0) PrepareStep(*step, [&] { Fail(err, "sendmsg", step->fields[0] + "/tasks"); });
+    }
   } catch (const StepAborted&) {
     m.errorReported = true;
     KillAndExit(m, 125);
   }
   m.oomKillsAtStart = ReadOomKillCount(settings.oomCheckPath);
-  for (const auto& [step, fd] : settings.selfJoins) {
-    SendWithFd(m.channel, FormatLine({"join", std::to_string(step->index)}), fd);
-    close(fd);
-  }
+  const std::string go = FormatLine({"go", std::to_string(settings.selfJoins.size())});
   settings.selfJoins.clear();
+  send(m.channel, go.data(), go.size(), MSG_NOSIGNAL);
 }
 
 void OnControlLine(Monitor& m, const std::string& line) {
@@ -710,7 +715,8 @@ void OnControlLine(Monitor& m, const std::string& line) {
     m.awaitingSync = false;
     if (m.cgroupsPending) {
       m.cgroupsPending = false;
-      LetIntoCgroups(m);
+      LetIntoCgroups(m);  // sends the container process its "go"
+      return;
     }
     send(m.channel, "go\n", 3, MSG_NOSIGNAL);
   } else if (line == "abort") {

@@ -12,8 +12,9 @@
 //    level only for executable subcommands, which hull has none of; `run` needs no zlib. os (~0.5
 //    ms to load) serves hull-oci only for signal and errno numbers, which a plain run never needs.
 //  - tsc's `import * as fs from 'node:fs'` (`__importStar(require("node:fs"))`) copies every export
-//    of fs, path and os into a new object of getters, in each of the ~60 modules; hull's code
-//    never uses the `default` that copy adds, so the bundle takes the module itself.
+//    of fs, path, os (and the lazy builtins below) into a new object of getters, in each of the
+//    ~60 modules; hull's code never uses the `default` that copy adds, so the bundle takes the
+//    module itself.
 //  - The cache is made after running representative commands (`hull run` of a missing image,
 //    `hull ps`, `hull-oci state`…, and as root a real container's create/start/delete and run),
 //    so V8 stores the functions they compiled too, not only the top level. hull-oci's
@@ -44,27 +45,35 @@ const lazyBuiltins = {
       if (args.namespace === 'lazy-builtin') return { path: `node:${name}`, external: true };
       return { path: name, namespace: 'lazy-builtin' };
     });
-    // A proxy, not a getter per export: making the stand-in then costs the same for crypto's ~70
-    // exports as for one (a getter each was ~0.3 ms of every hull-oci start for os and crypto).
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      loader: 'js',
-      contents: [
-        `// node:${args.path}, loaded on first use of any of its exports (scripts/build-bundle.js).`,
-        `let real;`,
-        `const load = () => real || (real = require("node:${args.path}"));`,
-        `module.exports = new Proxy({}, {`,
-        `  get: (_, name) => load()[name],`,
-        `  has: (_, name) => name in load(),`,
-        `  ownKeys: () => Reflect.ownKeys(load()),`,
-        `  getOwnPropertyDescriptor: (_, name) => {`,
-        `    const d = Reflect.getOwnPropertyDescriptor(load(), name);`,
-        `    return d && { ...d, configurable: true }; // the empty target has none of them`,
-        `  },`,
-        `});`,
-      ].join('\n'),
-    }));
+    // A proxy over the export names known at build time, not a getter per export: making the
+    // stand-in then costs the same for crypto's ~70 exports as for one (a getter each was ~0.3 ms
+    // of every hull-oci start for os and crypto). Listing names, describing them and tsc's or
+    // esbuild's `__esModule` check don't load the module: interop helpers that copy a namespace
+    // (`import * as`, tar's bundled code) get lazy getters.
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const names = Object.getOwnPropertyNames(require(args.path)).filter((k) => k !== '__esModule' && k !== 'default');
+      return {
+        loader: 'js',
+        contents: [
+          `// node:${args.path}, loaded on first use of any of its exports (scripts/build-bundle.js).`,
+          `let real;`,
+          `const load = () => real || (real = require("node:${args.path}"));`,
+          `const names = ${JSON.stringify(names)};`,
+          `module.exports = new Proxy({}, {`,
+          `  get: (_, name) => (name === '__esModule' ? undefined : load()[name]),`,
+          `  has: (_, name) => names.includes(name),`,
+          `  ownKeys: () => names,`,
+          `  getOwnPropertyDescriptor: (_, name) =>`,
+          `    names.includes(name) ? { configurable: true, enumerable: true, get: () => load()[name] } : undefined,`,
+          `});`,
+        ].join('\n'),
+      };
+    });
   },
 };
+
+/** `__importStar(require("node:fs"))` of the plain builtins and the lazy ones. */
+const STAR_IMPORT_OF_BUILTIN = new RegExp(`__importStar\\(require\\("(?:node:)?(fs|path|os|${LAZY_BUILTINS.join('|')})"\\)\\)`, 'g');
 
 /**
  * tsc's interop helpers that a module defines (and runs, at its first require) for nothing once
@@ -91,7 +100,7 @@ const plainNamespaceImports = {
   setup(build) {
     build.onLoad({ filter: /\.js$/ }, (args) => {
       if (!args.path.startsWith(dist + path.sep)) return undefined; // hull's own modules only
-      const text = fs.readFileSync(args.path, 'utf8').replace(/__importStar\(require\("(?:node:)?(fs|path|os)"\)\)/g, 'require("node:$1")');
+      const text = fs.readFileSync(args.path, 'utf8').replace(STAR_IMPORT_OF_BUILTIN, 'require("node:$1")');
       return { loader: 'js', contents: withoutUnusedStarHelpers(text) };
     });
   },

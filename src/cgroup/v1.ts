@@ -235,9 +235,11 @@ export class V1Cgroup implements CgroupDriver {
     const unified = this.record.unifiedDir;
     if (signal === 9 && unified) {
       // One native write (on every container removal); a kernel without cgroup.kill (< 5.14)
-      // refuses it, and then the freezer does the job.
+      // refuses it, and then the freezer does the job (only a write that worked is traced).
+      const kill = path.join(unified, 'cgroup.kill');
       try {
-        cgroupFiles([['write', path.join(unified, 'cgroup.kill'), '1']], this.observer);
+        cgroupFiles([['write', kill, '1']]);
+        this.observer?.('write', kill, '1');
         return;
       } catch {
         /* no cgroup.kill, or no unified directory */

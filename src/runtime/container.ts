@@ -179,8 +179,9 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
-      // Renamed into place is enough: the removal below takes the file and its directory away.
-      await visible.catch((err) => this.warn(`state.json: ${err.message}`));
+      // Without `keep`, renamed into place is enough: the removal below takes the file and its
+      // directory away. A kept state must be durable.
+      await (opts.keep ? stored : visible).catch((err) => this.warn(`state.json: ${err.message}`));
       // What delete does, from the record in hand: nothing to re-read.
       const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
       if (!opts.keep) await this.remove(record, cgroup).catch((err) => this.warn(String(err.message)));
@@ -280,8 +281,9 @@ export class Runtime {
       });
       // Two processes at work from here until `sync cgroups`: the helper creates the container
       // process and its first mounts, while we make the v1 directories and write the limits.
-      // The container process waits at `cgroup-wait` until both are done: `sync cgroups` is read
-      // by the event loop, after the synchronous writes below. state.json (with the pid the
+      // The container process waits at `cgroup-wait` until both are done: a foreground start
+      // answers right after the synchronous writes below (answerAhead), a detached one once its
+      // state is durable (onSync). state.json (with the pid the
       // helper reports right after its clone: `delete` can clean up a crash from then on) is
       // written and fsync'd on the thread pool meanwhile; we return only once it is durable.
       const started = new HelperProcess(ops, {

@@ -305,8 +305,8 @@ type Emit = (op: string, ...fields: (string | number)[]) => void;
 
 /**
  * `cgroup-wait` goes before the first step that needs the container in its cgroups with its
- * limits, or its v1 directories made: a hook sync, a cgroup(2) mount or a bind of a v1 directory
- * (compileCgroupMount), else at the end of the filesystem and kernel settings, before credentials
+ * limits, or its v1 directories made: a hook sync, a cgroup(2) mount or a bind of (or into, or
+ * above) a v1 directory (compileCgroupMount's, or the config's own), else at the end of the filesystem and kernel settings, before credentials
  * and seccomp (the wait's recv and the cgroup namespace's unshare must still be allowed) and long
  * before execve. The `cgroup-join`s move right before it: that is when they happen (the v1 ones
  * by the container process itself, with `tasks` files the monitor hands it).
@@ -314,9 +314,11 @@ type Emit = (op: string, ...fields: (string | number)[]) => void;
 function insertCgroupWait(ops: PlanOp[], opts: PlanOptions): void {
   const joins = ops.filter(([op]) => op === 'cgroup-join');
   const rest = ops.filter(([op]) => op !== 'cgroup-join');
-  const v1Dirs = new Set((opts.cgroupMountSources ?? []).map((source) => source.hostDir));
+  const v1Dirs = (opts.cgroupMountSources ?? []).map((source) => source.hostDir);
+  // A bind of one of them, of something in one, or of a directory above one (maybe not made yet).
+  const nearV1Dir = (source: string) => v1Dirs.some((dir) => source === dir || source.startsWith(`${dir}/`) || dir.startsWith(`${source}/`));
   const at = rest.findIndex(
-    ([op, source, , fstype]) => op === 'sync' || (op === 'mount' && (fstype === 'cgroup' || fstype === 'cgroup2' || v1Dirs.has(source))),
+    ([op, source, , fstype]) => op === 'sync' || (op === 'mount' && (fstype === 'cgroup' || fstype === 'cgroup2' || nearV1Dir(source))),
   );
   rest.splice(at < 0 ? rest.length : at, 0, ...joins, ['cgroup-wait']);
   ops.splice(0, ops.length, ...rest);

@@ -159,40 +159,60 @@ export class StateStore {
 
   /**
    * Remove the state directory unless another command got there first, running `before` (the
-   * poststop hooks) just ahead of it, under the directory's flock. A `delete --force` and the
-   * foreground `run` whose container it kills both end here: only one runs the hooks. Returns
+   * poststop hooks) just ahead of its removal. A `delete --force` and the foreground `run` whose
+   * container it kills both end here: only one runs the hooks. The claim is a rename of the
+   * directory out of the way (`.<id>.removing-<pid>`, its state.json gone at once) under its flock;
+   * the hooks run after the lock is released, so a hook may call hull-oci on the same id. Returns
    * whether this call removed it.
    */
   removeOnce(id: string, before: () => void): boolean {
     const dir = this.dir(id);
+    const claimed = path.join(this.root, `.${id}.removing-${process.pid}`);
+    let fd: number;
     try {
-      return withDirLock(dir, () => {
-        if (!fs.existsSync(dir)) return false; // removed while we waited for the lock
-        before();
-        this.remove(id);
-        return true;
-      });
+      fd = fs.openSync(dir, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // removed before we looked
       throw err;
     }
+    try {
+      native().flock(fd, 'ex', false);
+      // Still the directory we opened: not claimed while we waited, nor made anew for another container.
+      const held = fs.fstatSync(fd);
+      const current = fs.statSync(dir, { throwIfNoEntry: false });
+      if (!current || current.ino !== held.ino || current.dev !== held.dev) return false;
+      try {
+        fs.unlinkSync(path.join(dir, STATE_FILE)); // gone from `list` and `state` at once
+      } catch {
+        /* never written */
+      }
+      fs.renameSync(dir, claimed);
+    } finally {
+      fs.closeSync(fd); // releases the lock
+    }
+    before();
+    removeStateDir(claimed);
+    return true;
   }
 
-  /** The files a state directory holds are known: unlink them and rmdir, walking it only if more is there. */
   remove(id: string): void {
-    const dir = this.dir(id);
-    for (const f of [STATE_FILE, EXIT_FILE, EXEC_FIFO]) {
-      try {
-        fs.unlinkSync(path.join(dir, f));
-      } catch {
-        /* absent */
-      }
-    }
+    removeStateDir(this.dir(id));
+  }
+}
+
+/** The files a state directory holds are known: unlink them and rmdir, walking it only if more is there. */
+function removeStateDir(dir: string): void {
+  for (const f of [STATE_FILE, EXIT_FILE, EXEC_FIFO]) {
     try {
-      fs.rmdirSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(dir, { recursive: true, force: true });
+      fs.unlinkSync(path.join(dir, f));
+    } catch {
+      /* absent */
     }
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

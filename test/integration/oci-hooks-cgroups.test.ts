@@ -66,6 +66,21 @@ describe('hooks', () => {
     h.expectNoLeaks(id, b);
   });
 
+  it('a poststop hook may call hull-oci on its own container (the removal lock is released by then)', () => {
+    const out = path.join(work, 'poststop-nested');
+    fs.rmSync(out, { force: true });
+    const id = newId('nested');
+    const cli = `${process.execPath} ${HULL_OCI} --root ${root}`;
+    const b = bundle(['/bin/true'], (s) => {
+      s.hooks = { poststop: [{ path: '/bin/sh', args: ['sh', '-c', `${cli} delete --force ${id}; ${cli} state ${id} >/dev/null 2>&1; echo "delete state:$?" >> ${out}`], timeout: 20 }] };
+    });
+    const r = oci('run', '--bundle', b.dir, id);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toBe('delete state:1\n');
+    expect(fs.readdirSync(root).filter((n) => n.includes(id))).toEqual([]);
+    h.expectNoLeaks(id, b);
+  });
+
   it('a failing prestart hook fails create and leaves nothing behind', () => {
     const b = bundle(['/bin/true'], (s) => {
       s.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 3'] }] };

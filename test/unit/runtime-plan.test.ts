@@ -310,6 +310,15 @@ describe('compilePlan', () => {
     expect(names.slice(wait - 2, wait + 1)).toEqual(['cgroup-join', 'cgroup-join', 'cgroup-wait']);
     expect(ops[wait + 1]).toEqual(expect.arrayContaining(['mount', '/sys/fs/cgroup/memory/hull-oci/c1']));
     expect(ops.findIndex((o) => o[0] === 'mount' && o[3] === 'proc')).toBeLessThan(wait);
+    // A config's own bind of something inside (or above) a v1 directory waits for it too.
+    const inside = testSpec();
+    inside.mounts = [
+      ...inside.mounts!.filter((m) => m.type !== 'cgroup'),
+      { destination: '/mem', type: 'bind', source: '/sys/fs/cgroup/memory/hull-oci/c1/memory.stat', options: ['bind', 'ro'] },
+    ];
+    const insideOps = compilePlan(inside, { ...baseOptions, cgroupWait: true });
+    const insideWait = insideOps.findIndex((o) => o[0] === 'cgroup-wait');
+    expect(insideOps[insideWait + 1]).toEqual(expect.arrayContaining(['mount', '/sys/fs/cgroup/memory/hull-oci/c1/memory.stat']));
     // Without a cgroup mount: after the filesystem, right before the first credential step.
     const unmounted = testSpec();
     unmounted.mounts = unmounted.mounts!.filter((m) => m.type !== 'cgroup');
