@@ -283,9 +283,9 @@ export class Runtime {
       // process and its first mounts, while we make the v1 directories and write the limits.
       // The container process waits at `cgroup-wait` until both are done: a foreground start
       // answers right after the synchronous writes below (answerAhead), a detached one once its
-      // state is durable (onSync). state.json (with the pid the
-      // helper reports right after its clone: `delete` can clean up a crash from then on) is
-      // written and fsync'd on the thread pool meanwhile; we return only once it is durable.
+      // state is durable (onSync). state.json (with the pid the helper reports right after its
+      // clone: `delete` can clean up a crash from then on) is written and fsync'd on the thread
+      // pool meanwhile.
       const started = new HelperProcess(ops, {
         stdio: opts.stdio ?? ['inherit', 'inherit', 'inherit'],
         preservedFds: Array.from({ length: opts.preserveFds ?? 0 }, (_, i) => 3 + i),

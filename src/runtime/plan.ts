@@ -254,15 +254,11 @@ export function compilePlan(spec: Spec, opts: PlanOptions): PlanOp[] {
   }
 
   // --- privileged setup from the outside, before any container code runs ---
-  const cgroups = () => {
-    if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
-    for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
-  };
-  // With cgroup-wait the joins come last (and insertCgroupWait moves the cgroup-joins to it).
-  if (!opts.cgroupWait) cgroups();
+  // (With cgroup-wait, insertCgroupWait moves the cgroup-joins to that step.)
+  if (opts.cgroupCloneInto) emit('cgroup-clone-into', opts.cgroupCloneInto);
+  for (const dir of opts.cgroupDirs) if (dir !== opts.cgroupCloneInto) emit('cgroup-join', dir);
   for (const r of process.rlimits ?? []) emit('rlimit', r.type, r.soft, r.hard);
   if (process.oomScoreAdj !== undefined) emit('oom-score-adj', process.oomScoreAdj);
-  if (opts.cgroupWait) cgroups();
 
   // --- a new container only: hooks, the filesystem, kernel settings (exec joins all of these) ---
   if (opts.mode !== 'exec') {
@@ -306,9 +302,9 @@ type Emit = (op: string, ...fields: (string | number)[]) => void;
 /**
  * `cgroup-wait` goes before the first step that needs the container in its cgroups with its
  * limits, or its v1 directories made: a hook sync, a cgroup(2) mount or a bind of (or into, or
- * above) a v1 directory (compileCgroupMount's, or the config's own), else at the end of the filesystem and kernel settings, before credentials
- * and seccomp (the wait's recv and the cgroup namespace's unshare must still be allowed) and long
- * before execve. The `cgroup-join`s move right before it: that is when they happen (the v1 ones
+ * above) a v1 directory (compileCgroupMount's, or the config's own), else at the end of the
+ * filesystem and kernel settings, before credentials and seccomp (the wait's recv and the cgroup
+ * namespace's unshare must still be allowed) and long before execve. The `cgroup-join`s move right before it: that is when they happen (the v1 ones
  * by the container process itself, with `tasks` files the monitor hands it).
  */
 function insertCgroupWait(ops: PlanOp[], opts: PlanOptions): void {
