@@ -168,15 +168,7 @@ export class StateStore {
   removeOnce(id: string, before: () => void): boolean {
     const dir = this.dir(id);
     const claimed = path.join(this.root, `.${id}.removing-${process.pid}`);
-    let fd: number;
-    try {
-      fd = fs.openSync(dir, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // removed before we looked
-      throw err;
-    }
-    try {
-      native().flock(fd, 'ex', false);
+    const claim = (fd: number) => {
       // Still the directory we opened: not claimed while we waited, nor made anew for another container.
       const held = fs.fstatSync(fd);
       const current = fs.statSync(dir, { throwIfNoEntry: false });
@@ -187,8 +179,13 @@ export class StateStore {
         /* never written */
       }
       fs.renameSync(dir, claimed);
-    } finally {
-      fs.closeSync(fd); // releases the lock
+      return true;
+    };
+    try {
+      if (!withDirLock(dir, claim)) return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // removed before we looked
+      throw err;
     }
     before();
     removeStateDir(claimed);
@@ -273,21 +270,21 @@ export function writeFileAtomic(file: string, content: string, durable = false):
 }
 
 /**
- * flock(2) on the container directory while `fn` runs: the kernel drops it if we die. Without the
- * addon (not built yet) there is no flock in Node; then the atomic rename alone protects readers.
+ * flock(2) on the container directory while `fn` runs (with the locked directory's fd): the kernel
+ * drops it if we die. Without the addon (not built yet) there is no flock in Node; then the atomic
+ * rename alone protects readers.
  */
-export function withDirLock<T>(dir: string, fn: () => T): T {
+export function withDirLock<T>(dir: string, fn: (fd: number) => T): T {
   let flock: ((fd: number, op: 'sh' | 'ex' | 'un', nonblock: boolean) => boolean) | undefined;
   try {
     flock = native().flock;
   } catch {
     flock = undefined;
   }
-  if (!flock) return fn();
   const fd = fs.openSync(dir, 'r');
   try {
-    flock(fd, 'ex', false);
-    return fn();
+    flock?.(fd, 'ex', false);
+    return fn(fd);
   } finally {
     fs.closeSync(fd); // closing the last fd releases the lock
   }
