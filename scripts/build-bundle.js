@@ -241,7 +241,7 @@ function separately(argv) {
   const errFile = path.join(os.tmpdir(), `hull-cache-${process.pid}.err`);
   const err = fs.openSync(errFile, 'w+');
   try {
-    const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'hull-oci'), ...argv], { stdio: ['ignore', 'ignore', err], timeout: 30_000 });
+    const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'hull-oci.js'), ...argv], { stdio: ['ignore', 'ignore', err], timeout: 30_000 });
     return r.status === 0 ? undefined : (fs.readFileSync(errFile, 'utf8') || r.error?.message || `exit ${r.status}`).trim();
   } finally {
     fs.closeSync(err);
@@ -349,6 +349,7 @@ function makeCache(bundleName) {
 
 async function main() {
   if (process.argv[2] === '--make-cache') return makeCacheChild(process.argv[3], process.argv[4], process.argv[5], process.argv[6]);
+  require('./pin-bin').pinBin(); // the commands follow bin/*.js (see there)
   await bundle('cli/main.js', 'hull-cli.js');
   await bundle('oci/main.js', 'hull-oci.js');
   makeCache('hull-cli.js');

@@ -4,6 +4,9 @@
 // through bin/load-bundle.js. It lives here because containerd calls hull-oci 4-5 times per
 // container: as one module, hull-oci's start pays for no second module lookup and compile (~1 ms).
 //
+// The command is bin/hull-oci: this file with the Node that built hull in its #! line, written by
+// scripts/pin-bin.js at `npm install` and at every build. Edit this file, not that one.
+//
 // A bundle is loaded with the V8 code cache made next to it at build time (<bundle>.cache,
 // scripts/build-bundle.js): V8 then skips parsing and compiling it (the largest part of its load
 // time). A cache V8 rejects (another Node version, other V8 flags, a rebuilt bundle) is ignored:
