@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import type { Runtime } from '../runtime/container';
 import { type FlagSpec, UsageError, formatHelp, parseArgs, type ParsedArgs } from './args';
 import { writeOut, writeErr } from './output';
+import { isoTime } from '../util/time';
 
 export interface Globals {
   root: string;
@@ -29,7 +30,7 @@ export function log(globals: Globals, level: 'error' | 'warning' | 'info' | 'deb
     if (level !== 'error') writeErr(`${level}: ${msg}\n`);
     return;
   }
-  const time = new Date().toISOString();
+  const time = isoTime();
   const line =
     globals.logFormat === 'json'
       ? JSON.stringify({ level, msg, time }) + '\n'

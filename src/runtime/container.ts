@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupForContainer, cgroupFromRecord, oomCheckFile, type CgroupDriver, type CgroupObserver, type CgroupStats } from '../cgroup';
 import { native, type HullNative } from '../native';
+import { isoTime } from '../util/time';
 import { defaultDeviceRules, defaultDevices } from './default-devices';
 import { parseSignal } from './flags';
 import { HelperProcess, HullRuntimeError, type HelperExit, type Stdio } from './helper-process';
@@ -230,7 +231,7 @@ export class Runtime {
       id: opts.id,
       bundle,
       rootfs: path.resolve(bundle, spec.root!.path),
-      created: new Date().toISOString(),
+      created: isoTime(),
       owner: '',
       annotations: spec.annotations,
       initPid: 0,
