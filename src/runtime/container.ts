@@ -180,12 +180,13 @@ export class Runtime {
     try {
       exit = await helper.exited;
     } finally {
-      // Without `keep`, renamed into place is enough: the removal below takes the file and its
-      // directory away. A kept state must be durable.
-      await (opts.keep ? stored : visible).catch((err) => this.warn(`state.json: ${err.message}`));
-      // What delete does, from the record in hand: nothing to re-read.
+      const written = (opts.keep ? stored : visible).catch((err) => this.warn(`state.json: ${err.message}`));
+      // What delete does, from the record in hand: nothing to re-read. Without `keep`, renamed
+      // into place is enough: the removal takes the file and its directory away. A kept state
+      // must be durable.
       const cgroup = record.cgroup ? cgroupFromRecord(record.cgroup) : undefined;
-      if (!opts.keep) await this.remove(record, cgroup).catch((err) => this.warn(String(err.message)));
+      if (!opts.keep) await this.remove(record, cgroup, written).catch((err) => this.warn(String(err.message)));
+      await written; // settled unless the removal failed first: no write may outlive us
     }
     return exit.signal ? 128 + exit.signal : exit.exitCode;
   }
@@ -559,8 +560,13 @@ export class Runtime {
     await this.remove(record, cgroup);
   }
 
-  /** Kill whatever is left, wait for the init and the monitor, then remove cgroups and state. */
-  private async remove(record: ContainerRecord, cgroup: CgroupDriver | undefined): Promise<void> {
+  /**
+   * Kill whatever is left, wait for the init and the monitor, then remove cgroups and state.
+   * `stateWritten`: a write of state.json still in flight (a foreground run's), awaited only
+   * before the state directory goes: a short-lived container often ends while that write's fsync
+   * (1-7 ms on a disk) still runs, and the cgroups need not wait for it.
+   */
+  private async remove(record: ContainerRecord, cgroup: CgroupDriver | undefined, stateWritten?: Promise<void>): Promise<void> {
     if (cgroup) {
       await cgroup.killAll(9).catch(() => undefined);
       if (cgroup.isFrozen()) await cgroup.thaw().catch(() => undefined);
@@ -580,6 +586,7 @@ export class Runtime {
       });
     }
     if (cgroup) await cgroup.destroy();
+    await stateWritten;
     this.store.removeOnce(record.id, () => {
       try {
         runHooks('poststop', record.config.hooks?.poststop, ociState(record, 'stopped'));
