@@ -197,19 +197,24 @@ export class StateStore {
   }
 }
 
-/** The files a state directory holds are known: unlink them and rmdir, walking it only if more is there. */
+/**
+ * A state directory holds a few files (state.json, exit.json, exec.fifo): unlink what is there and
+ * rmdir, walking it only if more is there. Listed first, not unlinked by name: a missing file
+ * would cost a thrown ENOENT each.
+ */
 function removeStateDir(dir: string): void {
-  for (const f of [STATE_FILE, EXIT_FILE, EXEC_FIFO]) {
-    try {
-      fs.unlinkSync(path.join(dir, f));
-    } catch {
-      /* absent */
-    }
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
   }
   try {
+    for (const name of names) fs.unlinkSync(path.join(dir, name));
     fs.rmdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true }); // a directory inside, or a file made meanwhile
   }
 }
 
@@ -292,7 +297,9 @@ export function withDirLock<T>(dir: string, fn: (fd: number) => T): T {
 
 /** Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat; undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
-  if (!pid) return undefined;
+  // A pid that is gone is the usual case at removal: asked first, it costs no thrown ENOENT
+  // (Node builds an Error with its stack for each, ~0.05-0.25 ms).
+  if (!pid || !fs.existsSync(`/proc/${pid}`)) return undefined;
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,4 +1,5 @@
 import { describe, it, expect, afterEach } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,6 +43,21 @@ describe('StateStore', () => {
     expect(store.list()).toEqual([]);
   });
 
+  it('removes a state directory whatever it holds: its files, a fifo, something unexpected, or nothing', () => {
+    const root = path.join(temp(), 'root');
+    const store = new StateStore(root);
+    const full = store.claim('full');
+    store.write(record('full'));
+    fs.writeFileSync(path.join(full, 'exit.json'), '{}');
+    execFileSync('mkfifo', [path.join(full, 'exec.fifo')]);
+    fs.mkdirSync(path.join(full, 'stray', 'deeper'), { recursive: true });
+    store.claim('empty');
+    store.remove('full');
+    store.remove('empty');
+    store.remove('never-made');
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
   it('replaces state.json atomically (no temp files left)', () => {
     const dir = temp();
     const file = path.join(dir, 'state.json');
@@ -56,6 +72,7 @@ describe('status', () => {
   it('reads field 22 of /proc/pid/stat', () => {
     expect(processStartTime(process.pid)).toMatch(/^\d+$/);
     expect(processStartTime(0)).toBeUndefined();
+    expect(processStartTime(2 ** 22 + 1)).toBeUndefined(); // above pid_max: never a process
     expect(isSameProcess(process.pid, 'nope')).toBe(false);
   });
 
