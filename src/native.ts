@@ -80,6 +80,10 @@ export interface HullNative {
   // --- unix sockets ---
   /** socketpair(AF_UNIX, type | SOCK_CLOEXEC); returns two fds. */
   socketpair(type: 'stream' | 'seqpacket'): [number, number];
+  /** write(2) of `data` (a string as UTF-8) until a non-blocking fd would block: null once all is written, else the rest. */
+  writeSome(fd: number, data: string | Buffer): Buffer | null;
+  /** One read(2) of up to `max` bytes as UTF-8 text: '' at end of file, null if a non-blocking fd would block. */
+  readSome(fd: number, max: number): string | null;
   /** sendmsg with SCM_RIGHTS. */
   sendFds(sockFd: number, data: Buffer, fds: number[]): void;
   /** recvmsg with SCM_RIGHTS (blocking); received fds are CLOEXEC. */

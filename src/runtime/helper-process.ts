@@ -71,7 +71,6 @@ function errnoNumber(name: string): number | undefined {
 // ------------------------------------------------------------------ spawning
 
 const READABLE = 1;
-let readBuffer: Buffer | undefined;
 
 /**
  * fd 3: our end of the control socketpair, non-blocking, watched by one uv_poll for reading and,
@@ -79,7 +78,7 @@ let readBuffer: Buffer | undefined;
  */
 export class ControlChannel {
   private readonly watch: FdWatch;
-  private queued: Buffer[] = [];
+  private queued: (string | Buffer)[] = [];
   private closed = false;
 
   constructor(
@@ -94,26 +93,25 @@ export class ControlChannel {
 
   write(text: string): void {
     if (this.closed) return; // the helper is gone: its exit tells why
-    this.queued.push(Buffer.from(text));
+    this.queued.push(text);
     this.flush();
   }
 
   private flush(): void {
     while (this.queued.length && !this.closed) {
-      let n: number;
+      let rest: Buffer | null;
       try {
-        n = fs.writeSync(this.fd, this.queued[0]);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-          this.watch.start(READABLE | 2);
-          return;
-        }
+        rest = native().writeSome(this.fd, this.queued[0]);
+      } catch {
         this.queued = []; // EPIPE: the helper died early, reported by its exit
         break;
       }
-      this.queued[0] = this.queued[0].subarray(n);
-      if (!this.queued[0].length) this.queued.shift();
+      if (rest) {
+        this.queued[0] = rest; // the socket is full: on when it is writable again
+        this.watch.start(READABLE | 2);
+        return;
+      }
+      this.queued.shift();
     }
     if (!this.closed) this.watch.start(READABLE);
   }
@@ -122,16 +120,14 @@ export class ControlChannel {
     if (this.closed) return;
     if (events & 2) this.flush();
     if (!(events & READABLE) && status >= 0) return;
-    const buffer = (readBuffer ??= Buffer.allocUnsafe(16 * 1024)); // decoded before the next read: one for all
-    let n = 0;
+    let text: string | null = '';
     try {
-      n = status < 0 ? 0 : fs.readSync(this.fd, buffer, 0, buffer.length, null);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
-      n = 0; // ECONNRESET and friends: the helper is gone
+      if (status >= 0) text = native().readSome(this.fd, 16 * 1024);
+    } catch {
+      text = ''; // ECONNRESET and friends: the helper is gone
     }
-    if (n > 0) this.onData(buffer.toString('utf8', 0, n));
+    if (text === null) return; // nothing to read after all
+    if (text) this.onData(text);
     else this.destroy();
   }
 

@@ -139,3 +139,42 @@ describe('receiveFdOnce', () => {
     expect(fs.readFileSync(taken, 'utf8')).toBe('keep me');
   });
 });
+
+describe('writeSome/readSome (the helper control channel)', () => {
+  it('writes until the socket is full and hands back the rest, exactly', () => {
+    const [a, b] = native().socketpair('stream');
+    opened.push(a, b);
+    native().setNonblocking(a, true);
+    native().setNonblocking(b, true);
+    expect(native().readSome(b, 64)).toBeNull(); // nothing yet: no thrown EAGAIN
+    expect(native().writeSome(a, 'grüße\n')).toBeNull();
+    expect(native().readSome(b, 64)).toBe('grüße\n');
+
+    // More than the socket takes: the rest comes back, and goes once the reader made room.
+    const big = 'line of the plan\n'.repeat(1 << 16); // 1 MiB
+    let rest: Buffer | string | null = big;
+    let got = '';
+    let rounds = 0;
+    while (rest !== null) {
+      rest = native().writeSome(a, rest);
+      if (rest) expect(rest).toBeInstanceOf(Buffer);
+      for (let chunk = native().readSome(b, 1 << 16); chunk !== null; chunk = native().readSome(b, 1 << 16)) got += chunk;
+      rounds++;
+    }
+    expect(rounds).toBeGreaterThan(1);
+    expect(got).toBe(big);
+  });
+
+  it('reads "" at end of file, and fails like write(2) once the reader is gone', () => {
+    const [a, b] = native().socketpair('stream');
+    opened.push(b);
+    fs.closeSync(a);
+    expect(native().readSome(b, 16)).toBe('');
+    const [c, d] = native().socketpair('stream');
+    opened.push(c);
+    fs.closeSync(d);
+    expect(caught(() => native().writeSome(c, 'x'))).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+    expect(caught(() => native().writeSome(c, 42 as unknown as string))).toBeInstanceOf(TypeError);
+    expect(caught(() => native().readSome(c, 0))).toBeInstanceOf(RangeError);
+  });
+});
