@@ -445,14 +445,21 @@ void PivotRoot(int rootFd, bool chrootOnly) {
 
 void RemountRootReadonly() { RemountBind("/", "/", MS_RDONLY); }
 
-void MaskPath(int rootFd, const std::string& path) {
-  const std::string shown = InRootPath(path);
+// An O_PATH fd of a masked or read-only path, or -1 if the image lacks it (runc skips those too).
+static int OpenListedPath(int rootFd, const std::string& path, const std::string& shown) {
   int fd = OpenInRoot(rootFd, path, O_PATH);
   if (fd < 0 && errno == ENOENT) {
     Trace("skip " + Quote(shown) + " (missing)");
-    return;
+    return -1;
   }
   if (fd < 0) FailErrno("openat2", shown);
+  return fd;
+}
+
+void MaskPath(int rootFd, const std::string& path) {
+  const std::string shown = InRootPath(path);
+  int fd = OpenListedPath(rootFd, path, shown);
+  if (fd < 0) return;
   struct stat st;
   if (fstat(fd, &st) < 0) FailErrno("fstat", shown);
   if (S_ISDIR(st.st_mode)) {
@@ -474,12 +481,8 @@ void MaskPath(int rootFd, const std::string& path) {
 
 void ReadonlyPath(int rootFd, const std::string& path) {
   const std::string shown = InRootPath(path);
-  int fd = OpenInRoot(rootFd, path, O_PATH);
-  if (fd < 0 && errno == ENOENT) {
-    Trace("skip " + Quote(shown) + " (missing)");
-    return;
-  }
-  if (fd < 0) FailErrno("openat2", shown);
+  int fd = OpenListedPath(rootFd, path, shown);
+  if (fd < 0) return;
   Bind(FdPath(fd), shown, FdPath(fd), shown, MS_REC);
   close(fd);
   int mounted = ReopenInRoot(rootFd, path);

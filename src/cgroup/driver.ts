@@ -166,6 +166,25 @@ function safeReaddir(dir: string): fs.Dirent[] {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * `signal` to every process in the cgroup, frozen meanwhile if it can be (`canFreeze`): frozen
+ * tasks can't fork, so one pass over cgroup.procs sees them all. killAll without cgroup.kill.
+ */
+export async function signalEveryProcess(cgroup: Pick<CgroupDriver, 'procs' | 'freeze' | 'thaw'>, signal: number, canFreeze = true): Promise<void> {
+  if (canFreeze) await cgroup.freeze();
+  try {
+    for (const pid of cgroup.procs()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  } finally {
+    if (canFreeze) await cgroup.thaw();
+  }
+}
+
+/**
  * Remove a cgroup directory and its sub-groups. rmdir fails with EBUSY while an exiting process is
  * still charged to the group: retry with backoff (10 tries from 1 ms, as runc).
  */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { native, type CgroupFileOp } from '../native';
 import type { DeviceCgroupRule, Resources } from '../runtime/spec';
 import {
-  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, cgroupFiles, limitValue,
+  type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, CgroupError, cgroupFiles, limitValue, signalEveryProcess,
   procsRecursive, readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
 } from './driver';
 import type { CgroupLayout } from './detect';
@@ -245,20 +245,7 @@ export class V1Cgroup implements CgroupDriver {
         /* no cgroup.kill, or no unified directory */
       }
     }
-    // Frozen tasks can't fork, so one pass over cgroup.procs sees them all.
-    const canFreeze = this.dirFor('freezer') !== undefined;
-    if (canFreeze) await this.freeze();
-    try {
-      for (const pid of this.procs()) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          /* already gone */
-        }
-      }
-    } finally {
-      if (canFreeze) await this.thaw();
-    }
+    await signalEveryProcess(this, signal, this.dirFor('freezer') !== undefined);
   }
 
   procs(): number[] {

@@ -7,7 +7,7 @@ import { native } from '../native';
 import { deviceRuleText } from './v1';
 import {
   type CgroupDirs, type CgroupDriver, type CgroupObserver, type CgroupPart, type CgroupRecord, type CgroupStats, limitValue, makeCgroupDir, procsRecursive,
-  readCgroupFile, removeCgroupDir, sleep, writeCgroupFile,
+  readCgroupFile, removeCgroupDir, signalEveryProcess, sleep, writeCgroupFile,
 } from './driver';
 
 export interface V2Write {
@@ -195,18 +195,7 @@ export class V2Cgroup implements CgroupDriver {
       writeCgroupFile(this.dir, 'cgroup.kill', '1', this.observer);
       return;
     }
-    await this.freeze();
-    try {
-      for (const pid of this.procs()) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          /* already gone */
-        }
-      }
-    } finally {
-      await this.thaw();
-    }
+    await signalEveryProcess(this, signal);
   }
 
   procs(): number[] {
