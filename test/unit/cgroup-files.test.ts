@@ -1,22 +1,13 @@
 // cgroupFiles (src/cgroup/driver.ts over the addon's cgroupFiles): the drivers' bulk cgroupfs ops,
 // on a plain directory tree standing in for cgroupfs.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CgroupError, cgroupFiles } from '../../src/cgroup/driver';
 import { native } from '../../src/native';
+import { tempDirsPerTest } from '../setup/temp-dirs';
 
-const roots: string[] = [];
-afterEach(() => {
-  for (const r of roots.splice(0)) fs.rmSync(r, { recursive: true, force: true });
-});
-
-function tree(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-cgfiles-'));
-  roots.push(root);
-  return root;
-}
+const tree = tempDirsPerTest('hull-cgfiles-');
 
 describe('native cgroupFiles', () => {
   it('mkdir -p says whether it made the directory; write, inherit and rmdir do what they say', () => {

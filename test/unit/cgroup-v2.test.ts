@@ -1,17 +1,13 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { V2Cgroup, v2ResourceWrites, v2DeviceRules, sharesToWeight, cgroupFromRecord, parseCgroupLayout, cgroupForContainer, containerCgroupPath } from '../../src/cgroup';
+import { tempDirsPerTest } from '../setup/temp-dirs';
 
-const temps: string[] = [];
-afterEach(() => {
-  for (const t of temps.splice(0)) fs.rmSync(t, { recursive: true, force: true });
-});
+const temp = tempDirsPerTest('hull-cg2-');
 
 function fakeRoot(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-cg2-'));
-  temps.push(root);
+  const root = temp();
   fs.writeFileSync(path.join(root, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');
   fs.writeFileSync(path.join(root, 'cgroup.subtree_control'), '');
   return root;

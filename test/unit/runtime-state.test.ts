@@ -1,20 +1,12 @@
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { StateStore, validateId, deriveStatus, processStartTime, isSameProcess, ociState, writeFileAtomic, type ContainerRecord } from '../../src/runtime/state';
 import { defaultSpec } from '../../src/runtime/spec';
+import { tempDirsPerTest } from '../setup/temp-dirs';
 
-const temps: string[] = [];
-const temp = () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'hull-state-'));
-  temps.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const t of temps.splice(0)) fs.rmSync(t, { recursive: true, force: true });
-});
+const temp = tempDirsPerTest('hull-state-');
 
 function record(id: string, pid = process.pid): ContainerRecord {
   return {
