@@ -304,8 +304,9 @@ type Emit = (op: string, ...fields: (string | number)[]) => void;
  * limits, or its v1 directories made: a hook sync, a cgroup(2) mount or a bind of (or into, or
  * above) a v1 directory (compileCgroupMount's, or the config's own), else at the end of the
  * filesystem and kernel settings, before credentials and seccomp (the wait's recv and the cgroup
- * namespace's unshare must still be allowed) and long before execve. The `cgroup-join`s move right before it: that is when they happen (the v1 ones
- * by the container process itself, with `tasks` files the monitor hands it).
+ * namespace's unshare must still be allowed) and long before execve. The `cgroup-join`s move
+ * right before it: that is when they happen (the v1 ones by the container process itself, with
+ * `tasks` files the monitor hands it).
  */
 function insertCgroupWait(ops: PlanOp[], opts: PlanOptions): void {
   const joins = ops.filter(([op]) => op === 'cgroup-join');
